@@ -1,0 +1,91 @@
+"""The command line: parse options, call the library, print, set the exit code.
+
+Every DigestError becomes one line on stderr and exit status 1; no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from digest import __version__
+from digest.config import Settings, load_settings, resolve_config_path
+from digest.errors import DigestError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(func: F) -> F:
+    """Turn a DigestError into ``digest: error: …`` on stderr and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except DigestError as err:
+            click.echo(f"digest: error: {err}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("digest: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Settings file (default: ./config.yaml when present, else built-in defaults).",
+)
+
+
+def settings_from(config_path: str | None) -> Settings:
+    return load_settings(resolve_config_path(config_path))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="digest")
+def main() -> None:
+    """Turn a multi-expert conversation into an email newsletter and deliver it."""
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--url", help="The web address of a local file's conversation (for 'Read more').")
+@click.option(
+    "--out", "out_dir", metavar="DIR", help="Folder for the issue file (default: issues/)."
+)
+@click.option("--dry-run", is_flag=True, help="Print the issue YAML instead of writing it.")
+@click.option("--force", is_flag=True, help="Replace an existing issue file.")
+@config_option
+@reports_errors
+def compose(
+    sources: tuple[str, ...],
+    url: str | None,
+    out_dir: str | None,
+    dry_run: bool,
+    force: bool,
+    config_path: str | None,
+) -> None:
+    """Read conversation SOURCES (files or http(s) URLs) and write one issue file."""
+    from digest.compose import compose as compose_issue
+    from digest.issuefile import dump_issue, write_issue
+
+    settings = settings_from(config_path)
+    issue, path = compose_issue(
+        list(sources), settings, url=url, out_dir=Path(out_dir) if out_dir else None
+    )
+    text = dump_issue(issue)
+    if dry_run:
+        click.echo(text, nl=False)
+        return
+    write_issue(text, path, force=force)
+    experts = sum(len(s.experts) for s in issue.sections)
+    click.echo(f"composed {len(issue.sections)} conversation(s), {experts} expert(s)", err=True)
+    click.echo(str(path))

@@ -1,0 +1,105 @@
+"""config.yaml -> validated, frozen settings.
+
+Every setting has an embedded default, so digest runs with no config file at all.
+A file that exists is validated strictly: an unknown key, a wrong type or a bad value
+is reported as ``config.yaml:LINE: key.path: reason``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from digest.errors import ConfigError
+from digest.yamlio import read_yaml, validate
+
+DEFAULT_CONFIG_NAME = "config.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Newsletter(_Section):
+    name: str = "The Conversation Digest"
+    language: str = "en"
+
+
+class Excerpt(_Section):
+    words: int = Field(70, ge=10, le=1000)
+    intro_words: int = Field(60, ge=10, le=1000)
+    preheader_chars: int = Field(100, ge=20, le=300)
+
+
+class Utm(_Section):
+    source: str = "digest"
+    medium: str = "email"
+    campaign: str = "{slug}"
+
+
+class Compose(_Section):
+    issues_dir: str = "issues"
+    excerpt: Excerpt = Excerpt()
+    read_more: str = "{url}#{anchor}"
+    utm: Utm | None = Utm()
+
+    @field_validator("read_more")
+    @classmethod
+    def _has_url(cls, value: str) -> str:
+        if "{url}" not in value:
+            raise ValueError("must contain {url} (and may contain {anchor})")
+        return value
+
+
+class Fetch(_Section):
+    connect_timeout: float = Field(5.0, gt=0, le=120)
+    read_timeout: float = Field(15.0, gt=0, le=600)
+    max_bytes: int = Field(5_000_000, ge=1_000)
+    max_redirects: int = Field(5, ge=0, le=20)
+    user_agent: str = (
+        "digest/0.1 (newsletter composer; +https://github.com/digest-newsletter/digest)"
+    )
+
+
+class SiteSelectors(_Section):
+    host: str
+    comment: str
+    author: str
+    affiliation: str | None = None
+    body: str | None = None
+
+
+class Settings(_Section):
+    newsletter: Newsletter = Newsletter()
+    compose: Compose = Compose()
+    fetch: Fetch = Fetch()
+    sites: tuple[SiteSelectors, ...] = ()
+
+    def selectors_for(self, host: str) -> SiteSelectors | None:
+        host = host.lower()
+        for site in self.sites:
+            wanted = site.host.lower()
+            if host == wanted or host.endswith("." + wanted):
+                return site
+        return None
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read settings from ``path``; ``None`` means embedded defaults only."""
+    if path is None:
+        return Settings()
+    data = read_yaml(path, ConfigError, missing="config file not found")
+    if data is None:
+        return Settings()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the top level must be a mapping of sections")
+    return validate(Settings, data, path, ConfigError)
+
+
+def resolve_config_path(explicit: str | None) -> Path | None:
+    """The file to read: the explicit one, else ./config.yaml if present, else none."""
+    if explicit:
+        return Path(explicit)
+    default = Path(DEFAULT_CONFIG_NAME)
+    return default if default.is_file() else None

@@ -1,0 +1,36 @@
+"""The one exception tree of digest.
+
+    DigestError                 anything a user can act on; the CLI prints str(err) on one line
+    ├── SourceError             a conversation source could not be read or understood
+    ├── IssueFileError          an issue file is missing, malformed, or would be overwritten
+    ConfigError                 config.yaml or the environment is wrong (kept apart, see below)
+
+ConfigError derives from DigestError so the CLI reports it the same way, but code that
+retries or skips on DigestError subclasses should never catch it by accident: a wrong
+setting must stop the whole run, not one item.
+
+Every message names the thing (a file, a URL, a config key with its line) and the reason.
+"""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Base for every error digest reports to a user."""
+
+
+class ConfigError(DigestError):
+    """config.yaml, a template folder or an environment variable is wrong."""
+
+
+class SourceError(DigestError):
+    """A conversation source (file or URL) could not be read or parsed."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class IssueFileError(DigestError):
+    """An issue file is missing, malformed or would be overwritten."""

@@ -1,0 +1,145 @@
+"""Newsletter issues as editable YAML files in ``issues/``.
+
+An issue file is the editor's: every later command reads it back and none rewrites it.
+Reading validates it strictly and reports ``file:LINE: key: reason``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from digest.errors import IssueFileError
+from digest.yamlio import read_yaml, validate
+
+HEADER = """\
+digest issue file: edit freely. Excerpts and intros are inline Markdown
+(*emphasis*, **bold**, [links](https://…)); reorder or delete experts as you like.
+Check it with `digest check FILE`; nothing digest does rewrites this file.
+"""
+
+
+def _absolute_http(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Expert(_Strict):
+    name: str = Field(min_length=1)
+    affiliation: str | None = None
+    headline: str | None = None
+    excerpt: str = Field(min_length=1)
+    read_more: str
+
+    _check_read_more = field_validator("read_more")(_absolute_http)
+
+
+class Section(_Strict):
+    title: str = Field(min_length=1)
+    url: str | None = None
+    date: dt.date | None = None
+    series: str | None = None
+    intro: str | None = None
+    experts: tuple[Expert, ...] = Field(min_length=1)
+
+    _check_url = field_validator("url")(_absolute_http)
+
+
+class Issue(_Strict):
+    subject: str = Field(min_length=1)
+    preheader: str | None = None
+    date: dt.date
+    sections: tuple[Section, ...] = Field(min_length=1)
+
+
+def issue_slug(path: Path) -> str:
+    """An issue's slug is its file name without the extension."""
+    return path.stem
+
+
+def load_issue(path: Path) -> Issue:
+    data = read_yaml(path, IssueFileError, missing="issue file not found")
+    if not isinstance(data, dict):
+        raise IssueFileError(f"{path}:1: an issue file is a mapping (subject, date, sections)")
+    return validate(Issue, data, path, IssueFileError)
+
+
+def _commented(issue: Issue) -> CommentedMap:
+    """The YAML document, in the key order an editor expects."""
+
+    def mapping(values: dict[str, Any]) -> CommentedMap:
+        out = CommentedMap()
+        for key, value in values.items():
+            out[key] = value
+        return out
+
+    sections = CommentedSeq()
+    for section in issue.sections:
+        experts = CommentedSeq()
+        for expert in section.experts:
+            values: dict[str, Any] = {"name": expert.name, "affiliation": expert.affiliation}
+            if expert.headline:
+                values["headline"] = expert.headline
+            values |= {"excerpt": expert.excerpt, "read_more": expert.read_more}
+            experts.append(mapping(values))
+        values = {"title": section.title, "url": section.url, "date": section.date}
+        if section.series:
+            values["series"] = section.series
+        values |= {"intro": section.intro, "experts": experts}
+        sections.append(mapping(values))
+    doc = mapping(
+        {
+            "subject": issue.subject,
+            "preheader": issue.preheader,
+            "date": issue.date,
+            "sections": sections,
+        }
+    )
+    doc.yaml_set_start_comment(HEADER)
+    return doc
+
+
+def dump_issue(issue: Issue) -> str:
+    yaml = YAML(typ="rt")
+    yaml.width = 4096  # one line per value: easy to edit, clean diffs
+    yaml.representer.ignore_aliases = lambda *_: True  # equal dates stay plain, no &id001
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.allow_unicode = True
+    stream = io.StringIO()
+    yaml.dump(_commented(issue), stream)
+    return stream.getvalue()
+
+
+def write_issue(text: str, path: Path, *, force: bool) -> None:
+    """Write atomically: a reader sees the old file or the whole new one, never half."""
+    if path.exists() and not force:
+        raise IssueFileError(f"{path}: already exists; pass --force to replace it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as err:
+        raise IssueFileError(f"{path}: cannot write ({err.strerror})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise IssueFileError(f"{path}: cannot write ({err.strerror})") from None

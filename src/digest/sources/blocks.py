@@ -1,0 +1,324 @@
+"""Flattened document blocks -> Conversation.
+
+Both Markdown sources (rendered to HTML first) and HTML pages without site selectors
+are read the same way: the document becomes a flat list of blocks (headings, paragraphs,
+list items) and one structural pass finds the title, date, series line, the editors'
+intro and each expert's comment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from lxml import etree
+
+from digest.model import LIST_BULLET, Comment, Conversation, Paragraph, Span, plain_text
+from digest.sources.rich import SKIPPED_TAGS, normalise, paragraph_of
+
+HEADING_TAGS = {f"h{n}": n for n in range(1, 7)}
+CONTAINER_TAGS = frozenset(
+    {"div", "section", "article", "main", "body", "html", "blockquote", "header", "figure",
+     "details", "center", "span", "font", "dl", "dd", "table", "tbody", "tr", "td"}
+)  # fmt: skip
+BLOCK_TAGS = frozenset({"p", "pre", "li", "dt", "figcaption", "summary", "address"})
+STOP_ATTRIBUTE = "data-digest-stop"  # marks where a reader of blocks should stop
+COMMENTS_HEADINGS = frozenset({"comments", "responses", "the comments", "the responses"})
+EDITORS_SIGNOFF = re.compile(r"\s*[—–-]+\s*\*?\s*The Editors\s*\*?\s*$")
+
+_PARTICLES = {"de", "da", "di", "del", "der", "van", "von", "bin", "al", "el", "le", "la", "du",
+              "dos", "das", "ter", "ten", "y", "e", "zu", "ibn"}  # fmt: skip
+_NAME_WORD = re.compile(r"^(?:[A-Z]\.)+$|^[^\W\d_][\w'’.\-]*$")
+_CLOSING = '.!?…:"”’)]'
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # "h", "p", "li", "quote", "hr", "stop"
+    level: int  # heading level, else 0
+    para: Paragraph
+    anchor: str | None = None  # id of the element, or of the nearest section holding it
+
+    @property
+    def text(self) -> str:
+        return plain_text(self.para)
+
+
+def iter_blocks(
+    el: etree._Element, base_url: str | None, anchor: str | None = None, quoted: bool = False
+) -> Iterator[Block]:
+    """Blocks of ``el`` in document order; containers are descended into."""
+    for child in el:
+        if not isinstance(child.tag, str):
+            continue
+        tag = child.tag.lower()
+        own_id = child.get("id") or None
+        if tag in SKIPPED_TAGS:
+            continue
+        if child.get(STOP_ATTRIBUTE) is not None:
+            yield Block("stop", 0, ())
+            return
+        if tag in HEADING_TAGS:
+            yield Block("h", HEADING_TAGS[tag], paragraph_of(child, base_url), own_id or anchor)
+        elif tag == "hr":
+            yield Block("hr", 0, ())
+        elif tag in {"ul", "ol"}:
+            for item in child.iterchildren("li"):
+                para = paragraph_of(item, base_url)
+                if para:
+                    yield Block("li", 0, (Span(LIST_BULLET), *para), anchor)
+        elif tag in BLOCK_TAGS:
+            para = paragraph_of(child, base_url)
+            if para:
+                yield Block("quote" if quoted else "p", 0, para, own_id or anchor)
+        elif tag in CONTAINER_TAGS or tag not in _INLINE_TAGS:
+            inner_quote = quoted or tag == "blockquote"
+            has_blocks = any(
+                isinstance(c.tag, str) and c.tag.lower() not in _INLINE_TAGS for c in child
+            )
+            if has_blocks:
+                yield from iter_blocks(child, base_url, own_id or anchor, inner_quote)
+            else:
+                para = paragraph_of(child, base_url)
+                if para:
+                    yield Block("quote" if inner_quote else "p", 0, para, own_id or anchor)
+
+
+_INLINE_TAGS = frozenset(
+    {"a", "em", "i", "strong", "b", "span", "cite", "q", "small", "sub", "sup", "abbr", "code",
+     "time", "u", "mark", "br", "s", "del", "ins", "font", "bdi", "bdo", "dfn", "kbd", "var",
+     "wbr", "img"}
+)  # fmt: skip
+
+
+# --- recognising lines -------------------------------------------------------------------
+
+_DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%Y-%m-%d", "%B %d %Y")
+
+
+def parse_date(text: str) -> dt.date | None:
+    cleaned = re.sub(r"\s+", " ", text.strip().rstrip(".")).replace("Sept ", "Sep ")
+    cleaned = re.sub(r"^(\w{3,9})\. ", r"\1 ", cleaned)  # "Jan. 5, 2024"
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(cleaned, fmt).date()
+        except ValueError:
+            continue
+    match = re.match(r"^(\d{4}-\d{2}-\d{2})[T ]", cleaned)
+    if match:
+        try:
+            return dt.date.fromisoformat(match.group(1))
+        except ValueError:
+            return None
+    return None
+
+
+def looks_like_name(text: str) -> bool:
+    """A person's name: 2-6 capitalised words, initials and particles allowed."""
+    words = text.split()
+    if not 2 <= len(words) <= 6 or len(text) > 60:
+        return False
+    if text.rstrip()[-1:] in "!?,;" or any(ch.isdigit() for ch in text):
+        return False
+    capitalised = 0
+    for word in words:
+        if word.lower() in _PARTICLES:
+            continue
+        if not _NAME_WORD.match(word) or not word[0].isupper():
+            return False
+        capitalised += 1
+    return capitalised >= 2 and text.lower() not in COMMENTS_HEADINGS
+
+
+def _name_from_colon_line(block: Block) -> str | None:
+    """'Name:' alone in a paragraph (possibly bold) names an expert."""
+    if block.kind != "p":
+        return None
+    text = block.text.strip()
+    if not text.endswith(":"):
+        return None
+    name = text[:-1].strip().strip("*").strip()
+    return name if looks_like_name(name) else None
+
+
+def _is_whole(para: Paragraph, flag: str) -> bool:
+    visible = [s for s in para if s.text.strip()]
+    return bool(visible) and all(getattr(s, flag) for s in visible)
+
+
+def _unformatted(para: Paragraph) -> str:
+    return plain_text(para).strip()
+
+
+# --- the structural pass -----------------------------------------------------------------
+
+
+@dataclass
+class _Expert:
+    name: str
+    anchor: str | None
+    blocks: list[Block]
+
+
+def _expert_name(block: Block, deepest_expert_level: int) -> str | None:
+    if block.kind == "h" and block.level >= 2:
+        name = block.text.strip().strip("*").strip().rstrip(":").strip()
+        if looks_like_name(name) and (
+            deepest_expert_level == 0 or block.level <= deepest_expert_level
+        ):
+            return name
+        return None
+    return _name_from_colon_line(block)
+
+
+def _strip_signoff(paras: list[Paragraph]) -> list[Paragraph]:
+    if not paras:
+        return paras
+    last = list(paras[-1])
+    joined = plain_text(tuple(last))
+    match = EDITORS_SIGNOFF.search(joined)
+    if not match:
+        return paras
+    cut = match.start()
+    kept: list[Span] = []
+    pos = 0
+    for span in last:
+        end = pos + len(span.text)
+        if end <= cut:
+            kept.append(span)
+        elif pos < cut:
+            kept.append(Span(span.text[: cut - pos], span.href, span.em, span.strong))
+        pos = end
+    para = normalise(kept)
+    return [*paras[:-1], para] if para else paras[:-1]
+
+
+def join_broken_paragraphs(paras: list[Paragraph]) -> list[Paragraph]:
+    """Mend a paragraph split mid-sentence (no closing punctuation, next starts lower-case)."""
+    mended: list[Paragraph] = []
+    for para in paras:
+        text = plain_text(para)
+        if mended and text[:1].islower():
+            previous = plain_text(mended[-1]).rstrip()
+            if previous and previous[-1] not in _CLOSING:
+                mended[-1] = normalise([*mended[-1], Span(" "), *para])
+                continue
+        mended.append(para)
+    return mended
+
+
+def conversation_from_blocks(
+    blocks: list[Block],
+    *,
+    source: str,
+    url: str | None,
+    title: str | None = None,
+    date: dt.date | None = None,
+) -> Conversation:
+    """Find title, date, series, intro and experts in a flat list of blocks."""
+    from digest.errors import SourceError
+
+    items = [b for b in blocks if b.kind == "hr" or b.para]
+    i = 0
+    # Title: the first h1 (a page's metadata title wins when given).
+    for j, block in enumerate(items):
+        if block.kind == "h" and block.level == 1:
+            title = title or block.text.strip()
+            i = j + 1
+            break
+    if not title:
+        raise SourceError(source, "no title found (expected a '# Title' line or an <h1>)")
+
+    series = series_description = None
+    intro: list[Paragraph] = []
+    experts: list[_Expert] = []
+    deepest = 0
+    in_comments_heading = False
+    while i < len(items):
+        block = items[i]
+        i += 1
+        if block.kind == "hr":
+            continue
+        name = _expert_name(block, deepest)
+        if name:
+            deepest = max(deepest, block.level) if block.kind == "h" else deepest
+            experts.append(_Expert(name, block.anchor, []))
+            continue
+        if experts:
+            experts[-1].blocks.append(block)
+            continue
+        text = block.text.strip()
+        if block.kind in {"h", "p"} and text.strip("*:").strip().lower() in COMMENTS_HEADINGS:
+            in_comments_heading = True
+            continue
+        if in_comments_heading:
+            continue  # text between "Comments" and the first expert is chrome
+        if date is None and not intro and (found := parse_date(text)):
+            date = found
+            continue
+        if (
+            not intro
+            and series is None
+            and block.kind in {"p", "h"}
+            and len(text.split()) <= 6
+            and text[-1:] not in ".!?"
+            and i < len(items)
+            and _is_whole(items[i].para, "em")
+        ):
+            series = text
+            series_description = _unformatted(items[i].para)
+            i += 1
+            continue
+        if block.kind == "h":
+            continue  # headings before the first expert are not part of the intro
+        intro.append(block.para)
+
+    if not experts:
+        raise SourceError(
+            source,
+            "no experts found (expected '### Name' or '## **Name**' headings, or 'Name:' lines)",
+        )
+    comments = tuple(_comment(expert) for expert in experts)
+    empty = [c.name for c in comments if not c.paragraphs]
+    if empty:
+        raise SourceError(source, f"expert {empty[0]!r} has no comment text")
+    return Conversation(
+        title=title,
+        url=url,
+        date=date,
+        intro=tuple(join_broken_paragraphs(_strip_signoff(intro))),
+        comments=comments,
+        series=series,
+        series_description=series_description,
+        source=source,
+    )
+
+
+def _comment(expert: _Expert) -> Comment:
+    blocks = list(expert.blocks)
+    affiliation = headline = None
+    if blocks and blocks[0].kind == "p" and _is_whole(blocks[0].para, "em"):
+        candidate = _unformatted(blocks[0].para)
+        if len(candidate.split()) <= 25:
+            affiliation = candidate.strip("*_ ")
+            blocks.pop(0)
+    if blocks and blocks[0].kind in {"p", "h"} and _is_whole(blocks[0].para, "strong"):
+        candidate = _unformatted(blocks[0].para)
+        if len(candidate.split()) <= 25 and len(blocks) > 1:
+            headline = candidate
+            blocks.pop(0)
+    paras: list[Paragraph] = []
+    for block in blocks:
+        if block.kind == "h":
+            paras.append(tuple(Span(s.text, s.href, s.em, True) for s in block.para))
+        else:
+            paras.append(block.para)
+    return Comment(
+        name=expert.name,
+        affiliation=affiliation,
+        paragraphs=tuple(join_broken_paragraphs(paras)),
+        anchor=expert.anchor,
+        headline=headline,
+    )

@@ -1,0 +1,310 @@
+"""An HTML conversation page -> Conversation.
+
+Reading order:
+1. metadata: og:title or <h1>; article:published_time or <time datetime>; rel=canonical;
+2. site chrome (navigation, signup boxes, footers, related lists…) is cut away and the
+   article element is chosen;
+3. comments come from the site's CSS selectors in config.yaml when it has them, else
+   from bylines (author elements with paragraphs), else from headings naming experts.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import cast
+from urllib.parse import urlsplit
+
+from cssselect import SelectorError
+from lxml import etree, html
+
+from digest.config import SiteSelectors
+from digest.errors import ConfigError, SourceError
+from digest.model import Comment, Conversation, Paragraph
+from digest.sources.blocks import (
+    COMMENTS_HEADINGS,
+    STOP_ATTRIBUTE,
+    _strip_signoff,
+    conversation_from_blocks,
+    iter_blocks,
+    join_broken_paragraphs,
+    looks_like_name,
+    parse_date,
+)
+from digest.sources.rich import safe_href, text_of
+
+CHROME_TAGS = ("nav", "footer", "aside", "form", "dialog")
+CHROME_ROLES = frozenset({"navigation", "complementary", "contentinfo", "search", "banner"})
+_CHROME_WORDS = (
+    r"nav|navbar|navigation|menu|newsletter|signup|sign-up|subscribe|subscription|related"
+    r"|recommended|more-stories|trending|share|sharing|social|promo|advert|ads?|sponsor"
+    r"|sidebar|footer|breadcrumbs?|cookie|popup|modal|comment-form|paywall"
+)
+CHROME_CLASS = re.compile(rf"^(?:{_CHROME_WORDS})(?:$|[-_])|[-_](?:{_CHROME_WORDS})$", re.I)
+BYLINE_CLASS = re.compile(
+    r"(?:^|[-_])(?:author|byline|contributor|commenter|expert)(?:$|[-_])", re.I
+)
+AFFILIATION_CLASS = re.compile(
+    r"(?:^|[-_])(?:affiliation|credentials?|position|job|role|bio|author-title)(?:$|[-_])", re.I
+)
+
+SelectorLookup = Callable[[str], SiteSelectors | None]
+
+
+def _classes(el: etree._Element) -> list[str]:
+    return (el.get("class") or "").split() + (el.get("id") or "").split()
+
+
+def _xpath(el: etree._Element, path: str, **variables: str) -> list[etree._Element]:
+    """Elements only, from an XPath query (lxml also returns strings and numbers)."""
+    found = el.xpath(path, **variables)  # type: ignore[arg-type]
+    return [x for x in found if isinstance(x, etree._Element)] if isinstance(found, list) else []
+
+
+def _drop(el: etree._Element) -> None:
+    """Remove ``el`` and its subtree, keeping the text that follows it."""
+    cast(html.HtmlElement, el).drop_tree()
+
+
+def _is_chrome(el: etree._Element) -> bool:
+    if not isinstance(el.tag, str):
+        return False
+    if el.tag.lower() in CHROME_TAGS or (el.get("role") or "").lower() in CHROME_ROLES:
+        return True
+    return any(CHROME_CLASS.search(token) for token in _classes(el))
+
+
+def _strip_chrome(root: etree._Element) -> None:
+    """Remove chrome inside ``root``, never an element that holds most of its text."""
+    total = len(text_of(root)) or 1
+    for el in list(root.iter()):
+        if el is root or el.getparent() is None or not _is_chrome(el):
+            continue
+        if len(text_of(el)) > total / 2:
+            continue
+        _drop(el)
+
+
+def _meta(doc: etree._Element, *names: str) -> str | None:
+    for name in names:
+        for el in _xpath(doc, "//meta[@property=$n or @name=$n]", n=name):
+            content = (el.get("content") or "").strip()
+            if content:
+                return content
+    return None
+
+
+def _page_date(doc: etree._Element) -> dt.date | None:
+    published = _meta(doc, "article:published_time", "datePublished", "date")
+    if published and (found := parse_date(published)):
+        return found
+    for el in doc.iter("time"):
+        if (found := parse_date(el.get("datetime") or "")) or (found := parse_date(text_of(el))):
+            return found
+    return None
+
+
+def _article_root(body: etree._Element) -> etree._Element:
+    candidates = _xpath(
+        body, "//*[@itemprop='articleBody'] | //article | //main | //*[@role='main']"
+    )
+
+    def weight(el: etree._Element) -> int:
+        return sum(len(text_of(p)) for p in el.iter("p"))
+
+    best = max(candidates, key=weight, default=None)
+    return best if best is not None and weight(best) > 0 else body
+
+
+def _byline_name(el: etree._Element) -> str | None:
+    text = re.sub(r"^\s*by\s+", "", text_of(el), flags=re.I).strip().rstrip(":").strip()
+    return text if looks_like_name(text) else None
+
+
+def _first(el: etree._Element, selector: str | None) -> etree._Element | None:
+    if not selector:
+        return None
+    try:
+        found = el.cssselect(selector)
+    except SelectorError as err:
+        raise ConfigError(f"config.yaml: sites: bad CSS selector {selector!r} ({err})") from None
+    return found[0] if found else None
+
+
+def _paragraphs(
+    el: etree._Element, base_url: str | None, *drop: etree._Element | None
+) -> list[Paragraph]:
+    clone = copy.deepcopy(el)
+    # Drop the byline/affiliation elements in the clone by their position in the tree.
+    paths = [el.getroottree().getpath(d) for d in drop if d is not None]
+    base = el.getroottree().getpath(el)
+    doomed = [m for path in paths for m in _xpath(clone, "." + path[len(base) :])]
+    for match in doomed:
+        if match is not clone and match.getparent() is not None:
+            _drop(match)
+    blocks = [b for b in iter_blocks(_wrap(clone), base_url) if b.kind != "hr"]
+    return join_broken_paragraphs([b.para for b in blocks])
+
+
+def _wrap(el: etree._Element) -> etree._Element:
+    holder = etree.Element("div")
+    holder.append(el)
+    return holder
+
+
+def _comment_from(
+    container: etree._Element,
+    name: str,
+    base_url: str | None,
+    author_el: etree._Element | None,
+    affiliation_el: etree._Element | None,
+    body_el: etree._Element | None,
+) -> Comment:
+    affiliation = text_of(affiliation_el).strip() or None if affiliation_el is not None else None
+    if body_el is not None:
+        paras = _paragraphs(body_el, base_url)
+    else:
+        paras = _paragraphs(container, base_url, author_el, affiliation_el)
+    anchor = container.get("id") or (author_el.get("id") if author_el is not None else None)
+    return Comment(name, affiliation, tuple(paras), anchor or None)
+
+
+Found = list[tuple[etree._Element, Comment]]
+
+
+def _by_selectors(root: etree._Element, site: SiteSelectors, base_url: str | None) -> Found:
+    try:
+        containers = root.cssselect(site.comment)
+    except SelectorError as err:
+        raise ConfigError(
+            f"config.yaml: sites: bad CSS selector {site.comment!r} ({err})"
+        ) from None
+    comments: Found = []
+    for container in containers:
+        author = _first(container, site.author)
+        if author is None:
+            continue
+        name = re.sub(r"^\s*by\s+", "", text_of(author), flags=re.I).strip().rstrip(":")
+        if not name:
+            continue
+        comment = _comment_from(
+            container, name, base_url, author,
+            _first(container, site.affiliation), _first(container, site.body),
+        )  # fmt: skip
+        if comment.paragraphs:
+            comments.append((container, comment))
+    return comments
+
+
+def _by_bylines(root: etree._Element, base_url: str | None) -> Found:
+    bylines = [
+        el
+        for el in root.iter()
+        if isinstance(el.tag, str)
+        and any(BYLINE_CLASS.search(t) for t in _classes(el))
+        and not any(AFFILIATION_CLASS.search(t) for t in _classes(el))
+        and _byline_name(el)
+    ]
+    # Keep the outermost byline element of nested ones (<div class=author><span class=author-name>).
+    bylines = [
+        b for b in bylines if not any(o is not b and b in o.iterdescendants() for o in bylines)
+    ]
+    comments: Found = []
+    seen: set[int] = set()
+    for byline in bylines:
+        container = byline.getparent()
+        while container is not None and container is not root:
+            others = [b for b in bylines if b is not byline and b in container.iterdescendants()]
+            if others:
+                container = None
+                break
+            if any(
+                p is not byline and byline not in p.iterancestors() for p in container.iter("p")
+            ):
+                break
+            container = container.getparent()
+        if container is None or container is root or id(container) in seen:
+            continue
+        seen.add(id(container))
+        affiliation = next(
+            (
+                el
+                for el in container.iter()
+                if el is not byline
+                and isinstance(el.tag, str)
+                and any(AFFILIATION_CLASS.search(t) for t in _classes(el))
+            ),
+            None,
+        )
+        name = _byline_name(byline) or ""
+        comment = _comment_from(container, name, base_url, byline, affiliation, None)
+        if comment.paragraphs:
+            comments.append((container, comment))
+    return comments
+
+
+def _intro(root: etree._Element, found: Found, base_url: str | None) -> list[Paragraph]:
+    """The paragraphs before the first comment, less headings and date lines."""
+    first, *rest = [container for container, _ in found]
+    for container in rest:
+        if container.getparent() is not None:
+            _drop(container)
+    first.set(STOP_ATTRIBUTE, "")
+    paras: list[Paragraph] = []
+    for block in iter_blocks(root, base_url):
+        if block.kind == "stop" or (
+            block.kind == "h" and block.text.strip().lower() in COMMENTS_HEADINGS
+        ):
+            break
+        if block.kind in {"h", "hr"} or parse_date(block.text):
+            continue
+        paras.append(block.para)
+    return join_broken_paragraphs(_strip_signoff(paras))
+
+
+def parse_html(
+    text: str, *, source: str, url: str | None, selectors_for: SelectorLookup
+) -> Conversation:
+    try:
+        doc = html.document_fromstring(text)
+    except (etree.ParserError, ValueError) as err:
+        raise SourceError(source, f"not parseable HTML ({err})") from None
+    canonical = next(
+        (safe_href(el.get("href"), url) for el in _xpath(doc, "//link[@rel='canonical']")), None
+    )
+    page_url = canonical if canonical and urlsplit(canonical).scheme.startswith("http") else url
+    title = _meta(doc, "og:title")
+    date = _page_date(doc)
+    body = doc.find("body")
+    if body is None:
+        raise SourceError(source, "no <body> in the page")
+    _strip_chrome(body)
+    root = _article_root(body)
+    if not title:
+        h1 = next(root.iter("h1"), None)
+        if h1 is None:
+            h1 = next(body.iter("h1"), None)
+        title = text_of(h1).strip() if h1 is not None else None
+    if not title:
+        title_el = doc.find(".//title")
+        title = text_of(title_el).strip() if title_el is not None else None
+
+    site = selectors_for(urlsplit(page_url or "").hostname or "") if page_url else None
+    found = _by_selectors(doc, site, page_url) if site else _by_bylines(root, page_url)
+    if not found:
+        if site:
+            raise SourceError(source, f"no comments matched the selectors for {site.host}")
+        blocks = list(iter_blocks(_wrap(copy.deepcopy(root)), page_url))
+        return conversation_from_blocks(blocks, source=source, url=page_url, title=title, date=date)
+    if not title:
+        raise SourceError(source, "no title found (no og:title, <h1> or <title>)")
+    return Conversation(
+        title=title,
+        url=page_url,
+        date=date,
+        intro=tuple(_intro(root, found, page_url)),
+        comments=tuple(comment for _, comment in found),
+        source=source,
+    )

@@ -1,0 +1,77 @@
+"""Reading YAML files into validated models, with errors that name file, key and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from digest.errors import DigestError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def line_of(data: Any, loc: tuple[int | str, ...]) -> int | None:
+    """1-based line of the YAML node at ``loc`` (the deepest part that exists)."""
+    node = data
+    line: int | None = None
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def read_yaml(path: Path, error: type[DigestError], *, missing: str = "file not found") -> Any:
+    """Parse ``path`` with comments and line numbers kept; raise ``error`` on any problem."""
+    if not path.is_file():
+        raise error(f"{path}: {missing}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{path}: not UTF-8 text") from None
+    except OSError as err:
+        raise error(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        return YAML(typ="rt").load(text)
+    except YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise error(f"{path}{where}: {problem}") from None
+
+
+def plain(value: Any) -> Any:
+    """ruamel's commented containers -> plain dicts and lists."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def validate(model: type[M], data: Any, path: Path, error: type[DigestError]) -> M:
+    """``model`` from ``data``; the first problem is reported as ``path:LINE: key: reason``."""
+    try:
+        return model.model_validate(plain(data))
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = tuple(first["loc"])
+        key = ".".join(str(p) for p in loc) or "(top)"
+        line = line_of(data, loc)
+        where = f":{line}" if line else ""
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif first["type"] == "missing":
+            message = "required key is missing"
+        raise error(f"{path}{where}: {key}: {message}") from None

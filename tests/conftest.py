@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.pages import PageServer
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SEED = ROOT.parent / "shared" / "seeds" / "000_c71eace4698afc48.txt"
+SEED_URL = "https://www.chinafile.com/conversation/whats-stake-blinken-heads-beijing"
+SAMPLE = ROOT / "samples" / "harbor-cities.md"
+SAMPLE_URL = "https://example.org/harbor/hold-the-line"
+
+
+@pytest.fixture
+def seed_path() -> Path:
+    if not SEED.is_file():
+        pytest.skip(f"the seed conversation is not at {SEED}")
+    return SEED
+
+
+@pytest.fixture
+def page_server() -> Iterator[PageServer]:
+    server = PageServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path) -> Iterator[Path]:
+    """Run in an empty folder, so no ./config.yaml or issues/ of the repo is used."""
+    before = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        yield tmp_path
+    finally:
+        os.chdir(before)

@@ -1,0 +1,71 @@
+"""A real HTTP server on 127.0.0.1 that serves whatever pages a test sets up."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Page:
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(
+        default_factory=lambda: {"Content-Type": "text/html; charset=utf-8"}
+    )
+    delay: float = 0.0  # seconds to wait before answering
+
+
+class PageServer:
+    """Serves ``pages[path]``; records every request path it was asked for."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, Page] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests.append((self.path, dict(self.headers)))
+                page = server.pages.get(
+                    self.path, Page(b"not here", 404, {"Content-Type": "text/plain"})
+                )
+                if page.delay:
+                    time.sleep(page.delay)
+                try:
+                    self.send_response(page.status)
+                    for key, value in page.headers.items():
+                        self.send_header(key, value)
+                    if "Content-Length" not in page.headers:
+                        self.send_header("Content-Length", str(len(page.body)))
+                    self.end_headers()
+                    self.wfile.write(page.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def base(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def add(self, path: str, body: bytes | str = b"", **kwargs: object) -> str:
+        data = body.encode() if isinstance(body, str) else body
+        self.pages[path] = Page(data, **kwargs)  # type: ignore[arg-type]
+        return self.url(path)
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()

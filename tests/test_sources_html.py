@@ -1,0 +1,148 @@
+"""HTML pages fetched over real HTTP from a server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+import pytest
+
+from digest.config import Fetch, Settings, SiteSelectors
+from digest.errors import SourceError
+from digest.model import plain_text
+from digest.sources import read_conversation
+from digest.sources.fetch import make_client
+from tests.conftest import FIXTURES
+from tests.pages import PageServer
+
+SETTINGS = Settings()
+
+
+def fetch(url: str, settings: Settings = SETTINGS) -> object:
+    with make_client(settings.fetch) as client:
+        return read_conversation(url, settings=settings, client=client)
+
+
+def test_page_with_site_chrome_yields_only_the_article_comments(page_server: PageServer) -> None:
+    url = page_server.add("/c/lighthouses", (FIXTURES / "conversation-page.html").read_bytes())
+    conv = fetch(url)
+    assert conv.title == "Should Lighthouses Be Museums?"
+    assert conv.date == dt.date(2025, 10, 2)
+    assert conv.url == page_server.url("/conversations/lighthouses")  # canonical, made absolute
+    assert [c.name for c in conv.comments] == ["Ingrid Solberg", "Kofi A. Oduya"]
+    assert [c.affiliation for c in conv.comments] == [
+        "Keeper, Lindesnes Light (retired)",
+        "Curator, Coastal Heritage Trust",
+    ]
+    assert [c.anchor for c in conv.comments] == ["comment-ingrid", "comment-oduya"]
+    intro = plain_text(conv.intro[0])
+    assert intro.startswith("Automated beacons") and "Editors" not in intro
+    everything = " ".join(plain_text(p) for c in conv.comments for p in c.paragraphs)
+    for chrome in ("Sign up", "Another story", "Copyright", "About Us"):
+        assert chrome not in everything
+
+
+def test_hostile_markup_in_comments_never_gets_through(page_server: PageServer) -> None:
+    url = page_server.add("/c/lighthouses", (FIXTURES / "conversation-page.html").read_bytes())
+    conv = fetch(url)
+    spans = [s for c in conv.comments for p in c.paragraphs for s in p]
+    text = " ".join(s.text for s in spans)
+    assert "alert" not in text and "color: red" not in text
+    hrefs = {s.href for s in spans if s.href}
+    assert hrefs == {page_server.url("/reports/beacons.pdf"), "mailto:keepers@example.org"}
+    assert "boats & kayaks" in text  # entities decoded to text
+    assert "here and there" in text  # the text of javascript: and # links stays, unlinked
+    # only the page itself was requested: no stylesheet, script, image or frame
+    assert [path for path, _ in page_server.requests] == ["/c/lighthouses"]
+
+
+def test_fetch_sends_a_real_user_agent(page_server: PageServer) -> None:
+    url = page_server.add("/c/lighthouses", (FIXTURES / "conversation-page.html").read_bytes())
+    fetch(url)
+    headers = page_server.requests[0][1]
+    assert headers["User-Agent"].startswith("digest/")
+
+
+def test_headings_naming_experts_inside_main_and_section_ids_as_anchors(
+    page_server: PageServer,
+) -> None:
+    url = page_server.add("/trains", (FIXTURES / "heading-page.html").read_bytes())
+    conv = fetch(url)
+    assert conv.title == "Are Night Trains Back for Good?"
+    assert [c.name for c in conv.comments] == ["Lena Fischer", "Marco Bellini"]
+    assert [c.anchor for c in conv.comments] == ["lena-fischer", "marco-bellini"]
+    assert conv.comments[0].affiliation == "Rail Economist, Example University"
+
+
+def test_site_selectors_in_config_override_the_heuristics(page_server: PageServer) -> None:
+    page = """<html><head><meta property="og:title" content="Custom Layout"></head><body>
+      <div class="story"><p>Intro text here.</p>
+        <div class="x-resp" id="r1"><span class="who">Ada Quill</span><em class="org">Example Org</em>
+          <div class="txt"><p>First comment sentence.</p></div></div>
+        <div class="x-resp" id="r2"><span class="who">Ben Ore</span>
+          <div class="txt"><p>Second comment.</p></div></div>
+      </div></body></html>"""
+    url = page_server.add("/custom", page)
+    site = SiteSelectors(
+        host="127.0.0.1", comment=".x-resp", author=".who", affiliation=".org", body=".txt"
+    )
+    conv = fetch(url, Settings(sites=(site,)))
+    assert [(c.name, c.affiliation, c.anchor) for c in conv.comments] == [
+        ("Ada Quill", "Example Org", "r1"),
+        ("Ben Ore", None, "r2"),
+    ]
+    assert plain_text(conv.comments[0].paragraphs[0]) == "First comment sentence."
+    assert plain_text(conv.intro[0]) == "Intro text here."
+
+
+@pytest.mark.parametrize(
+    "status, headers, body, reason",
+    [
+        (404, {"Content-Type": "text/html"}, b"<h1>gone</h1>", "HTTP 404"),
+        (503, {"Content-Type": "text/html"}, b"busy", "HTTP 503"),
+        (200, {"Content-Type": "application/pdf"}, b"%PDF-1.4", "content type 'application/pdf'"),
+        (200, {"Content-Type": "image/png"}, b"\x89PNG", "is not HTML"),
+    ],
+)
+def test_http_errors_and_non_html_are_refused(
+    page_server: PageServer, status: int, headers: dict[str, str], body: bytes, reason: str
+) -> None:
+    url = page_server.add("/p", body, status=status, headers=headers)
+    with pytest.raises(SourceError, match=reason) as err:
+        fetch(url)
+    assert str(err.value).startswith(url)
+
+
+def test_oversized_page_is_refused(page_server: PageServer) -> None:
+    url = page_server.add("/big", b"<p>" + b"x" * 20_000 + b"</p>")
+    settings = Settings(fetch=Fetch(max_bytes=5_000))
+    with pytest.raises(SourceError, match="larger than the 5000-byte limit"):
+        fetch(url, settings)
+
+
+def test_slow_page_times_out(page_server: PageServer) -> None:
+    url = page_server.add("/slow", b"<p>late</p>", delay=2.0)
+    settings = Settings(fetch=Fetch(read_timeout=0.3))
+    with pytest.raises(SourceError, match="timed out"):
+        fetch(url, settings)
+
+
+def test_redirect_loops_stop_after_the_limit(page_server: PageServer) -> None:
+    for i in range(10):
+        page_server.add(f"/r{i}", b"", status=302, headers={"Location": f"/r{i + 1}"})
+    with pytest.raises(SourceError, match="too many redirects"):
+        fetch(page_server.url("/r0"))
+    assert len(page_server.requests) == 6  # the first request and 5 redirects
+
+
+def test_unreachable_address_is_refused_with_the_reason() -> None:
+    server = PageServer()
+    url = server.url("/gone")
+    server.close()
+    with pytest.raises(SourceError, match="cannot fetch"):
+        fetch(url)
+
+
+def test_other_schemes_are_never_fetched() -> None:
+    with pytest.raises(SourceError, match="only http and https"):
+        read_conversation("ftp://example.org/x.html", settings=SETTINGS, client=httpx.Client())
