@@ -16,6 +16,19 @@ SAMPLE = ROOT / "samples" / "harbor-cities.md"
 SAMPLE_URL = "https://example.org/harbor/hold-the-line"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/ from the current renderer instead of comparing",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
 @pytest.fixture
 def seed_path() -> Path:
     if not SEED.is_file():

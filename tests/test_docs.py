@@ -29,6 +29,7 @@ def test_ci_runs_exactly_the_readmes_test_command() -> None:
 def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     keys = []
     for name, field in model.model_fields.items():
+        name = field.alias or name
         keys.append(prefix + name)
         annotation = field.annotation
         inner = [a for a in getattr(annotation, "__args__", ()) if isinstance(a, type)]

@@ -9,7 +9,7 @@ The package reads as the data flows:
     providers  personalised messages   -> a mail provider        (later issues)
 """
 
-from digest.errors import ConfigError, DigestError, IssueFileError, SourceError
+from digest.errors import ConfigError, DigestError, IssueFileError, RenderError, SourceError
 
 __version__ = "0.1.0"
 
@@ -17,6 +17,7 @@ __all__ = [
     "ConfigError",
     "DigestError",
     "IssueFileError",
+    "RenderError",
     "SourceError",
     "__version__",
 ]

@@ -89,3 +89,37 @@ def compose(
     experts = sum(len(s.experts) for s in issue.sections)
     click.echo(f"composed {len(issue.sections)} conversation(s), {experts} expert(s)", err=True)
     click.echo(str(path))
+
+
+@main.command()
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", metavar="DIR", help="Folder for the output (default: build/).")
+@config_option
+@reports_errors
+def render(issue: Path, out_dir: str | None, config_path: str | None) -> None:
+    """Render ISSUE to HTML, plain text and a complete .eml message."""
+    from digest.build import build, write_outputs
+
+    settings = settings_from(config_path)
+    result = build(issue, settings)
+    for path in write_outputs(result, Path(out_dir or settings.render.out_dir)):
+        click.echo(str(path))
+
+
+@main.command()
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@config_option
+@reports_errors
+def check(issue: Path, config_path: str | None) -> None:
+    """Check ISSUE before sending: exit 1 when any error is found."""
+    from digest.build import build
+    from digest.checks import has_errors
+
+    result = build(issue, load_settings(resolve_config_path(config_path)))
+    for finding in result.findings:
+        click.echo(str(finding))
+    errors = sum(f.level == "error" for f in result.findings)
+    warnings = len(result.findings) - errors
+    click.echo(f"{issue}: {errors} error(s), {warnings} warning(s)", err=True)
+    if has_errors(result.findings):
+        sys.exit(1)

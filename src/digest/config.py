@@ -7,6 +7,7 @@ is reported as ``config.yaml:LINE: key.path: reason``.
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,8 +23,52 @@ class _Section(BaseModel):
 
 
 class Newsletter(_Section):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     name: str = "The Conversation Digest"
-    language: str = "en"
+    language: str = Field("en", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    sender: str = Field("The Conversation Digest <digest@example.org>", alias="from")
+    reply_to: str | None = None
+    postal_address: str = "The Conversation Digest, 1 Example Street, Springfield 01234, USA"
+    greeting: str | None = None  # e.g. "Dear {name},"; {name} is filled per recipient
+    greeting_fallback: str = "reader"
+
+    @field_validator("sender", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            _, address = parseaddr(value)
+            if "@" not in address:
+                raise ValueError("must be an email address, e.g. 'Name <news@example.org>'")
+        return value
+
+    @field_validator("greeting")
+    @classmethod
+    def _greeting(cls, value: str | None) -> str | None:
+        if value is not None and "{name}" not in value:
+            raise ValueError("must contain {name}")
+        return value
+
+
+class Unsubscribe(_Section):
+    url: str = "https://example.org/digest/unsubscribe/{token}"
+    mailto: str = "unsubscribe@example.org"
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith("https://") or "{token}" not in value:
+            raise ValueError("must be an https:// URL containing {token}")
+        return value
+
+
+class Render(_Section):
+    templates: str | None = None
+    out_dir: str = "build"
+    font_family: str = "Georgia, 'Times New Roman', Times, serif"
+    fonts: dict[str, str] = {}
+    sample_recipient: str = "reader@example.org"
+    sample_name: str | None = "Sample Reader"
 
 
 class Excerpt(_Section):
@@ -72,6 +117,8 @@ class SiteSelectors(_Section):
 
 class Settings(_Section):
     newsletter: Newsletter = Newsletter()
+    unsubscribe: Unsubscribe = Unsubscribe()
+    render: Render = Render()
     compose: Compose = Compose()
     fetch: Fetch = Fetch()
     sites: tuple[SiteSelectors, ...] = ()

@@ -3,6 +3,7 @@
     DigestError                 anything a user can act on; the CLI prints str(err) on one line
     ├── SourceError             a conversation source could not be read or understood
     ├── IssueFileError          an issue file is missing, malformed, or would be overwritten
+    ├── RenderError             a template, MJML or CSS problem while rendering an issue
     ConfigError                 config.yaml or the environment is wrong (kept apart, see below)
 
 ConfigError derives from DigestError so the CLI reports it the same way, but code that
@@ -34,3 +35,7 @@ class SourceError(DigestError):
 
 class IssueFileError(DigestError):
     """An issue file is missing, malformed or would be overwritten."""
+
+
+class RenderError(DigestError):
+    """A template, MJML or CSS inlining problem while rendering an issue."""

@@ -27,6 +27,9 @@ def line_of(data: Any, loc: tuple[int | str, ...]) -> int | None:
             line = node.lc.item(part)[0] + 1
             node = node[part]
         else:
+            # a missing key: point at the mapping that should hold it
+            if line is None and isinstance(node, (CommentedMap, CommentedSeq)):
+                line = node.lc.line + 1
             break
     return line
 
@@ -64,7 +67,8 @@ def validate(model: type[M], data: Any, path: Path, error: type[DigestError]) ->
     try:
         return model.model_validate(plain(data))
     except ValidationError as err:
-        first = err.errors()[0]
+        # An unknown key is reported first: it often explains a "missing" one (a typo).
+        first = min(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
         loc = tuple(first["loc"])
         key = ".".join(str(p) for p in loc) or "(top)"
         line = line_of(data, loc)

@@ -1,0 +1,75 @@
+"""An issue file -> everything a preview, a check or a send needs, rendered once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from digest.checks import Finding, check_all
+from digest.config import Settings
+from digest.errors import RenderError
+from digest.issuefile import Issue, issue_slug, load_issue
+from digest.render import RenderedIssue, render_issue
+from digest.render.message import Message, Recipient, personalise, to_email
+
+
+@dataclass(frozen=True)
+class Build:
+    path: Path
+    issue: Issue
+    rendered: RenderedIssue
+    sample: Message  # the message as the configured sample recipient gets it
+    eml: bytes
+    findings: list[Finding]
+
+    @property
+    def slug(self) -> str:
+        return self.rendered.slug
+
+
+def sample_recipient(settings: Settings) -> Recipient:
+    return Recipient(settings.render.sample_recipient, settings.render.sample_name, "sample")
+
+
+def sample_date(issue: Issue) -> dt.datetime:
+    """A fixed Date for the sample .eml, so the same issue gives the same bytes."""
+    return dt.datetime.combine(issue.date, dt.time(7, 0), tzinfo=dt.UTC)
+
+
+def build(path: Path, settings: Settings) -> Build:
+    issue = load_issue(path)
+    rendered = render_issue(issue, settings, issue_slug(path))
+    sample = personalise(rendered, sample_recipient(settings))
+    eml = bytes(to_email(sample, date=sample_date(issue)))
+    findings = check_all(issue, rendered, sample.html, settings)
+    return Build(path, issue, rendered, sample, eml, findings)
+
+
+def write_outputs(result: Build, out_dir: Path) -> list[Path]:
+    """Write <slug>.html, .txt and .eml; all three appear, or none is left half-written."""
+    contents = {
+        ".html": result.sample.html.encode("utf-8"),
+        ".txt": result.sample.text.encode("utf-8"),
+        ".eml": result.eml,
+    }
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RenderError(f"{out_dir}: cannot create folder ({err.strerror})") from None
+    staged: list[tuple[str, Path]] = []
+    try:
+        for suffix, data in contents.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{result.slug}", suffix=suffix, dir=out_dir)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            staged.append((tmp, out_dir / f"{result.slug}{suffix}"))
+        for tmp, final in staged:
+            os.replace(tmp, final)
+    except OSError as err:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+        raise RenderError(f"{out_dir}: cannot write ({err.strerror})") from None
+    return [final for _, final in staged]

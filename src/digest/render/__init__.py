@@ -1,0 +1,74 @@
+"""An issue file -> the rendered email: HTML with inlined CSS and a plain-text part.
+
+Rendering runs Jinja2, MJML and premailer once per issue. What differs per recipient is
+left as markers (see :mod:`digest.render.message`) and filled by plain substitution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from digest.config import Settings
+from digest.issuefile import Issue
+from digest.render.html import compile_mjml, inline_css
+from digest.render.templates import (
+    HTML_TEMPLATE,
+    TEXT_TEMPLATE,
+    make_environment,
+    render_template,
+    template_folder,
+)
+
+# Per-recipient markers: plain ASCII that survives MJML, premailer and URL encoding.
+UNSUBSCRIBE_MARKER = "__DIGEST_UNSUBSCRIBE_URL__"
+NAME_MARKER = "__DIGEST_NAME__"
+MARKERS = (UNSUBSCRIBE_MARKER, NAME_MARKER)
+
+# Invisible characters after the preheader, so the inbox snippet ends with it.
+PREHEADER_PADDING = "\u200c\u00a0" * 90
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    """One issue, rendered once; personalise() turns it into each recipient's message."""
+
+    slug: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    sender: str
+    reply_to: str | None
+    unsubscribe_url: str  # pattern with {token}
+    unsubscribe_mailto: str
+    greeting_fallback: str
+
+
+def render_issue(issue: Issue, settings: Settings, slug: str) -> RenderedIssue:
+    newsletter = settings.newsletter
+    env = make_environment(template_folder(settings.render.templates))
+    greeting = newsletter.greeting.format(name=NAME_MARKER) if newsletter.greeting else None
+    context: dict[str, object] = {
+        "issue": issue,
+        "newsletter": newsletter,
+        "unsubscribe_url": UNSUBSCRIBE_MARKER,
+        "greeting": greeting,
+        "preheader_padding": PREHEADER_PADDING if issue.preheader else "",
+        "font_family": settings.render.font_family,
+    }
+    mjml_source = render_template(env, HTML_TEMPLATE, context)
+    html = inline_css(compile_mjml(mjml_source, dict(settings.render.fonts)))
+    text = render_template(env, TEXT_TEMPLATE, context)
+    text = "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
+    return RenderedIssue(
+        slug=slug,
+        subject=issue.subject,
+        preheader=issue.preheader or "",
+        html=html,
+        text=text,
+        sender=newsletter.sender,
+        reply_to=newsletter.reply_to,
+        unsubscribe_url=settings.unsubscribe.url,
+        unsubscribe_mailto=settings.unsubscribe.mailto,
+        greeting_fallback=newsletter.greeting_fallback,
+    )

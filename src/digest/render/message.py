@@ -1,0 +1,125 @@
+"""A rendered issue + one recipient -> that recipient's message, and its RFC 5322 form.
+
+Personalising is string substitution into the already-rendered HTML and text: no
+Jinja2, MJML or premailer per recipient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import EmailPolicy
+from email.policy import default as default_policy
+from email.utils import format_datetime, formataddr, parseaddr
+from urllib.parse import quote
+
+from digest.render import NAME_MARKER, UNSUBSCRIBE_MARKER, RenderedIssue
+
+ONE_LINE_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str | None = None
+    token: str = "preview"  # identifies the recipient in their unsubscribe URL
+
+
+@dataclass(frozen=True)
+class Message:
+    """What a provider sends to one recipient."""
+
+    to: str  # "Name <address>" or the bare address
+    email: str
+    subject: str
+    html: str
+    text: str
+    sender: str
+    reply_to: str | None
+    tag: str  # the issue's slug
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def unsubscribe_url(rendered: RenderedIssue, recipient: Recipient) -> str:
+    return rendered.unsubscribe_url.format(token=quote(recipient.token, safe=""))
+
+
+def personalise(
+    rendered: RenderedIssue, recipient: Recipient, *, subject_prefix: str = ""
+) -> Message:
+    url = unsubscribe_url(rendered, recipient)
+    name = recipient.name or rendered.greeting_fallback
+    html_body = rendered.html.replace(UNSUBSCRIBE_MARKER, html.escape(url)).replace(
+        NAME_MARKER, html.escape(name)
+    )
+    text_body = rendered.text.replace(UNSUBSCRIBE_MARKER, url).replace(NAME_MARKER, name)
+    mailto = (
+        f"mailto:{rendered.unsubscribe_mailto}?subject={quote('unsubscribe ' + recipient.token)}"
+    )
+    return Message(
+        to=formataddr((recipient.name, recipient.email)) if recipient.name else recipient.email,
+        email=recipient.email,
+        subject=subject_prefix + rendered.subject,
+        html=html_body,
+        text=text_body,
+        sender=rendered.sender,
+        reply_to=rendered.reply_to,
+        tag=rendered.slug,
+        headers={
+            "List-Unsubscribe": f"<{url}>, <{mailto}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+
+
+class _Policy(EmailPolicy):
+    """The default policy, except that List-Unsubscribe headers are never folded:
+    folded values have broken DKIM signatures at some relays."""
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() in ONE_LINE_HEADERS:
+            return f"{name}: {value}{self.linesep}"
+        return str(super().fold(name, value))
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() in ONE_LINE_HEADERS:
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return bytes(super().fold_binary(name, value))
+
+
+POLICY = _Policy().clone(**{k: getattr(default_policy, k) for k in ("utf8", "max_line_length")})
+
+
+def sender_domain(sender: str) -> str:
+    return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+
+
+def message_id(message: Message) -> str:
+    """Stable per issue and recipient, so a resend carries the same Message-ID."""
+    digest = hashlib.sha256(f"{message.tag}\0{message.email}".encode()).hexdigest()[:24]
+    return f"<{message.tag}.{digest}@{sender_domain(message.sender)}>"
+
+
+def to_email(message: Message, *, date: dt.datetime) -> EmailMessage:
+    """A complete multipart/alternative message: text first, then HTML, UTF-8."""
+    mail = EmailMessage(policy=POLICY)
+    mail["Subject"] = message.subject
+    mail["From"] = message.sender
+    if message.reply_to:
+        mail["Reply-To"] = message.reply_to
+    name, address = parseaddr(message.to)
+    mail["To"] = Address(display_name=name, addr_spec=address) if name else address
+    mail["Date"] = format_datetime(date)
+    mail["Message-ID"] = message_id(message)
+    for key, value in message.headers.items():
+        mail[key] = value
+    mail.set_content(message.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    mail.add_alternative(message.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    # A boundary derived from the content keeps the same message byte-for-byte the same.
+    body = f"{message.text}\0{message.html}".encode()
+    mail.set_boundary(f"=_digest_{hashlib.sha256(body).hexdigest()[:32]}")
+    return mail

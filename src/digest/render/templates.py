@@ -1,0 +1,93 @@
+"""The Jinja2 environment for the newsletter's templates.
+
+Templates come from config.yaml's ``render.templates`` folder when set, else the bundled
+``templates/``. ``*.mjml.j2`` templates are autoescaped; the text template is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from digest.errors import ConfigError, RenderError
+from digest.render.markdown import inline_html, inline_text
+
+HTML_TEMPLATE = "email.mjml.j2"
+TEXT_TEMPLATE = "email.txt.j2"
+TEXT_WIDTH = 78
+
+
+def bundled_templates() -> Path:
+    """The templates shipped with digest: inside the package when installed from a
+    wheel, else the project's top-level ``templates/`` folder."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "templates", here.parent.parent / "templates"):
+        if (candidate / HTML_TEMPLATE).is_file():
+            return candidate
+    raise ConfigError("the bundled templates are missing; reinstall digest")
+
+
+def template_folder(configured: str | None) -> Path:
+    if configured is None:
+        return bundled_templates()
+    folder = Path(configured)
+    if not folder.is_dir():
+        raise ConfigError(f"render.templates: {folder} is not a folder")
+    for name in (HTML_TEMPLATE, TEXT_TEMPLATE):
+        if not (folder / name).is_file():
+            raise ConfigError(f"render.templates: {folder} has no {name}")
+    return folder
+
+
+def longdate(value: dt.date | None) -> str:
+    return f"{value:%B} {value.day}, {value.year}" if value else ""
+
+
+def wrap(text: str, width: int = TEXT_WIDTH) -> str:
+    """Wrap each line of ``text`` at ``width``; never break a URL or a long word."""
+    lines = []
+    for line in str(text).splitlines() or [""]:
+        wrapped = textwrap.wrap(
+            line, width, break_long_words=False, break_on_hyphens=False
+        )  # fmt: skip
+        lines.extend(wrapped or [""])
+    return "\n".join(lines)
+
+
+def make_environment(folder: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        autoescape=lambda name: bool(name and name.endswith(".mjml.j2")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=False,
+    )
+    env.filters["markdown"] = lambda text: Markup(inline_html(text or ""))
+    env.filters["plaintext"] = lambda text: inline_text(text or "")
+    env.filters["longdate"] = longdate
+    env.filters["wrap"] = wrap
+    return env
+
+
+def render_template(env: jinja2.Environment, name: str, context: dict[str, object]) -> str:
+    """Render one template; template mistakes become RenderError naming file and line."""
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateSyntaxError as err:
+        where = f"{err.filename or name}:{err.lineno}"
+        raise RenderError(f"{where}: template syntax error: {err.message}") from None
+    except jinja2.UndefinedError as err:
+        raise RenderError(f"{_template_path(env, name)}: {err.message}") from None
+    except jinja2.TemplateNotFound as err:
+        raise RenderError(f"template not found: {err.name}") from None
+
+
+def _template_path(env: jinja2.Environment, name: str) -> str:
+    loader = env.loader
+    if isinstance(loader, jinja2.FileSystemLoader):
+        return str(Path(loader.searchpath[0]) / name)
+    return name
