@@ -123,3 +123,28 @@ def check(issue: Path, config_path: str | None) -> None:
     click.echo(f"{issue}: {errors} error(s), {warnings} warning(s)", err=True)
     if has_errors(result.findings):
         sys.exit(1)
+
+
+@main.command()
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8025, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--open", "open_browser", is_flag=True, help="Open the preview in a browser.")
+@config_option
+@reports_errors
+def preview(issue: Path, host: str, port: int, open_browser: bool, config_path: str | None) -> None:
+    """Serve a live preview of ISSUE that re-renders on every save."""
+    import webbrowser
+
+    from digest.preview import serve
+
+    config = resolve_config_path(config_path)
+    load_settings(config)  # a broken config at start is an error, later ones show in the page
+
+    def ready(address: str) -> None:
+        click.echo(f"previewing {issue} at {address} (Ctrl+C to stop)", err=True)
+        click.echo(address)
+        if open_browser:
+            webbrowser.open(address)
+
+    serve(issue, config, host, port, ready)
