@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,13 @@ SEED = ROOT.parent / "shared" / "seeds" / "000_c71eace4698afc48.txt"
 SEED_URL = "https://www.chinafile.com/conversation/whats-stake-blinken-heads-beijing"
 SAMPLE = ROOT / "samples" / "harbor-cities.md"
 SAMPLE_URL = "https://example.org/harbor/hold-the-line"
+
+
+def free_port() -> int:
+    """A port nothing listens on right now, on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

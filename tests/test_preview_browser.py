@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import pytest
 from digest.compose import compose
 from digest.config import Settings
 from digest.issuefile import dump_issue, write_issue
-from tests.conftest import ROOT, SAMPLE, SAMPLE_URL
+from tests.conftest import ROOT, SAMPLE, SAMPLE_URL, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -36,12 +35,6 @@ if not Path(CHROMIUM).exists():
         "Debian's chromium package is not installed (apt-get install -y chromium)",
         allow_module_level=True,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

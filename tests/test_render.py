@@ -256,6 +256,22 @@ def test_hostile_excerpt_never_reaches_the_html_and_check_reports_it(tmp_path: P
     assert any("javascript:alert(3)" in f.message and f.level == "error" for f in result.findings)
 
 
+def test_a_hostile_read_more_or_section_url_never_becomes_an_href(tmp_path: Path) -> None:
+    path = compose_to(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    text = text.replace(
+        "read_more: https://example.org/harbor/hold-the-line?",
+        "read_more: javascript:alert(1)//?",
+        1,
+    )
+    path.write_text(text, encoding="utf-8")
+    result = build(path, SETTINGS)
+    assert "javascript:" not in result.sample.html
+    assert any(
+        f.level == "error" and "read-more link 'javascript:" in f.message for f in result.findings
+    )
+
+
 def test_oversized_issue_fails_the_check(tmp_path: Path) -> None:
     path = compose_to(tmp_path)
     text = path.read_text(encoding="utf-8")

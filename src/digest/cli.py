@@ -148,3 +148,39 @@ def preview(issue: Path, host: str, port: int, open_browser: bool, config_path: 
             webbrowser.open(address)
 
     serve(issue, config, host, port, ready)
+
+
+@main.command()
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--test", "test_send", is_flag=True, help="Send a test to staff inboxes (required).")
+@click.option(
+    "--to",
+    "to",
+    metavar="ADDRESSES",
+    help="Comma-separated addresses instead of config's staff list.",
+)
+@config_option
+@reports_errors
+def send(issue: Path, test_send: bool, to: str | None, config_path: str | None) -> None:
+    """Send a test of ISSUE to staff, subject prefixed "[TEST] "."""
+    from digest.testsend import send_test
+
+    if not test_send:
+        raise click.UsageError(
+            "digest send only sends tests (--test); subscribers get an issue through digest schedule"
+        )
+    settings = settings_from(config_path)
+    addresses = [a for a in (to or "").split(",") if a.strip()] or None
+    outcomes = send_test(issue, settings, to=addresses)
+    for outcome in outcomes:
+        if outcome.status == "accepted":
+            click.echo(f"accepted  {outcome.email}  {outcome.message_id or ''}".rstrip())
+        else:
+            click.echo(f"{outcome.status:<8}  {outcome.email}  {outcome.reason or ''}".rstrip())
+    refused = sum(o.status != "accepted" for o in outcomes)
+    click.echo(
+        f"test send via {settings.provider.name}: {len(outcomes) - refused} accepted, {refused} not",
+        err=True,
+    )
+    if refused:
+        sys.exit(1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -115,6 +116,38 @@ class SiteSelectors(_Section):
     body: str | None = None
 
 
+class Smtp(_Section):
+    host: str = "localhost"
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    ca_file: str | None = None
+
+
+class Provider(_Section):
+    name: str = Field("outbox", pattern=r"^[a-z][a-z0-9_]*$")
+    api_key_env: str | None = None
+    base_url: str | None = None
+    outbox_dir: str = "outbox"
+    message_stream: str = "broadcast"
+    domain: str | None = None
+    test_mode: bool = False
+    timeout: float = Field(30.0, gt=0, le=600)
+    max_attempts: int = Field(4, ge=1, le=20)
+    retry_delay: float = Field(1.0, ge=0, le=600)
+    max_retry_delay: float = Field(60.0, ge=0, le=3600)
+    batch_size: int | None = Field(None, ge=1)
+    smtp: Smtp = Smtp()
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/") if value else value
+
+
 class Settings(_Section):
     newsletter: Newsletter = Newsletter()
     unsubscribe: Unsubscribe = Unsubscribe()
@@ -122,6 +155,8 @@ class Settings(_Section):
     compose: Compose = Compose()
     fetch: Fetch = Fetch()
     sites: tuple[SiteSelectors, ...] = ()
+    provider: Provider = Provider()
+    staff: tuple[str, ...] = ("staff@example.org",)
 
     def selectors_for(self, host: str) -> SiteSelectors | None:
         host = host.lower()

@@ -4,7 +4,9 @@
     ├── SourceError             a conversation source could not be read or understood
     ├── IssueFileError          an issue file is missing, malformed, or would be overwritten
     ├── RenderError             a template, MJML or CSS problem while rendering an issue
+    ├── ProviderError           a mail provider answered in a way digest cannot use
     ConfigError                 config.yaml or the environment is wrong (kept apart, see below)
+    └── ProviderAuthError       a provider refused the credentials (401/403): stop everything
 
 ConfigError derives from DigestError so the CLI reports it the same way, but code that
 retries or skips on DigestError subclasses should never catch it by accident: a wrong
@@ -39,3 +41,11 @@ class IssueFileError(DigestError):
 
 class RenderError(DigestError):
     """A template, MJML or CSS inlining problem while rendering an issue."""
+
+
+class ProviderError(DigestError):
+    """A mail provider answered in a way digest cannot use."""
+
+
+class ProviderAuthError(ConfigError):
+    """A provider refused the credentials: nothing more should be sent."""

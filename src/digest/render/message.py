@@ -48,20 +48,53 @@ def unsubscribe_url(rendered: RenderedIssue, recipient: Recipient) -> str:
     return rendered.unsubscribe_url.format(token=quote(recipient.token, safe=""))
 
 
-def personalise(
-    rendered: RenderedIssue, recipient: Recipient, *, subject_prefix: str = ""
-) -> Message:
+# The per-recipient values, by key. A provider with server-side substitution puts its own
+# placeholder for each key into one shared body (see shared_bodies) and sends the values.
+VALUE_KEYS = ("unsubscribe_html", "unsubscribe_text", "name_html", "name_text", "list_unsubscribe")
+
+
+def recipient_values(rendered: RenderedIssue, recipient: Recipient) -> dict[str, str]:
     url = unsubscribe_url(rendered, recipient)
     name = recipient.name or rendered.greeting_fallback
-    html_body = rendered.html.replace(UNSUBSCRIBE_MARKER, html.escape(url)).replace(
-        NAME_MARKER, html.escape(name)
-    )
-    text_body = rendered.text.replace(UNSUBSCRIBE_MARKER, url).replace(NAME_MARKER, name)
     mailto = (
         f"mailto:{rendered.unsubscribe_mailto}?subject={quote('unsubscribe ' + recipient.token)}"
     )
+    return {
+        "unsubscribe_html": html.escape(url),
+        "unsubscribe_text": url,
+        "name_html": html.escape(name),
+        "name_text": name,
+        "list_unsubscribe": f"<{url}>, <{mailto}>",
+    }
+
+
+def shared_bodies(rendered: RenderedIssue, placeholders: dict[str, str]) -> tuple[str, str]:
+    """The HTML and text with each marker replaced by a provider's placeholder."""
+    html_body = rendered.html.replace(UNSUBSCRIBE_MARKER, placeholders["unsubscribe_html"])
+    html_body = html_body.replace(NAME_MARKER, placeholders["name_html"])
+    text_body = rendered.text.replace(UNSUBSCRIBE_MARKER, placeholders["unsubscribe_text"])
+    text_body = text_body.replace(NAME_MARKER, placeholders["name_text"])
+    return html_body, text_body
+
+
+def list_headers(list_unsubscribe: str) -> dict[str, str]:
+    return {
+        "List-Unsubscribe": list_unsubscribe,
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def address_of(recipient: Recipient) -> str:
+    return formataddr((recipient.name, recipient.email)) if recipient.name else recipient.email
+
+
+def personalise(
+    rendered: RenderedIssue, recipient: Recipient, *, subject_prefix: str = ""
+) -> Message:
+    values = recipient_values(rendered, recipient)
+    html_body, text_body = shared_bodies(rendered, values)
     return Message(
-        to=formataddr((recipient.name, recipient.email)) if recipient.name else recipient.email,
+        to=address_of(recipient),
         email=recipient.email,
         subject=subject_prefix + rendered.subject,
         html=html_body,
@@ -69,10 +102,7 @@ def personalise(
         sender=rendered.sender,
         reply_to=rendered.reply_to,
         tag=rendered.slug,
-        headers={
-            "List-Unsubscribe": f"<{url}>, <{mailto}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        },
+        headers=list_headers(values["list_unsubscribe"]),
     )
 
 

@@ -14,7 +14,7 @@ import jinja2
 from markupsafe import Markup
 
 from digest.errors import ConfigError, RenderError
-from digest.render.markdown import inline_html, inline_text
+from digest.render.markdown import inline_html, inline_text, is_safe_link
 
 HTML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
@@ -67,6 +67,7 @@ def make_environment(folder: Path) -> jinja2.Environment:
         trim_blocks=False,
     )
     env.filters["markdown"] = lambda text: Markup(inline_html(text or ""))
+    env.filters["url"] = lambda url: url if url and is_safe_link(url) else ""
     env.filters["plaintext"] = lambda text: inline_text(text or "")
     env.filters["longdate"] = longdate
     env.filters["wrap"] = wrap

@@ -1,0 +1,120 @@
+"""Resend: POST /emails (one) and /emails/batch (up to 100), JSON, Bearer key.
+
+No server-side merge: one email per recipient. Every request carries an Idempotency-Key
+derived from the batch, so a batch resent after a crash is delivered once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import httpx
+
+from digest.config import Settings
+from digest.errors import ProviderError
+from digest.providers.base import (
+    ACCEPTED,
+    REJECTED,
+    Batch,
+    HttpProvider,
+    Outcome,
+    all_failed,
+    short,
+)
+from digest.render.message import personalise
+
+NOT_RETRYABLE = {"daily_quota_exceeded", "monthly_quota_exceeded"}
+
+
+def idempotency_key(batch: Batch) -> str:
+    """Stable for the same batch and recipients, different when the recipients differ."""
+    members = hashlib.sha256("\n".join(r.email for r in batch.recipients).encode()).hexdigest()[:16]
+    return f"{batch.key or batch.rendered.slug}:{members}"[:256]
+
+
+class Resend(HttpProvider):
+    name = "resend"
+    max_batch = 100
+    idempotent = True
+    default_base_url = "https://api.resend.com"
+    default_key_env = "RESEND_API_KEY"
+
+    def email(self, batch: Batch, index: int) -> dict[str, Any]:
+        msg = personalise(
+            batch.rendered, batch.recipients[index], subject_prefix=batch.subject_prefix
+        )
+        body: dict[str, Any] = {
+            "from": msg.sender,
+            "to": [msg.to],
+            "subject": msg.subject,
+            "html": msg.html,
+            "text": msg.text,
+            "headers": msg.headers,
+            "tags": [{"name": "issue", "value": msg.tag[:256]}],
+        }
+        if msg.reply_to:
+            body["reply_to"] = msg.reply_to
+        return body
+
+    def request(self, batch: Batch) -> dict[str, Any]:
+        emails = [self.email(batch, i) for i in range(len(batch.recipients))]
+        single = len(emails) == 1
+        return {
+            "method": "POST",
+            "url": f"{self.base_url}/emails" if single else f"{self.base_url}/emails/batch",
+            "json": emails[0] if single else emails,
+            "headers": {
+                "Authorization": f"Bearer {self.key}",
+                "Idempotency-Key": idempotency_key(batch),
+            },
+        }
+
+    def rate_limited(self, response: httpx.Response, batch: Batch) -> list[Outcome]:
+        try:
+            name = str(response.json().get("name", ""))
+        except (ValueError, AttributeError):
+            name = ""
+        if name in NOT_RETRYABLE:
+            return all_failed(
+                batch, f"resend: {name}: the sending quota is used up", retryable=False
+            )
+        return super().rate_limited(response, batch)
+
+    def parse(self, response: httpx.Response, batch: Batch) -> list[Outcome]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        status = response.status_code
+        if status == 200:
+            items = body.get("data", [body]) if isinstance(body, dict) else []
+            if len(items) != len(batch.recipients):
+                raise ProviderError(
+                    f"resend answered {len(items)} ids for {len(batch.recipients)} emails"
+                )
+            return [
+                Outcome(r.email, ACCEPTED, message_id=str(i.get("id")))
+                for r, i in zip(batch.recipients, items, strict=True)
+            ]
+        name = str(body.get("name", "")) if isinstance(body, dict) else ""
+        message = (
+            short(str(body.get("message", response.text)))
+            if isinstance(body, dict)
+            else short(response.text)
+        )
+        if status == 409:  # the same key is still being processed, or was used for other content
+            return all_failed(
+                batch, f"resend: {name or 'conflict'}: {message}", retryable=True, retry_after=1.0
+            )
+        if status == 422 and len(batch.recipients) == 1 and "to" in message.lower():
+            return [Outcome(batch.recipients[0].email, REJECTED, reason=f"resend: {message}")]
+        if name in NOT_RETRYABLE:
+            return all_failed(batch, f"resend: {name}: {message}", retryable=False)
+        return all_failed(
+            batch, f"resend refused the request (HTTP {status}, {name}): {message}", retryable=False
+        )
+
+
+def create(settings: Settings, client: httpx.Client) -> Resend:
+    return Resend(settings, client)
