@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -69,6 +70,8 @@ class FakeProvider:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.faults: deque[Fault] = deque()
         self.lock = threading.Lock()
+        self.keep_bodies = True  # the benchmark turns this off to keep memory flat
+        self.on_request: Callable[[int], None] | None = None  # called with the request count
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -81,6 +84,9 @@ class FakeProvider:
                 with fake.lock:
                     fake.requests.append(("POST", self.path, headers))
                     fault = fake.faults.popleft() if fake.faults else None
+                    count = len(fake.requests)
+                if fake.on_request is not None:
+                    fake.on_request(count)
                 if fault and fault.delay:
                     time.sleep(fault.delay)
                 if fault and fault.drop and not fault.after:
@@ -127,6 +133,11 @@ class FakeProvider:
 
     def handle(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
         raise NotImplementedError
+
+    def deliver(self, delivery: Delivery) -> None:
+        if not self.keep_bodies:
+            delivery = Delivery(delivery.email, delivery.message_id, "", "", "", {})
+        self.deliveries.append(delivery)
 
     def delivered_to(self) -> list[str]:
         return [d.email for d in self.deliveries]
@@ -187,7 +198,7 @@ class FakePostmark(FakeProvider):
         if test:
             self.test_accepted += 1
         else:
-            self.deliveries.append(
+            self.deliver(
                 Delivery(to, message_id, message["Subject"], message.get("HtmlBody", ""), message.get("TextBody", ""),
                          {h["Name"]: h["Value"] for h in headers})
             )  # fmt: skip
@@ -330,7 +341,7 @@ class FakeSendGrid(FakeProvider):
                 return text
 
             for to in person["to"]:
-                self.deliveries.append(
+                self.deliver(
                     Delivery(to["email"], message_id, fill(person.get("subject") or payload["subject"]),
                              fill(by_type.get("text/html", "")), fill(by_type.get("text/plain", "")),
                              {**payload.get("headers", {}), **person.get("headers", {})})
@@ -400,7 +411,7 @@ class FakeMailgun(FakeProvider):
                     value,
                 )
 
-            self.deliveries.append(
+            self.deliver(
                 Delivery(
                     address,
                     message_id,
@@ -447,7 +458,7 @@ class FakeResend(FakeProvider):
         message_id = str(uuid.uuid4())
         to = email["to"] if isinstance(email["to"], list) else [email["to"]]
         for address in to:
-            self.deliveries.append(
+            self.deliver(
                 Delivery(
                     address_part(address),
                     message_id,

@@ -54,6 +54,7 @@ class Newsletter(_Section):
 class Unsubscribe(_Section):
     url: str = "https://example.org/digest/unsubscribe/{token}"
     mailto: str = "unsubscribe@example.org"
+    signing_key_env: str = "DIGEST_SIGNING_KEY"
 
     @field_validator("url")
     @classmethod
@@ -148,6 +149,29 @@ class Provider(_Section):
         return value.rstrip("/") if value else value
 
 
+class Delivery(_Section):
+    database: str = "digest.sqlite3"
+    timezone: str = "UTC"
+    concurrency: int = Field(2, ge=1, le=32)
+    rate_limit: float = Field(0, ge=0)
+    max_consecutive_failures: int = Field(5, ge=1)
+    lease_seconds: float = Field(60, ge=1)
+    watch_interval: float = Field(30, ge=0.1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use a name like Europe/London)"
+            ) from None
+        return value
+
+
 class Settings(_Section):
     newsletter: Newsletter = Newsletter()
     unsubscribe: Unsubscribe = Unsubscribe()
@@ -157,6 +181,7 @@ class Settings(_Section):
     sites: tuple[SiteSelectors, ...] = ()
     provider: Provider = Provider()
     staff: tuple[str, ...] = ("staff@example.org",)
+    delivery: Delivery = Delivery()
 
     def selectors_for(self, host: str) -> SiteSelectors | None:
         host = host.lower()

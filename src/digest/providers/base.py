@@ -39,6 +39,8 @@ class Outcome:
     reason: str | None = None
     retryable: bool = False  # for failed: worth trying again
     retry_after: float | None = None  # seconds the provider asked us to wait
+    ambiguous: bool = False  # for failed: the request may have been acted on (answer lost)
+    throttled: bool = False  # for failed: the provider asked us to slow down (429)
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,24 @@ class Provider(ABC):
 
 
 def all_failed(
-    batch: Batch, reason: str, *, retryable: bool, retry_after: float | None = None
+    batch: Batch,
+    reason: str,
+    *,
+    retryable: bool,
+    retry_after: float | None = None,
+    ambiguous: bool = False,
+    throttled: bool = False,
 ) -> list[Outcome]:
     return [
-        Outcome(r.email, FAILED, reason=reason, retryable=retryable, retry_after=retry_after)
+        Outcome(
+            r.email,
+            FAILED,
+            reason=reason,
+            retryable=retryable,
+            retry_after=retry_after,
+            ambiguous=ambiguous,
+            throttled=throttled,
+        )
         for r in batch.recipients
     ]
 
@@ -166,17 +182,22 @@ class HttpProvider(Provider):
             f"{self.name}: rate limited (HTTP 429)",
             retryable=True,
             retry_after=retry_delay(response),
+            throttled=True,
         )
 
     def send(self, batch: Batch) -> list[Outcome]:
         try:
             response = self.client.request(**self.request(batch))
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
+            # the request never reached the provider: safe to send again
+            reason = f"{self.name}: cannot connect ({type(err).__name__})"
+            return all_failed(batch, reason, retryable=True)
         except httpx.TimeoutException:
-            return all_failed(batch, f"{self.name}: timed out", retryable=True)
+            reason = f"{self.name}: no answer in time"
+            return all_failed(batch, reason, retryable=True, ambiguous=True)
         except httpx.TransportError as err:
-            return all_failed(
-                batch, f"{self.name}: connection failed ({type(err).__name__})", retryable=True
-            )
+            reason = f"{self.name}: connection lost before the answer ({type(err).__name__})"
+            return all_failed(batch, reason, retryable=True, ambiguous=True)
         status = response.status_code
         if status in (401, 403):
             raise ProviderAuthError(

@@ -29,6 +29,7 @@ def file_name(email: str, tag: str) -> str:
 class Outbox(Provider):
     name = "outbox"
     max_batch = 1000
+    idempotent = True  # a resent message rewrites the same file: nobody gets two
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)

@@ -86,10 +86,16 @@ class Smtp(Provider):
                         Outcome(recipient.email, status, reason=reason, retryable=retryable)
                     )
                 except smtplib.SMTPServerDisconnected:
-                    rest = batch.recipients[index:]
+                    # this message may have gone through; the ones after it were never sent
+                    reason = f"{where}: disconnected"
+                    outcomes.append(
+                        Outcome(
+                            recipient.email, FAILED, reason=reason, retryable=True, ambiguous=True
+                        )
+                    )
                     outcomes.extend(
-                        Outcome(r.email, FAILED, reason=f"{where}: disconnected", retryable=True)
-                        for r in rest
+                        Outcome(r.email, FAILED, reason=reason, retryable=True)
+                        for r in batch.recipients[index + 1 :]
                     )
                     return outcomes
                 except smtplib.SMTPResponseException as err:

@@ -1,0 +1,416 @@
+"""Delivering scheduled issues to subscribers, crash-safe and at most once per person.
+
+For each due issue this process claims (a lease in the store, so two `digest deliver`
+processes never send the same issue):
+
+1. Batches left in flight by a process that died are settled first: with a provider
+   that honours idempotency keys they are resent under the same key; with any other,
+   their recipients are marked ``unknown`` (they may or may not have been sent) and are
+   resent only when asked (``--resend-unknown``).
+2. Then batch after batch: the store forms the next batch (due retries first, then the
+   next active subscribers) and marks it in flight in the same transaction; the batch is
+   personalised from the frozen rendering and sent; each recipient's outcome is recorded
+   and the batch closed in one transaction. Subscribers are read a batch at a time.
+3. Temporary failures come back after exponential back-off with jitter, or after the
+   delay the provider asked for, up to ``provider.max_attempts``. After
+   ``delivery.max_consecutive_failures`` batches in a row without a single accepted or
+   rejected recipient, or at once on refused credentials, the issue stops with an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+
+from digest.config import Settings
+from digest.errors import ConfigError, ProviderError
+from digest.providers import Batch, Outcome, Provider, create_provider
+from digest.providers.base import ACCEPTED, FAILED, REJECTED
+from digest.render import RenderedIssue
+from digest.render.message import Recipient
+from digest.schedule import rendered_from_json
+from digest.store import BatchRecipient, ClaimedBatch, Result, ScheduledIssue, Store
+from digest.tokens import make_token, signing_key
+
+
+def process_owner() -> str:
+    """Who holds a lease: host, pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class RateLimiter:
+    """At most ``rate`` messages per second over time (0 = no limit)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.clock = clock
+        self.next_free = clock()
+        self.lock = threading.Lock()
+
+    def wait(self, count: int) -> None:
+        if self.rate <= 0:
+            return
+        with self.lock:
+            now = self.clock()
+            start = max(now, self.next_free)
+            self.next_free = start + count / self.rate
+        if start > now:
+            time.sleep(start - now)
+
+
+@dataclass
+class IssueReport:
+    slug: str
+    counts: dict[str, int] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+    resent_inflight: int = 0
+    error: str | None = None
+    skipped_reason: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Progress(Protocol):
+    """Reports progress; the CLI supplies a terminal bar or plain log lines."""
+
+    def start(self, slug: str, total: int) -> None: ...
+    def advance(self, slug: str, settled: int, total: int, rate: float) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+class QuietProgress:
+    """Progress that goes nowhere, except notes kept for the caller."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def start(self, slug: str, total: int) -> None:
+        pass
+
+    def advance(self, slug: str, settled: int, total: int, rate: float) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+
+def _retry_at(outcome: Outcome, attempts: int, settings: Settings, now: dt.datetime) -> dt.datetime:
+    provider = settings.provider
+    backoff = min(provider.max_retry_delay, provider.retry_delay * 2 ** max(0, attempts - 1))
+    backoff *= 0.5 + random.random() / 2
+    delay = min(provider.max_retry_delay, max(outcome.retry_after or 0.0, backoff))
+    return now + dt.timedelta(seconds=delay)
+
+
+def results_for(
+    batch: ClaimedBatch, outcomes: list[Outcome], settings: Settings, now: dt.datetime
+) -> list[Result]:
+    by_email = {o.email: o for o in outcomes}
+    results = []
+    for member in batch.recipients:
+        outcome = by_email.get(member.email)
+        if outcome is None:
+            results.append(
+                Result(
+                    member.subscriber_id,
+                    "unknown",
+                    error="the provider gave no answer for this recipient",
+                )
+            )
+        elif outcome.status == ACCEPTED:
+            results.append(Result(member.subscriber_id, "accepted", message_id=outcome.message_id))
+        elif outcome.status == REJECTED:
+            results.append(Result(member.subscriber_id, "rejected", error=outcome.reason))
+        elif outcome.ambiguous:
+            # it may have been sent: never guess; report it (idempotent providers were
+            # already retried under the same key by the sender)
+            results.append(Result(member.subscriber_id, "unknown", error=outcome.reason))
+        elif outcome.retryable and member.attempts + 1 < settings.provider.max_attempts:
+            retry = _retry_at(outcome, member.attempts + 1, settings, now)
+            results.append(
+                Result(member.subscriber_id, "pending", error=outcome.reason, next_attempt_at=retry)
+            )
+        else:
+            results.append(Result(member.subscriber_id, "failed", error=outcome.reason))
+    return results
+
+
+class IssueDelivery:
+    """One due issue, delivered by this process."""
+
+    def __init__(
+        self,
+        store: Store,
+        scheduled: ScheduledIssue,
+        provider: Provider,
+        settings: Settings,
+        key: bytes,
+        owner: str,
+        progress: Progress,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self.store = store
+        self.slug = scheduled.slug
+        self.rendered: RenderedIssue = rendered_from_json(scheduled.rendered_json)
+        self.provider = provider
+        self.settings = settings
+        self.key = key
+        self.owner = owner
+        self.progress = progress
+        self.clock = clock
+        self.lease = dt.timedelta(seconds=settings.delivery.lease_seconds)
+        self.limiter = RateLimiter(settings.delivery.rate_limit)
+
+    def recipients(self, batch: ClaimedBatch) -> tuple[Recipient, ...]:
+        return tuple(
+            Recipient(m.email, m.name, make_token(self.key, m.subscriber_id))
+            for m in batch.recipients
+        )
+
+    def send(self, batch: ClaimedBatch) -> list[Outcome]:
+        """Runs in a worker thread: no store access here.
+
+        When the answer is lost and the provider honours idempotency keys, the same batch
+        goes again under the same key until it is answered (bounded by max_attempts)."""
+        self.limiter.wait(len(batch.recipients))
+        request = Batch(self.rendered, self.recipients(batch), key=batch.key)
+        attempts = self.settings.provider.max_attempts
+        for attempt in range(1, attempts + 1):
+            outcomes = self.provider.send(request)
+            lost = self.provider.idempotent and any(o.ambiguous for o in outcomes)
+            if not lost or attempt == attempts:
+                return outcomes
+            delay = (
+                self.settings.provider.retry_delay
+                * 2 ** (attempt - 1)
+                * (0.5 + random.random() / 2)
+            )
+            time.sleep(min(self.settings.provider.max_retry_delay, delay))
+        return outcomes
+
+    def record(self, batch: ClaimedBatch, outcomes: list[Outcome]) -> list[Result]:
+        now = self.clock()
+        results = results_for(batch, outcomes, self.settings, now)
+        self.store.record(self.slug, batch.id, results, self.owner, now + self.lease)
+        return results
+
+    def recover(self, report: IssueReport, resend_unknown: bool) -> None:
+        stranded = self.store.inflight_batches(self.slug)
+        if stranded and self.provider.idempotent:
+            for batch in stranded:
+                if batch.recipients:
+                    self.record(batch, self.send(batch))
+                    report.resent_inflight += len(batch.recipients)
+                else:
+                    self.store.mark_unknown([batch.id])
+            self.progress.note(
+                f"{self.slug}: resent {report.resent_inflight} in-flight recipient(s) under their idempotency keys"
+            )
+        elif stranded:
+            marked = self.store.mark_unknown([b.id for b in stranded])
+            self.progress.note(
+                f"{self.slug}: {marked} recipient(s) were in flight when delivery stopped; marked unknown "
+                "(run digest deliver --resend-unknown to send to them again)"
+            )
+        if resend_unknown:
+            reopened = self.store.reopen_unknown(self.slug, self.clock())
+            if reopened:
+                self.progress.note(
+                    f"{self.slug}: resending to {reopened} recipient(s) whose outcome was unknown"
+                )
+
+    def run(self, report: IssueReport, resend_unknown: bool) -> None:
+        self.recover(report, resend_unknown)
+        settings = self.settings
+        counts = self.store.delivery_counts(self.slug)
+        settled_before = sum(counts.get(s, 0) for s in FINAL_STATUSES)
+        total = settled_before + self.store.remaining(self.slug)
+        self.progress.start(self.slug, total)
+        state = _RunState(settled=settled_before)
+        started = time.monotonic()
+        pending: dict[Future[list[Outcome]], ClaimedBatch] = {}
+        workers = settings.delivery.concurrency
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="digest-send") as pool:
+            while True:
+                self._fill(pool, pending, state)
+                if not pending:
+                    if state.stop_reason or state.fatal or not self._wait_for_retries():
+                        break
+                    continue
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._settle(pending.pop(future), future, state)
+                elapsed = max(time.monotonic() - started, 1e-6)
+                rate = (state.settled - settled_before) / elapsed
+                self.progress.advance(self.slug, state.settled, total, rate)
+        if state.fatal is not None:
+            report.error = f"stopped: {state.fatal}"
+            self.store.set_issue_status(self.slug, "stopped", report.error)
+        elif state.stop_reason is not None:
+            report.error = state.stop_reason
+            self.store.set_issue_status(self.slug, "stopped", state.stop_reason)
+        elif self.store.remaining(self.slug) == 0:
+            self.store.set_issue_status(self.slug, "sent")
+
+    def _fill(
+        self,
+        pool: ThreadPoolExecutor,
+        pending: dict[Future[list[Outcome]], ClaimedBatch],
+        state: _RunState,
+    ) -> None:
+        """Start batches until every worker is busy, none is left, or we must hold."""
+        settings = self.settings
+        while not state.stopping and len(pending) < settings.delivery.concurrency:
+            hold = state.hold_until - time.monotonic()
+            if hold > 0:
+                if pending:
+                    return  # collect answers while holding back
+                time.sleep(min(hold, settings.provider.max_retry_delay))
+            batch = self.store.next_batch(
+                self.slug, self.provider.batch_size, self.clock(), settings.provider.max_attempts
+            )
+            if batch is None:
+                return
+            pending[pool.submit(self.send, batch)] = batch
+
+    def _wait_for_retries(self) -> bool:
+        """Sleep until the next retry is due (renewing the lease); False if none is."""
+        retry_at = self.store.next_retry_at(self.slug)
+        if retry_at is None:
+            return False
+        pause = (retry_at - self.clock()).total_seconds()
+        if pause > 0:
+            time.sleep(min(pause, max(0.05, self.lease.total_seconds() / 3)))
+        self.store.claim_issue(self.slug, self.owner, self.clock(), self.lease)
+        return True
+
+    def _settle(self, batch: ClaimedBatch, future: Future[list[Outcome]], state: _RunState) -> None:
+        """Record one answered batch and update the stop rules."""
+        try:
+            outcomes = future.result()
+        except ConfigError as err:  # refused credentials and the like: stop now, nothing sent
+            outcomes = [
+                Outcome(m.email, FAILED, reason=str(err), retryable=True) for m in batch.recipients
+            ]
+            state.fatal = state.fatal or err
+        except ProviderError as err:  # an answer we cannot read: it may have been sent
+            outcomes = []
+            state.last_error = str(err)
+        results = self.record(batch, outcomes)
+        if state.fatal is not None:
+            return
+        state.settled += sum(r.status != "pending" for r in results)
+        throttled = [o for o in outcomes if o.throttled]
+        if throttled:  # slow everyone down, not only this batch's recipients
+            asked = max((o.retry_after or 0.0) for o in throttled)
+            delay = max(asked, self.settings.provider.retry_delay)
+            state.hold_until = max(state.hold_until, time.monotonic() + delay)
+        if any(r.status in ("accepted", "rejected") for r in results):
+            state.consecutive = 0
+        elif throttled and len(throttled) == len(outcomes):
+            pass  # being asked to slow down is not the provider failing
+        else:
+            state.consecutive += 1
+            state.last_error = next((r.error for r in results if r.error), state.last_error)
+            limit = self.settings.delivery.max_consecutive_failures
+            if state.consecutive >= limit and state.stop_reason is None:
+                state.stop_reason = (
+                    f"stopped after {state.consecutive} batches in a row failed; "
+                    f"last error: {state.last_error}"
+                )
+
+
+FINAL_STATUSES = ("accepted", "rejected", "failed", "unknown", "skipped")
+
+
+@dataclass
+class _RunState:
+    settled: int = 0
+    consecutive: int = 0
+    last_error: str | None = None
+    stop_reason: str | None = None
+    fatal: BaseException | None = None
+    hold_until: float = 0.0  # monotonic time before which no batch starts (after a 429)
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_reason is not None or self.fatal is not None
+
+
+def deliver_due(
+    store: Store,
+    settings: Settings,
+    *,
+    client: httpx.Client,
+    progress: Progress,
+    resend_unknown: bool = False,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> list[IssueReport]:
+    """One pass: deliver every issue that is due (and, with ``resend_unknown``, reopen
+    issues that have recipients whose outcome is unknown)."""
+    key = signing_key(settings)
+    owner = process_owner()
+    due = store.due_issues(clock())
+    if resend_unknown:
+        extra = [
+            s
+            for s in store.list_schedules()
+            if s.status in ("sent", "stopped") and store.unknown_recipients(s.slug)
+        ]
+        due.extend(s for s in extra if s.slug not in {d.slug for d in due})
+    reports: list[IssueReport] = []
+    if not due:
+        return reports
+    provider = create_provider(settings, client)
+    try:
+        for scheduled in due:
+            report = IssueReport(scheduled.slug)
+            reports.append(report)
+            holder = store.claim_issue(
+                scheduled.slug,
+                owner,
+                clock(),
+                dt.timedelta(seconds=settings.delivery.lease_seconds),
+            )
+            if holder is not None:
+                report.skipped_reason = f"already being delivered by {holder}"
+                progress.note(f"{scheduled.slug}: {report.skipped_reason}; skipped")
+                continue
+            started = time.monotonic()
+            try:
+                IssueDelivery(
+                    store, scheduled, provider, settings, key, owner, progress, clock
+                ).run(report, resend_unknown)
+            finally:
+                store.release_issue(scheduled.slug, owner)
+                report.seconds = time.monotonic() - started
+                report.counts = store.delivery_counts(scheduled.slug)
+                report.unknown = store.unknown_recipients(scheduled.slug)
+    finally:
+        provider.close()
+    return reports
+
+
+__all__ = [
+    "BatchRecipient",
+    "IssueDelivery",
+    "IssueReport",
+    "Progress",
+    "RateLimiter",
+    "deliver_due",
+    "process_owner",
+]

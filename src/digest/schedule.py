@@ -1,0 +1,126 @@
+"""Scheduling: check an issue, freeze its rendering, and set when it goes out.
+
+What the editor previewed and scheduled is what subscribers get: the rendered issue is
+stored at scheduling time, and later edits of the file change nothing until the issue is
+scheduled again. Times are stored in UTC and read in the configured time zone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.build import build
+from digest.config import Settings
+from digest.errors import DigestError
+from digest.render import RenderedIssue
+from digest.store import ScheduledIssue, Store
+from digest.tokens import signing_key
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DigestError(f"unknown time zone {name!r} (use a name like Europe/London)") from None
+
+
+def parse_send_time(text: str, tz_name: str, now: dt.datetime) -> dt.datetime:
+    """``now``, an ISO time with an offset, or a local time in ``tz_name`` -> UTC.
+
+    A local time that a daylight-saving change skips is refused; one that happens twice
+    (clocks going back) means the first of the two."""
+    text = text.strip()
+    if text.lower() == "now":
+        return now.astimezone(dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise DigestError(
+            f"--at {text!r}: not a time; use 'YYYY-MM-DD HH:MM', an ISO time with offset, or 'now'"
+        ) from None
+    if moment.tzinfo is not None:
+        return moment.astimezone(dt.UTC)
+    local_zone = zone(tz_name)
+    first = moment.replace(tzinfo=local_zone, fold=0)
+    back = first.astimezone(dt.UTC).astimezone(local_zone).replace(tzinfo=None)
+    if back != moment:
+        raise DigestError(
+            f"--at {text!r}: that time does not exist in {tz_name} (the clocks go forward then); pick another"
+        )
+    return first.astimezone(dt.UTC)
+
+
+def file_hash(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def rendered_to_json(rendered: RenderedIssue) -> str:
+    return json.dumps(dataclasses.asdict(rendered), ensure_ascii=False)
+
+
+def rendered_from_json(text: str) -> RenderedIssue:
+    return RenderedIssue(**json.loads(text))
+
+
+def schedule(
+    store: Store, path: Path, settings: Settings, at: str, tz_name: str, now: dt.datetime
+) -> ScheduledIssue:
+    """Check, render and freeze the issue at ``path``, to go out at ``at``."""
+    signing_key(settings)  # no delivery can work without it: say so now
+    send_at = parse_send_time(at, tz_name, now)
+    result = build(path, settings)
+    errors = [f for f in result.findings if f.level == "error"]
+    if errors:
+        raise DigestError(
+            f"{path}: fails the pre-send check with {len(errors)} error(s), first: {errors[0].message}; "
+            "not scheduled (see digest check)"
+        )
+    source_hash = file_hash(path)
+    existing = store.get_schedule(result.slug)
+    status = "scheduled"
+    if existing is not None:
+        if existing.status == "sent":
+            raise DigestError(f"{result.slug}: already sent; it cannot be scheduled again")
+        if existing.status in ("sending", "stopped"):
+            if existing.source_hash != source_hash:
+                raise DigestError(
+                    f"{result.slug}: delivery has started, so its content cannot change now; "
+                    "undo your edits to resume it, or save the changes as a new issue"
+                )
+            status = "sending"  # resume a stopped delivery where it left off
+    frozen = ScheduledIssue(
+        slug=result.slug,
+        path=str(path),
+        source_hash=source_hash,
+        send_at=send_at,
+        status=status,
+        rendered_json=rendered_to_json(result.rendered),
+    )
+    store.save_schedule(frozen)
+    return frozen
+
+
+@dataclass(frozen=True)
+class ScheduleLine:
+    issue: ScheduledIssue
+    local_time: str
+    changed: bool
+
+
+def list_schedule(store: Store, tz_name: str) -> list[ScheduleLine]:
+    local_zone = zone(tz_name)
+    lines = []
+    for issue in store.list_schedules():
+        local = issue.send_at.astimezone(local_zone)
+        changed = file_hash(Path(issue.path)) != issue.source_hash
+        lines.append(ScheduleLine(issue, f"{local:%Y-%m-%d %H:%M %Z}", changed))
+    return lines

@@ -1,0 +1,109 @@
+"""The store: subscribers, scheduled issues and the delivery ledger.
+
+Delivery logic talks to the :class:`Store` protocol only; all SQL lives in
+:mod:`digest.store.sqlite`, so another store (PostgreSQL, for several machines) can be
+added without touching the delivery code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED = "active", "unsubscribed", "bounced", "complained"
+SUBSCRIBER_STATUSES = (ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
+DELIVERY_STATUSES = ("pending", "inflight", "accepted", "rejected", "failed", "unknown", "skipped")
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str | None
+    status: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class ScheduledIssue:
+    slug: str
+    path: str
+    source_hash: str
+    send_at: dt.datetime  # UTC
+    status: str  # scheduled | sending | sent | stopped | cancelled
+    rendered_json: str
+    error: str | None = None
+    lease_owner: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchRecipient:
+    subscriber_id: int
+    email: str
+    name: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ClaimedBatch:
+    id: int
+    key: str
+    recipients: tuple[BatchRecipient, ...]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What to record for one subscriber after an attempt."""
+
+    subscriber_id: int
+    status: str  # accepted | rejected | failed | pending (retry later)
+    message_id: str | None = None
+    error: str | None = None
+    next_attempt_at: dt.datetime | None = None
+
+
+class Store(Protocol):
+    # subscribers
+    def upsert_subscribers(
+        self, rows: Iterable[tuple[str, str | None, dict[str, str]]], *, resubscribe: bool
+    ) -> dict[str, list[str]]: ...
+    def get_subscriber(self, email: str) -> Subscriber | None: ...
+    def set_status(self, email: str, status: str) -> bool: ...
+    def unsubscribe_id(self, subscriber_id: int) -> bool: ...
+    def forget(self, email: str) -> bool: ...
+    def is_suppressed(self, email: str) -> bool: ...
+    def iter_subscribers(self, status: str | None = None) -> Iterator[Subscriber]: ...
+    def count_subscribers(self) -> dict[str, int]: ...
+
+    # schedule
+    def save_schedule(self, issue: ScheduledIssue) -> None: ...
+    def get_schedule(self, slug: str) -> ScheduledIssue | None: ...
+    def list_schedules(self) -> list[ScheduledIssue]: ...
+    def cancel_schedule(self, slug: str) -> bool: ...
+    def due_issues(self, now: dt.datetime) -> list[ScheduledIssue]: ...
+    def set_issue_status(self, slug: str, status: str, error: str | None = None) -> None: ...
+
+    # delivery
+    def claim_issue(
+        self, slug: str, owner: str, now: dt.datetime, lease: dt.timedelta
+    ) -> str | None: ...
+    def release_issue(self, slug: str, owner: str) -> None: ...
+    def inflight_batches(self, slug: str) -> list[ClaimedBatch]: ...
+    def mark_unknown(self, batch_ids: list[int]) -> int: ...
+    def reopen_unknown(self, slug: str, now: dt.datetime) -> int: ...
+    def next_batch(
+        self, slug: str, size: int, now: dt.datetime, max_attempts: int
+    ) -> ClaimedBatch | None: ...
+    def record(
+        self, slug: str, batch_id: int, results: list[Result], owner: str, lease_until: dt.datetime
+    ) -> None: ...
+    def next_retry_at(self, slug: str) -> dt.datetime | None: ...
+    def remaining(self, slug: str) -> int: ...
+    def delivery_counts(self, slug: str) -> dict[str, int]: ...
+    def unknown_recipients(self, slug: str) -> list[str]: ...
+    def accepted_since(self, slug: str, since: dt.datetime) -> int: ...
+    def close(self) -> None: ...

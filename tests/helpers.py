@@ -1,0 +1,68 @@
+"""Shared set-up for the subscriber, schedule and delivery tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from digest.compose import compose
+from digest.config import Delivery, Settings, Unsubscribe
+from digest.config import Provider as ProviderSettings
+from digest.issuefile import dump_issue, write_issue
+from digest.store.sqlite import SQLiteStore
+from tests.conftest import SAMPLE, SAMPLE_URL
+from tests.fakes import FakeProvider
+
+SIGNING_ENV = "DIGEST_TEST_SIGNING_KEY"
+SIGNING_KEY = "test-signing-key-0123456789"
+KEY_ENV = "DIGEST_TEST_PROVIDER_KEY"
+NOW = dt.datetime(2026, 12, 1, 7, 0, tzinfo=dt.UTC)
+
+
+def sample_issue(folder: Path) -> Path:
+    issue, path = compose([str(SAMPLE)], Settings(), url=SAMPLE_URL, out_dir=folder)
+    write_issue(dump_issue(issue), path, force=True)
+    return path
+
+
+def settings(
+    folder: Path,
+    provider: str = "outbox",
+    fake: FakeProvider | None = None,
+    *,
+    delivery: dict[str, Any] | None = None,
+    **options: Any,
+) -> Settings:
+    provider_options: dict[str, Any] = {
+        "name": provider,
+        "outbox_dir": str(folder / "outbox"),
+        "retry_delay": 0.01,
+        "max_retry_delay": 0.05,
+        **options,
+    }
+    if fake is not None:
+        provider_options |= {"base_url": fake.url, "api_key_env": KEY_ENV}
+    return Settings(
+        provider=ProviderSettings(**provider_options),
+        unsubscribe=Unsubscribe(
+            signing_key_env=SIGNING_ENV, url="https://example.org/unsubscribe/{token}"
+        ),
+        delivery=Delivery(database=str(folder / "digest.sqlite3"), **(delivery or {})),
+    )
+
+
+def add_subscribers(store: SQLiteStore, count: int, start: int = 0) -> list[str]:
+    emails = [f"reader{i:05d}@example.org" for i in range(start, start + count)]
+    store.upsert_subscribers(
+        ((e, f"Reader {i}", {}) for i, e in enumerate(emails)), resubscribe=False
+    )
+    return emails
+
+
+def yaml_config(values: Settings) -> str:
+    """config.yaml text for a subprocess, from the settings the test built."""
+    import json
+
+    data = values.model_dump(by_alias=True, mode="json", exclude_defaults=True)
+    return json.dumps(data)  # JSON is YAML

@@ -1,0 +1,116 @@
+"""Scheduling: times across time zones and DST, freezing what was previewed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from digest.cli import main
+from digest.errors import DigestError
+from digest.schedule import list_schedule, parse_send_time, rendered_from_json, schedule
+from digest.store.sqlite import SQLiteStore
+from tests.helpers import NOW, SIGNING_ENV, SIGNING_KEY, sample_issue, settings
+
+
+@pytest.mark.parametrize(
+    "text, tz, expected",
+    [
+        ("2026-12-01 07:00", "Europe/London", dt.datetime(2026, 12, 1, 7, 0, tzinfo=dt.UTC)),  # GMT
+        ("2026-07-01 07:00", "Europe/London", dt.datetime(2026, 7, 1, 6, 0, tzinfo=dt.UTC)),  # BST
+        (
+            "2026-10-25 01:30",
+            "Europe/London",
+            dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.UTC),
+        ),  # twice: the first
+        ("2026-12-01 07:00", "America/New_York", dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)),
+        (
+            "2026-12-01T07:00:00+09:00",
+            "Europe/London",
+            dt.datetime(2026, 11, 30, 22, 0, tzinfo=dt.UTC),
+        ),
+        ("now", "Europe/London", NOW),
+    ],
+)
+def test_send_times_become_utc_across_zones_and_dst(
+    text: str, tz: str, expected: dt.datetime
+) -> None:
+    assert parse_send_time(text, tz, NOW) == expected
+
+
+def test_a_time_skipped_by_the_clocks_going_forward_is_refused() -> None:
+    with pytest.raises(DigestError, match="does not exist in Europe/London"):
+        parse_send_time("2027-03-28 01:30", "Europe/London", NOW)
+
+
+@pytest.mark.parametrize(
+    "text, message", [("tomorrow", "not a time"), ("2026-12-01 07:00", "unknown time zone")]
+)
+def test_bad_times_and_zones_are_refused(text: str, message: str) -> None:
+    with pytest.raises(DigestError, match=message):
+        parse_send_time(text, "Mars/Olympus" if "zone" in message else "UTC", NOW)
+
+
+@pytest.fixture
+def signing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+
+
+def test_scheduling_freezes_the_render_and_lists_later_edits(tmp_path: Path, signing: None) -> None:
+    values = settings(tmp_path)
+    store = SQLiteStore(values.delivery.database)
+    path = sample_issue(tmp_path)
+    frozen = schedule(store, path, values, "2026-12-01 07:00", "Europe/London", NOW)
+    assert frozen.status == "scheduled"
+    path.write_text(path.read_text().replace("subject: Can Harbor", "subject: Edited Can Harbor"))
+    stored = store.get_schedule(frozen.slug)
+    assert stored is not None and rendered_from_json(stored.rendered_json).subject.startswith(
+        "Can Harbor"
+    )
+    (line,) = list_schedule(store, "Europe/London")
+    assert line.changed and line.local_time == "2026-12-01 07:00 GMT"
+    schedule(store, path, values, "2026-12-01 07:00", "Europe/London", NOW)
+    again = store.get_schedule(frozen.slug)
+    assert again is not None and rendered_from_json(again.rendered_json).subject.startswith(
+        "Edited"
+    )
+    assert not list_schedule(store, "UTC")[0].changed
+
+
+def test_an_issue_that_fails_the_check_is_not_scheduled(tmp_path: Path, signing: None) -> None:
+    values = settings(tmp_path)
+    store = SQLiteStore(values.delivery.database)
+    path = sample_issue(tmp_path)
+    path.write_text(path.read_text().replace("read_more: https://", "read_more: ftp://", 1))
+    with pytest.raises(DigestError, match="not scheduled"):
+        schedule(store, path, values, "now", "UTC", NOW)
+    assert store.list_schedules() == []
+
+
+def test_scheduling_needs_the_signing_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SIGNING_ENV, raising=False)
+    values = settings(tmp_path)
+    with pytest.raises(DigestError, match=f"environment variable {SIGNING_ENV} must hold"):
+        schedule(
+            SQLiteStore(values.delivery.database), sample_issue(tmp_path), values, "now", "UTC", NOW
+        )
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_cli_schedule_list_and_unschedule(in_tmp: Path, signing: None) -> None:
+    Path("config.yaml").write_text(f"unsubscribe:\n  signing_key_env: {SIGNING_ENV}\n")
+    path = sample_issue(in_tmp / "issues")
+    result = run("schedule", str(path), "--at", "2030-07-01 09:00", "--tz", "Europe/London")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("for 2030-07-01 09:00 BST (2030-07-01 08:00 UTC)")
+    listed = run("schedule", "--list", "--tz", "Europe/London").stdout
+    assert "2030-07-01 09:00 BST  scheduled" in listed
+    assert run("unschedule", str(path)).stdout == f"unscheduled {path.stem}\n"
+    assert "cancelled" in run("schedule", "--list").stdout
+    missing = run("unschedule", "issues/nope.yaml")
+    assert missing.exit_code == 1 and "nope is not scheduled" in missing.stderr

@@ -1,0 +1,166 @@
+"""Subscribers: CSV import rules, add/remove/forget, and the store underneath."""
+
+from __future__ import annotations
+
+import codecs
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from digest.cli import main
+from digest.store.sqlite import MIGRATIONS, SQLiteStore
+from digest.subscribers import ImportError_, import_csv
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    return SQLiteStore(tmp_path / "digest.sqlite3")
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_store_is_wal_and_at_the_latest_schema(store: SQLiteStore) -> None:
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_store_from_a_newer_digest_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    db.close()
+    with pytest.raises(Exception, match="newer digest"):
+        SQLiteStore(path)
+
+
+def test_import_reports_added_rejected_rows_and_merges_duplicates(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    csv_file = write(
+        tmp_path / "list.csv",
+        "Email,Name,City\nann@example.org,Ann,Oslo\nBOB@Example.ORG,Bob,\nnot-an-address,X,\n,Nobody,\nann@example.org,,Bergen\n",
+    )
+    report = import_csv(store, csv_file)
+    assert (report.added, report.updated, report.unchanged) == (2, 0, 0)
+    assert [row for row, _ in report.rejected] == [4, 5]
+    assert "'not-an-address' is not a valid address" in report.rejected[0][1]
+    ann = store.get_subscriber("ann@example.org")
+    assert ann is not None and ann.name == "Ann" and ann.attributes == {"City": "Bergen"}
+    assert store.get_subscriber("bob@example.org") is not None  # normalised to lower case
+
+
+def test_import_reads_a_bom_semicolons_and_windows_encodings(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(codecs.BOM_UTF8 + "email;name\nzoe@example.org;Zoë Øster\n".encode())
+    assert import_csv(store, bom).added == 1
+    sub = store.get_subscriber("zoe@example.org")
+    assert sub is not None and sub.name == "Zoë Øster"
+    legacy = write(tmp_path / "cp1252.csv", "email,name\nrene@example.org,René Müller\n", "cp1252")
+    report = import_csv(store, legacy)
+    assert report.encoding == "cp1252" and report.added == 1
+    rene = store.get_subscriber("rene@example.org")
+    assert rene is not None and rene.name == "René Müller"
+    utf16 = write(tmp_path / "utf16.csv", "email,name\nyu@example.org,Yū\n", "utf-16")
+    assert import_csv(store, utf16).added == 1
+
+
+def test_unsubscribed_bounced_and_complained_stay_so_unless_resubscribe(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    csv_file = write(tmp_path / "list.csv", "email\na@example.org\nb@example.org\nc@example.org\n")
+    import_csv(store, csv_file)
+    store.set_status("a@example.org", "unsubscribed")
+    store.set_status("b@example.org", "bounced")
+    store.set_status("c@example.org", "complained")
+    report = import_csv(store, csv_file)
+    assert (report.added, report.updated, report.unchanged, report.kept) == (0, 0, 3, 3)
+    assert store.count_subscribers() == {"unsubscribed": 1, "bounced": 1, "complained": 1}
+    again = import_csv(store, csv_file, resubscribe=True)
+    assert again.updated == 3 and store.count_subscribers() == {"active": 3}
+
+
+def test_forget_deletes_personal_data_and_blocks_accidental_re_import(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    csv_file = write(tmp_path / "list.csv", "email,name\ngone@example.org,Gone Person\n")
+    import_csv(store, csv_file)
+    assert store.forget("gone@example.org")
+    assert store.get_subscriber("gone@example.org") is None
+    dump = "\n".join(store.db.iterdump())
+    assert "gone@example.org" not in dump and "Gone Person" not in dump
+    report = import_csv(store, csv_file)
+    assert report.added == 0 and report.rejected == [
+        (
+            2,
+            "gone@example.org was removed with --forget; import with --resubscribe to add them back",
+        )
+    ]
+    assert import_csv(store, csv_file, resubscribe=True).added == 1
+
+
+def test_a_failed_import_changes_nothing(store: SQLiteStore, tmp_path: Path) -> None:
+    import_csv(store, write(tmp_path / "a.csv", "email\nfirst@example.org\n"))
+    # a quote never closed: the csv reader fails on the runaway field after reading a good row
+    broken = write(
+        tmp_path / "b.csv",
+        'email,name\nnew@example.org,New\n"unterminated@example.org,' + "x" * 200_000 + "\n",
+    )
+    with pytest.raises(ImportError_, match=r"b\.csv: line \d+: field larger than field limit"):
+        import_csv(store, broken)
+    assert [s.email for s in store.iter_subscribers()] == ["first@example.org"]
+    with pytest.raises(ImportError_, match="no email column"):
+        import_csv(store, write(tmp_path / "c.csv", "address,name\nx@example.org,X\n"))
+    assert store.count_subscribers() == {"active": 1}
+
+
+def test_cli_import_add_remove_list_count_export(in_tmp: Path) -> None:
+    write(in_tmp / "list.csv", "email,name\nann@example.org,Ann\nbad,Bad\n")
+    imported = run("subscribers", "import", "list.csv")
+    assert imported.exit_code == 0
+    assert imported.stdout.splitlines() == [
+        "row 3: 'bad' is not a valid address (An email address must have an @-sign.)",
+        "added 1, updated 0, unchanged 0, rejected 1",
+    ]
+    assert (
+        run("subscribers", "add", "Bob@Example.org", "--name", "Bob").stdout
+        == "added bob@example.org\n"
+    )
+    assert (
+        run("subscribers", "remove", "ann@example.org").stdout == "unsubscribed ann@example.org\n"
+    )
+    refused = run("subscribers", "add", "ann@example.org")
+    assert refused.exit_code == 1 and "pass --resubscribe" in refused.stderr
+    assert (
+        run("subscribers", "list", "--status", "active").stdout == "bob@example.org\tactive\tBob\n"
+    )
+    assert "active\t1\nunsubscribed\t1" in run("subscribers", "count").stdout
+    assert run("subscribers", "export", "out.csv").exit_code == 0
+    assert (in_tmp / "out.csv").read_text().splitlines()[
+        0
+    ] == "email,name,status,created_at,updated_at"
+    forgot = run("subscribers", "remove", "bob@example.org", "--forget")
+    assert forgot.stdout == "forgot bob@example.org\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["subscribers", "import", "missing.csv"], "missing.csv: no such file"),
+        (["subscribers", "add", "not-an-address"], "'not-an-address' is not a valid email address"),
+        (["subscribers", "remove", "nobody@example.org"], "nobody@example.org is not a subscriber"),
+    ],
+)
+def test_cli_bad_input_is_one_line(in_tmp: Path, args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 1 and message in result.stderr and result.stderr.count("\n") == 1

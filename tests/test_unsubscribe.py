@@ -1,0 +1,126 @@
+"""Signed unsubscribe tokens and the public one-click unsubscribe endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from digest.config import Settings, Unsubscribe
+from digest.serve import create_app
+from digest.store.sqlite import SQLiteStore
+from digest.tokens import make_token, read_token
+
+KEY = b"serve-test-key-0123456789"
+
+
+def test_a_token_verifies_only_unaltered_and_with_the_right_key() -> None:
+    token = make_token(KEY, 12345)
+    assert read_token(KEY, token) == 12345
+    ident, signature = token.split(".")
+    forged = [
+        f"{ident}.{signature[:-1]}",  # truncated
+        f"{ident}x.{signature}",  # another subscriber
+        f"{int(ident, 36) + 1:x}.{signature}",
+        token.replace(".", ""),
+        "",
+        ".",
+        f"{ident}.{'A' * len(signature)}",
+        make_token(b"some-other-key-000000000", 12345),
+        "../../etc/passwd",
+        "zzzzzzzzzzzzzzzzzzzz.abc",
+    ]
+    assert [read_token(KEY, f) for f in forged] == [None] * len(forged)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[TestClient, SQLiteStore]]:
+    store = SQLiteStore(tmp_path / "digest.sqlite3")
+    store.upsert_subscribers(
+        [("ann@example.org", "Ann", {}), ("bob@example.org", "Bob", {})], resubscribe=False
+    )
+    settings = Settings(unsubscribe=Unsubscribe(url="https://news.example.org/u/{token}"))
+    with TestClient(create_app(SQLiteStore(tmp_path / "digest.sqlite3"), settings, KEY)) as client:
+        yield client, store
+
+
+def token_for(store: SQLiteStore, email: str) -> str:
+    sub = store.get_subscriber(email)
+    assert sub is not None
+    return make_token(KEY, sub.id)
+
+
+def test_get_shows_a_confirmation_page_and_changes_nothing(
+    served: tuple[TestClient, SQLiteStore],
+) -> None:
+    client, store = served
+    page = client.get(f"/u/{token_for(store, 'ann@example.org')}")
+    assert page.status_code == 200
+    assert '<form method="post">' in page.text and "<button" in page.text
+    assert "set-cookie" not in page.headers
+    assert store.count_subscribers() == {"active": 2}
+
+
+def test_one_click_post_unsubscribes_at_once_and_twice_is_harmless(
+    served: tuple[TestClient, SQLiteStore],
+) -> None:
+    client, store = served
+    url = f"/u/{token_for(store, 'ann@example.org')}"
+    for _ in range(2):
+        response = client.post(
+            url,
+            content="List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert response.status_code == 200 and "You are unsubscribed" in response.text
+    ann = store.get_subscriber("ann@example.org")
+    bob = store.get_subscriber("bob@example.org")
+    assert ann is not None and ann.status == "unsubscribed"
+    assert bob is not None and bob.status == "active"
+
+
+def test_a_bounced_subscriber_stays_bounced(served: tuple[TestClient, SQLiteStore]) -> None:
+    client, store = served
+    store.set_status("bob@example.org", "bounced")
+    client.post(f"/u/{token_for(store, 'bob@example.org')}", content="List-Unsubscribe=One-Click")
+    bob = store.get_subscriber("bob@example.org")
+    assert bob is not None and bob.status == "bounced"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_forged_altered_or_truncated_tokens_get_400_and_reveal_nothing(
+    served: tuple[TestClient, SQLiteStore], method: str
+) -> None:
+    client, store = served
+    good = token_for(store, "ann@example.org")
+    bodies = set()
+    for token in (
+        good[:-2],
+        good + "x",
+        make_token(b"attacker-key-00000000000", 1),
+        "1.abc",
+        "nope",
+    ):
+        response = client.request(method, f"/u/{token}", content="List-Unsubscribe=One-Click")
+        assert response.status_code == 400
+        assert "ann@" not in response.text and "Ann" not in response.text
+        bodies.add(response.text)
+    assert len(bodies) == 1  # every refusal looks the same
+    assert store.count_subscribers() == {"active": 2}
+
+
+def test_a_genuine_token_for_a_forgotten_subscriber_looks_like_success(
+    served: tuple[TestClient, SQLiteStore],
+) -> None:
+    client, store = served
+    token = token_for(store, "bob@example.org")
+    store.forget("bob@example.org")
+    assert client.post(f"/u/{token}").status_code == 200
+
+
+def test_only_the_configured_path_is_served(served: tuple[TestClient, SQLiteStore]) -> None:
+    client, store = served
+    assert client.get(f"/unsubscribe/{token_for(store, 'ann@example.org')}").status_code == 404
+    assert client.get("/").status_code == 404
