@@ -71,6 +71,7 @@ class FakeProvider:
         self.faults: deque[Fault] = deque()
         self.lock = threading.Lock()
         self.keep_bodies = True  # the benchmark turns this off to keep memory flat
+        self.latency = 0.0  # seconds every request takes, to give other things time to happen
         self.on_request: Callable[[int], None] | None = None  # called with the request count
         fake = self
 
@@ -87,6 +88,8 @@ class FakeProvider:
                     count = len(fake.requests)
                 if fake.on_request is not None:
                     fake.on_request(count)
+                if fake.latency:
+                    time.sleep(fake.latency)
                 if fault and fault.delay:
                     time.sleep(fault.delay)
                 if fault and fault.drop and not fault.after:

@@ -1,0 +1,194 @@
+"""`digest deliver` as separate processes: killed at random moments, or two at once."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import email
+import email.policy
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from digest.schedule import schedule
+from digest.store.sqlite import SQLiteStore
+from tests.conftest import free_port
+from tests.fakes import FakePostmark, FakeProvider, FakeResend
+from tests.helpers import (
+    KEY_ENV,
+    SIGNING_ENV,
+    SIGNING_KEY,
+    add_subscribers,
+    sample_issue,
+    settings,
+    yaml_config,
+)
+
+
+def environment(fake: FakeProvider | None) -> dict[str, str]:
+    env = {**os.environ, SIGNING_ENV: SIGNING_KEY, "PYTHONUNBUFFERED": "1"}
+    if fake is not None:
+        env[KEY_ENV] = fake.key
+    return env
+
+
+def deliver_process(folder: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "deliver", *args],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(params=["postmark", "resend"])
+def fake(request: pytest.FixtureRequest) -> Iterator[FakeProvider]:
+    made: FakeProvider = FakePostmark() if request.param == "postmark" else FakeResend()
+    made.keep_bodies = False
+    made.latency = 0.01
+    yield made
+    made.close()
+
+
+def set_up(
+    folder: Path, fake: FakeProvider, subscribers: int, batch_size: int
+) -> tuple[SQLiteStore, list[str]]:
+    name = "postmark" if isinstance(fake, FakePostmark) else "resend"
+    values = settings(folder, name, fake, batch_size=batch_size, delivery={"concurrency": 2})
+    (folder / "config.yaml").write_text(yaml_config(values), encoding="utf-8")
+    store = SQLiteStore(values.delivery.database)
+    emails = add_subscribers(store, subscribers)
+    os.environ[SIGNING_ENV] = SIGNING_KEY
+    schedule(store, sample_issue(folder), values, "now", "UTC", dt.datetime.now(dt.UTC))
+    return store, emails
+
+
+def test_killing_deliver_at_random_moments_loses_no_one_and_mails_no_one_twice(
+    tmp_path: Path, fake: FakeProvider
+) -> None:
+    store, emails = set_up(tmp_path, fake, subscribers=3000, batch_size=50)
+    env = environment(fake)
+    chance = random.Random(20261128)
+    kills = 0
+    for _ in range(6):
+        proc = deliver_process(tmp_path, env)
+        time.sleep(chance.uniform(0.4, 1.6))
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        kills += 1
+    for _ in range(5):  # restart until done
+        proc = deliver_process(tmp_path, env)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        row = store.get_schedule(store.list_schedules()[0].slug)
+        if row is not None and row.status == "sent":
+            break
+    assert kills >= 3, "the delivery finished before it could be killed; make it slower"
+    sent = collections.Counter(fake.delivered_to())
+    twice = [address for address, n in sent.items() if n > 1]
+    assert twice == [], f"mailed twice: {twice[:5]}"
+    slug = store.list_schedules()[0].slug
+    counts = store.delivery_counts(slug)
+    assert counts.get("accepted", 0) + counts.get("unknown", 0) == len(emails), counts
+    assert set(sent) | set(store.unknown_recipients(slug)) == set(emails)
+    if isinstance(fake, FakeResend):
+        assert counts == {"accepted": len(emails)}  # stranded batches were resent under their keys
+
+
+def test_two_deliver_processes_at_once_never_send_the_same_issue_twice(tmp_path: Path) -> None:
+    fake = FakePostmark()
+    fake.keep_bodies = False
+    fake.latency = 0.005
+    try:
+        store, emails = set_up(tmp_path, fake, subscribers=1500, batch_size=50)
+        env = environment(fake)
+        first, second = deliver_process(tmp_path, env), deliver_process(tmp_path, env)
+        outputs = [p.communicate(timeout=300) for p in (first, second)]
+        assert first.returncode == 0 and second.returncode == 0, outputs
+        assert sorted(fake.delivered_to()) == emails
+        assert any("already being delivered by" in err for _, err in outputs)
+    finally:
+        fake.close()
+
+
+def test_new_user_flow_import_schedule_deliver_and_unsubscribe(tmp_path: Path) -> None:
+    """The issue's "done when": CSV import, schedule now, deliver to the outbox, and a
+    personal unsubscribe link that `digest serve` honours."""
+    env = environment(None)
+    (tmp_path / "config.yaml").write_text(
+        f"unsubscribe:\n  url: https://news.example.org/unsubscribe/{{token}}\n  signing_key_env: {SIGNING_ENV}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "subscribers.csv").write_text(
+        "email,name\nann@example.org,Ann\nbob@example.org,Bob\nbroken-address,X\ncara@example.org,Cara\n",
+        encoding="utf-8",
+    )
+    issue = sample_issue(tmp_path / "issues")
+
+    def digest(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "digest", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    imported = digest("subscribers", "import", "subscribers.csv")
+    assert (
+        imported.returncode == 0
+        and "added 3, updated 0, unchanged 0, rejected 1" in imported.stdout
+    )
+    assert digest("subscribers", "remove", "cara@example.org").returncode == 0
+    assert digest("schedule", str(issue), "--at", "now").returncode == 0
+    delivered = digest("deliver")
+    assert delivered.returncode == 0, delivered.stderr
+    assert "accepted 2" in delivered.stdout
+    files = sorted((tmp_path / "outbox").rglob("*.eml"))
+    assert [f.name.split(".")[0] for f in files] == ["ann@example", "bob@example"]
+    message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    link = re.search(
+        r"<(https://news\.example\.org/unsubscribe/[^>]+)>", str(message["List-Unsubscribe"])
+    )
+    assert link
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "digest", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        base = server.stdout.readline().strip()
+        path = link.group(1).removeprefix("https://news.example.org")
+        with httpx.Client(base_url=base) as client:
+            assert client.get(path).status_code == 200
+            response = client.post(
+                path,
+                content="List-Unsubscribe=One-Click",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            assert response.status_code == 200
+            assert client.post(path[:-3]).status_code == 400
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    listed = digest("subscribers", "list", "--status", "active")
+    assert listed.stdout == "bob@example.org\tactive\tBob\n"  # Ann unsubscribed, Cara was removed
