@@ -91,7 +91,7 @@ def test_killing_deliver_at_random_moments_loses_no_one_and_mails_no_one_twice(
         kills += 1
     for _ in range(5):  # restart until done
         proc = deliver_process(tmp_path, env)
-        out, err = proc.communicate(timeout=300)
+        _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
         row = store.get_schedule(store.list_schedules()[0].slug)
         if row is not None and row.status == "sent":
@@ -113,7 +113,7 @@ def test_two_deliver_processes_at_once_never_send_the_same_issue_twice(tmp_path:
     fake.keep_bodies = False
     fake.latency = 0.005
     try:
-        store, emails = set_up(tmp_path, fake, subscribers=1500, batch_size=50)
+        _, emails = set_up(tmp_path, fake, subscribers=1500, batch_size=50)
         env = environment(fake)
         first, second = deliver_process(tmp_path, env), deliver_process(tmp_path, env)
         outputs = [p.communicate(timeout=300) for p in (first, second)]
