@@ -525,3 +525,26 @@ def test_batch_sizes_stay_within_each_providers_limit(
             )
         )
         assert create_provider(settings, client).batch_size == limit
+
+
+@pytest.mark.parametrize("name", ["postmark", "resend"])
+def test_spliced_json_bodies_equal_the_personalised_message(
+    rendered: RenderedIssue, client: httpx.Client, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    from digest.render.message import personalise
+
+    monkeypatch.setenv(KEY_ENV, "k")
+    settings = Settings(provider=ProviderSettings(name=name, api_key_env=KEY_ENV))
+    provider = create_provider(settings, client)
+    recipients = (
+        Recipient("a@example.org", 'Ann "Q" <&>', "t/1"),
+        Recipient("b@example.org", None, "t2"),
+    )
+    request = provider.request(Batch(rendered, recipients, "[TEST] "))  # type: ignore[attr-defined]
+    body = b"".join(request["content"])
+    assert int(request["headers"]["Content-Length"]) == len(body)
+    payload = json.loads(body)
+    html_key, text_key = ("HtmlBody", "TextBody") if name == "postmark" else ("html", "text")
+    for item, recipient in zip(payload, recipients, strict=True):
+        expected = personalise(rendered, recipient, subject_prefix="[TEST] ")
+        assert item[html_key] == expected.html and item[text_key] == expected.text

@@ -23,7 +23,7 @@ from digest import __version__
 from digest.config import Settings
 from digest.errors import ConfigError, ProviderAuthError
 from digest.render import RenderedIssue
-from digest.render.message import Recipient
+from digest.render.message import JsonBodies, Recipient, coalesce, json_array
 
 ACCEPTED, REJECTED, FAILED = "accepted", "rejected", "failed"
 USER_AGENT = f"digest/{__version__} (+https://github.com/digest-newsletter/digest)"
@@ -163,9 +163,38 @@ class HttpProvider(Provider):
         self.base_url = self.settings.base_url or self.default_base_url
         self.key_env = self.settings.api_key_env or self.default_key_env
         self.key = self.credentials(settings)
+        self._bodies: JsonBodies | None = None
 
     def credentials(self, settings: Settings) -> str:
         return api_key(settings, self.default_key_env)
+
+    def json_messages(
+        self,
+        messages: list[list[bytes]],
+        single_path: str,
+        batch_path: str,
+        headers: dict[str, str],
+    ) -> dict[str, Any]:
+        """A POST of one JSON message, or of a JSON array of them, streamed in pieces."""
+        single = len(messages) == 1
+        pieces = messages[0] if single else json_array(messages)
+        return {
+            "method": "POST",
+            "url": self.base_url + (single_path if single else batch_path),
+            "content": coalesce(pieces),
+            "headers": {
+                **headers,
+                "Content-Type": "application/json",
+                "Content-Length": str(sum(len(p) for p in pieces)),
+            },
+        }
+
+    def bodies(self, rendered: RenderedIssue) -> JsonBodies:
+        """The issue's bodies JSON-encoded once, reused for every batch of the issue."""
+        cached = self._bodies
+        if cached is None or cached.rendered is not rendered:
+            cached = self._bodies = JsonBodies(rendered)
+        return cached
 
     @abstractmethod
     def request(self, batch: Batch) -> dict[str, Any]:

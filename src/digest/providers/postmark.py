@@ -23,7 +23,13 @@ from digest.providers.base import (
     all_failed,
     short,
 )
-from digest.render.message import personalise
+from digest.render.message import (
+    JsonBodies,
+    address_of,
+    json_object_with,
+    list_headers,
+    recipient_values,
+)
 
 TEST_TOKEN = "POSTMARK_API_TEST"
 RECIPIENT_ERRORS = {300, 406}  # the recipient's fault: never worth resending
@@ -38,35 +44,33 @@ class Postmark(HttpProvider):
     def credentials(self, settings: Settings) -> str:
         return TEST_TOKEN if settings.provider.test_mode else super().credentials(settings)
 
-    def message(self, batch: Batch, index: int) -> dict[str, Any]:
-        msg = personalise(
-            batch.rendered, batch.recipients[index], subject_prefix=batch.subject_prefix
-        )
-        body: dict[str, Any] = {
-            "From": msg.sender,
-            "To": msg.to,
-            "Subject": msg.subject,
-            "HtmlBody": msg.html,
-            "TextBody": msg.text,
-            "Headers": [{"Name": k, "Value": v} for k, v in msg.headers.items()],
-            "Tag": msg.tag,
-            "Metadata": {"issue": msg.tag},
+    def message(self, batch: Batch, index: int, bodies: JsonBodies) -> list[bytes]:
+        """One message object as JSON text; the bodies are spliced in pre-encoded."""
+        recipient = batch.recipients[index]
+        rendered = batch.rendered
+        values = recipient_values(rendered, recipient)
+        fields: dict[str, object] = {
+            "From": rendered.sender,
+            "To": address_of(recipient),
+            "Subject": batch.subject,
+            "Headers": [
+                {"Name": k, "Value": v} for k, v in list_headers(values["list_unsubscribe"]).items()
+            ],
+            "Tag": rendered.slug,
+            "Metadata": {"issue": rendered.slug},
             "MessageStream": self.settings.message_stream,
             "TrackOpens": False,
         }
-        if msg.reply_to:
-            body["ReplyTo"] = msg.reply_to
-        return body
+        if rendered.reply_to:
+            fields["ReplyTo"] = rendered.reply_to
+        html, text = bodies.for_recipient(values)
+        return json_object_with(fields, {"HtmlBody": html, "TextBody": text})
 
     def request(self, batch: Batch) -> dict[str, Any]:
-        messages = [self.message(batch, i) for i in range(len(batch.recipients))]
-        single = len(messages) == 1
-        return {
-            "method": "POST",
-            "url": f"{self.base_url}/email" if single else f"{self.base_url}/email/batch",
-            "json": messages[0] if single else messages,
-            "headers": {"X-Postmark-Server-Token": self.key, "Accept": "application/json"},
-        }
+        bodies = self.bodies(batch.rendered)
+        messages = [self.message(batch, i, bodies) for i in range(len(batch.recipients))]
+        headers = {"X-Postmark-Server-Token": self.key, "Accept": "application/json"}
+        return self.json_messages(messages, "/email", "/email/batch", headers)
 
     def parse(self, response: httpx.Response, batch: Batch) -> list[Outcome]:
         try:

@@ -22,7 +22,13 @@ from digest.providers.base import (
     all_failed,
     short,
 )
-from digest.render.message import personalise
+from digest.render.message import (
+    JsonBodies,
+    address_of,
+    json_object_with,
+    list_headers,
+    recipient_values,
+)
 
 NOT_RETRYABLE = {"daily_quota_exceeded", "monthly_quota_exceeded"}
 
@@ -40,35 +46,28 @@ class Resend(HttpProvider):
     default_base_url = "https://api.resend.com"
     default_key_env = "RESEND_API_KEY"
 
-    def email(self, batch: Batch, index: int) -> dict[str, Any]:
-        msg = personalise(
-            batch.rendered, batch.recipients[index], subject_prefix=batch.subject_prefix
-        )
-        body: dict[str, Any] = {
-            "from": msg.sender,
-            "to": [msg.to],
-            "subject": msg.subject,
-            "html": msg.html,
-            "text": msg.text,
-            "headers": msg.headers,
-            "tags": [{"name": "issue", "value": msg.tag[:256]}],
+    def email(self, batch: Batch, index: int, bodies: JsonBodies) -> list[bytes]:
+        """One email object as JSON text; the bodies are spliced in pre-encoded."""
+        recipient = batch.recipients[index]
+        rendered = batch.rendered
+        values = recipient_values(rendered, recipient)
+        fields: dict[str, object] = {
+            "from": rendered.sender,
+            "to": [address_of(recipient)],
+            "subject": batch.subject,
+            "headers": list_headers(values["list_unsubscribe"]),
+            "tags": [{"name": "issue", "value": rendered.slug[:256]}],
         }
-        if msg.reply_to:
-            body["reply_to"] = msg.reply_to
-        return body
+        if rendered.reply_to:
+            fields["reply_to"] = rendered.reply_to
+        html, text = bodies.for_recipient(values)
+        return json_object_with(fields, {"html": html, "text": text})
 
     def request(self, batch: Batch) -> dict[str, Any]:
-        emails = [self.email(batch, i) for i in range(len(batch.recipients))]
-        single = len(emails) == 1
-        return {
-            "method": "POST",
-            "url": f"{self.base_url}/emails" if single else f"{self.base_url}/emails/batch",
-            "json": emails[0] if single else emails,
-            "headers": {
-                "Authorization": f"Bearer {self.key}",
-                "Idempotency-Key": idempotency_key(batch),
-            },
-        }
+        bodies = self.bodies(batch.rendered)
+        emails = [self.email(batch, i, bodies) for i in range(len(batch.recipients))]
+        headers = {"Authorization": f"Bearer {self.key}", "Idempotency-Key": idempotency_key(batch)}
+        return self.json_messages(emails, "/emails", "/emails/batch", headers)
 
     def rate_limited(self, response: httpx.Response, batch: Batch) -> list[Outcome]:
         try:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import html
+import json
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -153,3 +156,88 @@ def to_email(message: Message, *, date: dt.datetime) -> EmailMessage:
     body = f"{message.text}\0{message.html}".encode()
     mail.set_boundary(f"=_digest_{hashlib.sha256(body).hexdigest()[:32]}")
     return mail
+
+
+def _json_bytes(value: str) -> bytes:
+    """``value`` as the UTF-8 inside of a JSON string literal."""
+    return json.dumps(value, ensure_ascii=False)[1:-1].encode("utf-8")
+
+
+_MARKER_SPLIT = re.compile(b"(" + UNSUBSCRIBE_MARKER.encode() + b"|" + NAME_MARKER.encode() + b")")
+_KEYS = {
+    "html": {UNSUBSCRIBE_MARKER.encode(): "unsubscribe_html", NAME_MARKER.encode(): "name_html"},
+    "text": {UNSUBSCRIBE_MARKER.encode(): "unsubscribe_text", NAME_MARKER.encode(): "name_text"},
+}
+
+
+class JsonBodies:
+    """The rendered HTML and text as UTF-8 JSON string literals, encoded once per issue
+    and cut at the per-recipient markers.
+
+    Providers that need one full body per recipient in a JSON request (Postmark, Resend)
+    send, for each recipient, the shared pieces (the same bytes objects every time) with
+    that recipient's small values between them: no body is encoded or copied again per
+    recipient."""
+
+    def __init__(self, rendered: RenderedIssue) -> None:
+        self.rendered = rendered
+        self.html = _MARKER_SPLIT.split(
+            json.dumps(rendered.html, ensure_ascii=False).encode("utf-8")
+        )
+        self.text = _MARKER_SPLIT.split(
+            json.dumps(rendered.text, ensure_ascii=False).encode("utf-8")
+        )
+
+    @staticmethod
+    def _fill(pieces: list[bytes], keys: dict[bytes, str], values: dict[str, str]) -> list[bytes]:
+        # re.split with a group puts the markers at the odd positions
+        return [p if i % 2 == 0 else _json_bytes(values[keys[p]]) for i, p in enumerate(pieces)]
+
+    def for_recipient(self, values: dict[str, str]) -> tuple[list[bytes], list[bytes]]:
+        return self._fill(self.html, _KEYS["html"], values), self._fill(
+            self.text, _KEYS["text"], values
+        )
+
+
+def json_object_with(fields: dict[str, object], raw: dict[str, list[bytes]]) -> list[bytes]:
+    """A JSON object (UTF-8 pieces) of ``fields`` plus ``raw`` members given as pieces of
+    JSON already."""
+    head = json.dumps(fields, ensure_ascii=False).encode("utf-8")
+    out = [head[:-1] if fields else b"{"]
+    for index, (key, pieces) in enumerate(raw.items()):
+        out.append((b", " if fields or index else b"") + json.dumps(key).encode() + b": ")
+        out.extend(pieces)
+    out.append(b"}")
+    return out
+
+
+def json_array(items: list[list[bytes]]) -> list[bytes]:
+    """A JSON array of pieces, flattened."""
+    out = [b"["]
+    for index, item in enumerate(items):
+        if index:
+            out.append(b", ")
+        out.extend(item)
+    out.append(b"]")
+    return out
+
+
+def coalesce(pieces: list[bytes], small: int = 16_384) -> Iterator[bytes]:
+    """Stream ``pieces``: large ones as they are (shared, never copied), runs of small
+    ones joined, so a request body goes out in few writes and is never built whole."""
+    buffer: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        if len(piece) >= small:
+            if buffer:
+                yield b"".join(buffer)
+                buffer, size = [], 0
+            yield piece
+            continue
+        buffer.append(piece)
+        size += len(piece)
+        if size >= small:
+            yield b"".join(buffer)
+            buffer, size = [], 0
+    if buffer:
+        yield b"".join(buffer)

@@ -1,0 +1,87 @@
+"""The measured process of benchmarks/deliver.py: one `deliver` pass, or the baseline.
+
+Prints one JSON line: seconds, and (deliver) how many times the issue was rendered.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+from pathlib import Path
+
+import digest.build
+import digest.render
+from digest.config import Settings
+from digest.delivery import QuietProgress, deliver_due
+from digest.providers import Batch, create_provider, make_http_client
+from digest.render.message import Recipient
+from digest.schedule import rendered_from_json
+from digest.store.sqlite import SQLiteStore
+
+renders = 0
+original = digest.render.render_issue
+
+
+def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+    global renders
+    renders += 1
+    return original(*args, **kwargs)
+
+
+digest.render.render_issue = counted  # type: ignore[assignment]
+digest.build.render_issue = counted  # type: ignore[assignment]
+
+
+def deliver(folder: Path, settings: Settings) -> dict[str, float]:
+    store = SQLiteStore(settings.delivery.database)
+    started = time.monotonic()
+    with make_http_client(settings) as client:
+        reports = deliver_due(store, settings, client=client, progress=QuietProgress())
+    seconds = time.monotonic() - started
+    assert reports and reports[0].ok, reports
+    return {"seconds": seconds, "renders": renders}
+
+
+def baseline(folder: Path, settings: Settings) -> dict[str, float]:
+    """A plain loop: the same batch payload, built once, posted as many times as needed."""
+    store = SQLiteStore(settings.delivery.database)
+    (issue,) = store.list_schedules()
+    total = sum(store.count_subscribers().values())
+    rendered = rendered_from_json(issue.rendered_json)
+    with make_http_client(settings) as client:
+        provider = create_provider(settings, client)
+        size = provider.batch_size
+        people = tuple(
+            Recipient(f"base{i}@example.org", f"Base {i}", f"tok{i}") for i in range(size)
+        )
+        request = provider.request(Batch(rendered, people))  # type: ignore[attr-defined]
+        options = {k: v for k, v in request.items() if k in ("json", "data", "content", "headers")}
+        if options.get("content") is not None and not isinstance(options["content"], bytes):
+            options["content"] = b"".join(options["content"])
+        built = client.build_request(request["method"], request["url"], **options)
+        if "auth" in request:
+            user, password = request["auth"]
+            built.headers["Authorization"] = (
+                "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            )
+        body = built.read()
+        headers = dict(built.headers)
+        started = time.monotonic()
+        for _ in range(0, total, size):
+            response = client.post(request["url"], content=body, headers=headers)
+            assert response.status_code == 200, response.text[:200]
+        seconds = time.monotonic() - started
+    return {"seconds": seconds}
+
+
+def main() -> None:
+    mode, folder = sys.argv[1], Path(sys.argv[2])
+    settings = Settings.model_validate_json((folder / "settings.json").read_text())
+    result = deliver(folder, settings) if mode == "deliver" else baseline(folder, settings)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Benchmark: deliver the bundled sample to N generated subscribers through the fake
+provider servers on 127.0.0.1, beside a bare httpx baseline posting the same kind of
+payloads to the same fake.
+
+    .venv/bin/python benchmarks/deliver.py --subscribers 100000 --provider mailgun postmark
+
+Reports wall time, messages per second, peak RSS of the delivering process, how many
+times the issue was rendered during delivery, and the baseline's figures. Run from the
+repository root (it uses the fakes in tests/fakes.py). Everything stays on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes import FakeMailgun, FakePostmark, FakeProvider  # noqa: E402
+
+from digest.compose import compose  # noqa: E402
+from digest.config import Delivery, Settings, Unsubscribe  # noqa: E402
+from digest.config import Provider as ProviderSettings  # noqa: E402
+from digest.issuefile import dump_issue, write_issue  # noqa: E402
+from digest.schedule import schedule  # noqa: E402
+from digest.store.sqlite import SQLiteStore, now_utc, stamp  # noqa: E402
+
+SIGNING_ENV = "DIGEST_BENCH_SIGNING_KEY"
+KEY_ENV = "DIGEST_BENCH_PROVIDER_KEY"
+CHILD = Path(__file__).with_name("_deliver_child.py")
+
+
+def make_fake(name: str) -> FakeProvider:
+    fake: FakeProvider = FakeMailgun() if name == "mailgun" else FakePostmark()
+    fake.keep_bodies = False
+    return fake
+
+
+def fill_store(path: Path, count: int) -> None:
+    store = SQLiteStore(path)
+    now = stamp(now_utc())
+    with store.transaction() as db:
+        db.executemany(
+            "INSERT INTO subscribers (email, name, status, attributes, created_at, updated_at)"
+            " VALUES (?, ?, 'active', '{}', ?, ?)",
+            ((f"reader{i:07d}@example.org", f"Reader {i}", now, now) for i in range(count)),
+        )
+    store.close()
+
+
+def run_child(mode: str, folder: Path, fake: FakeProvider, settings: Settings) -> dict[str, float]:
+    (folder / "settings.json").write_text(settings.model_dump_json(by_alias=True), encoding="utf-8")
+    env = {
+        **os.environ,
+        SIGNING_ENV: "benchmark-signing-key-0123456789",
+        KEY_ENV: fake.key,
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, os.environ.get("BENCH_CHILD", str(CHILD)), mode, str(folder)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{mode} run failed: {output}")
+    result: dict[str, float] = json.loads(output.strip().splitlines()[-1])
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # KiB on Linux
+    return result
+
+
+def bench(provider: str, count: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
+        folder = Path(tmp)
+        fake = make_fake(provider)
+        try:
+            settings = Settings(
+                provider=ProviderSettings(
+                    name=provider,
+                    base_url=fake.url,
+                    api_key_env=KEY_ENV,
+                    domain="mg.example.org",
+                    timeout=120,
+                    batch_size=int(os.environ["BENCH_BATCH"])
+                    if os.environ.get("BENCH_BATCH")
+                    else None,
+                ),
+                unsubscribe=Unsubscribe(signing_key_env=SIGNING_ENV),
+                delivery=Delivery(
+                    database=str(folder / "bench.sqlite3"),
+                    concurrency=int(os.environ.get("BENCH_CONCURRENCY", "2")),
+                ),
+            )
+            fill_store(folder / "bench.sqlite3", count)
+            os.environ[SIGNING_ENV] = "benchmark-signing-key-0123456789"
+            issue, path = compose(
+                [str(ROOT / "samples" / "harbor-cities.md")],
+                settings,
+                url="https://example.org/h",
+                out_dir=folder,
+            )
+            write_issue(dump_issue(issue), path, force=True)
+            store = SQLiteStore(folder / "bench.sqlite3")
+            schedule(store, path, settings, "now", "UTC", dt.datetime.now(dt.UTC))
+            store.close()
+            digest = run_child("deliver", folder, fake, settings)
+            delivered = len(fake.deliveries)
+            unique = len(set(fake.delivered_to()))
+            fake.deliveries.clear()
+            baseline = run_child("baseline", folder, fake, settings)
+        finally:
+            fake.close()
+    return {
+        "provider": provider,
+        "subscribers": count,
+        "digest_seconds": round(digest["seconds"], 2),
+        "digest_messages_per_second": round(count / digest["seconds"]),
+        "digest_peak_rss_mb": round(digest["peak_rss_mb"], 1),
+        "renders_during_delivery": int(digest["renders"]),
+        "delivered": delivered,
+        "delivered_unique": unique,
+        "baseline_seconds": round(baseline["seconds"], 2),
+        "baseline_peak_rss_mb": round(baseline["peak_rss_mb"], 1),
+        "ratio_to_baseline": round(digest["seconds"] / baseline["seconds"], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, nargs="+", default=[100_000])
+    parser.add_argument(
+        "--provider", nargs="+", default=["mailgun", "postmark"], choices=["mailgun", "postmark"]
+    )
+    args = parser.parse_args()
+    for count in args.subscribers:
+        for provider in args.provider:
+            started = time.monotonic()
+            result = bench(provider, count)
+            result["total_run_seconds"] = round(time.monotonic() - started, 1)
+            print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
