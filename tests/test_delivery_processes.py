@@ -62,10 +62,11 @@ def fake(request: pytest.FixtureRequest) -> Iterator[FakeProvider]:
 
 
 def set_up(
-    folder: Path, fake: FakeProvider, subscribers: int, batch_size: int
+    folder: Path, fake: FakeProvider, subscribers: int, batch_size: int, rate: float = 0
 ) -> tuple[SQLiteStore, list[str]]:
     name = "postmark" if isinstance(fake, FakePostmark) else "resend"
-    values = settings(folder, name, fake, batch_size=batch_size, delivery={"concurrency": 2})
+    delivery = {"concurrency": 2, "rate_limit": rate}
+    values = settings(folder, name, fake, batch_size=batch_size, delivery=delivery)
     (folder / "config.yaml").write_text(yaml_config(values), encoding="utf-8")
     store = SQLiteStore(values.delivery.database)
     emails = add_subscribers(store, subscribers)
@@ -77,13 +78,14 @@ def set_up(
 def test_killing_deliver_at_random_moments_loses_no_one_and_mails_no_one_twice(
     tmp_path: Path, fake: FakeProvider
 ) -> None:
-    store, emails = set_up(tmp_path, fake, subscribers=3000, batch_size=50)
+    # 800 messages a second: a whole run takes about 4 s, so every kill lands mid-delivery
+    store, emails = set_up(tmp_path, fake, subscribers=3000, batch_size=50, rate=800)
     env = environment(fake)
     chance = random.Random(20261128)
     kills = 0
     for _ in range(6):
         proc = deliver_process(tmp_path, env)
-        time.sleep(chance.uniform(0.4, 1.6))
+        time.sleep(chance.uniform(0.5, 1.3))
         if proc.poll() is not None:
             break
         proc.send_signal(signal.SIGKILL)

@@ -415,7 +415,8 @@ class SQLiteStore:
         with self.transaction() as db:
             db.execute(
                 "UPDATE deliveries SET status = 'skipped', updated_at = ? WHERE issue = ? AND status = 'pending'"
-                " AND subscriber_id NOT IN (SELECT id FROM subscribers WHERE status = 'active')",
+                " AND NOT EXISTS (SELECT 1 FROM subscribers s"
+                " WHERE s.id = deliveries.subscriber_id AND s.status = 'active')",
                 (when, slug),
             )
             retries = db.execute(
@@ -463,26 +464,32 @@ class SQLiteStore:
     def record(
         self, slug: str, batch_id: int, results: list[Result], owner: str, lease_until: dt.datetime
     ) -> None:
-        """Write each recipient's outcome and close the batch, in one transaction."""
+        """Write each recipient's outcome and close the batch, in one transaction.
+
+        Recipients with the same outcome (a whole Mailgun batch shares one message id)
+        are written with one statement; the rest one row each."""
         when = stamp(now_utc())
+        groups: dict[tuple[str, str | None, str | None, str | None], list[int]] = {}
+        for r in results:
+            retry = stamp(r.next_attempt_at) if r.next_attempt_at else None
+            groups.setdefault((r.status, r.message_id, r.error, retry), []).append(r.subscriber_id)
+        single: list[tuple[object, ...]] = []
         with self.transaction() as db:
+            for (status, message_id, error, retry), ids in groups.items():
+                if len(ids) == 1:
+                    single.append((status, message_id, error, retry, when, slug, ids[0], batch_id))
+                    continue
+                db.execute(
+                    "UPDATE deliveries SET status = ?, message_id = COALESCE(?, message_id), last_error = ?,"
+                    " attempts = attempts + 1, next_attempt_at = ?, updated_at = ?"
+                    " WHERE issue = ? AND batch_id = ? AND subscriber_id IN (SELECT value FROM json_each(?))",
+                    (status, message_id, error, retry, when, slug, batch_id, json.dumps(ids)),
+                )
             db.executemany(
                 "UPDATE deliveries SET status = ?, message_id = COALESCE(?, message_id), last_error = ?,"
                 " attempts = attempts + 1, next_attempt_at = ?, updated_at = ?"
                 " WHERE issue = ? AND subscriber_id = ? AND batch_id = ?",
-                [
-                    (
-                        r.status,
-                        r.message_id,
-                        r.error,
-                        stamp(r.next_attempt_at) if r.next_attempt_at else None,
-                        when,
-                        slug,
-                        r.subscriber_id,
-                        batch_id,
-                    )
-                    for r in results
-                ],
+                single,
             )
             db.execute("UPDATE batches SET status = 'done' WHERE id = ?", (batch_id,))
             db.execute(
