@@ -1,6 +1,7 @@
 """The measured process of benchmarks/deliver.py: one `deliver` pass, or the baseline.
 
-Prints one JSON line: seconds, and (deliver) how many times the issue was rendered.
+Prints one JSON line: seconds, peak RSS, and (deliver) how many times the issue was
+rendered.
 """
 
 from __future__ import annotations
@@ -76,10 +77,20 @@ def baseline(folder: Path, settings: Settings) -> dict[str, float]:
     return {"seconds": seconds}
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM). Unlike ru_maxrss it does not count the pages
+    of the parent that were shared with this process between fork and exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> None:
     mode, folder = sys.argv[1], Path(sys.argv[2])
     settings = Settings.model_validate_json((folder / "settings.json").read_text())
     result = deliver(folder, settings) if mode == "deliver" else baseline(folder, settings)
+    result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 

@@ -160,6 +160,11 @@ def test_new_user_flow_import_schedule_deliver_and_unsubscribe(tmp_path: Path) -
     delivered = digest("deliver")
     assert delivered.returncode == 0, delivered.stderr
     assert "accepted 2" in delivered.stdout
+    status = digest("status", str(issue))
+    assert status.stdout.splitlines()[0].endswith(": sent")
+    assert "accepted\t2" in status.stdout and "not yet sent\t0" in status.stdout
+    listed_schedule = digest("schedule", "--list")
+    assert "sent" in listed_schedule.stdout and "accepted 2" in listed_schedule.stdout
     files = sorted((tmp_path / "outbox").rglob("*.eml"))
     assert [f.name.split(".")[0] for f in files] == ["ann@example", "bob@example"]
     message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
