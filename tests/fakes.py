@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs
 
 Reply = tuple[int, dict[str, str], bytes]
@@ -133,6 +133,12 @@ class FakeProvider:
     def close(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def handle(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
         raise NotImplementedError

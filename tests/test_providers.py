@@ -59,30 +59,26 @@ def settings_for(
 
 @pytest.fixture
 def postmark() -> Iterator[FakePostmark]:
-    fake = FakePostmark()
-    yield fake
-    fake.close()
+    with FakePostmark() as fake:
+        yield fake
 
 
 @pytest.fixture
 def sendgrid() -> Iterator[FakeSendGrid]:
-    fake = FakeSendGrid()
-    yield fake
-    fake.close()
+    with FakeSendGrid() as fake:
+        yield fake
 
 
 @pytest.fixture
 def mailgun() -> Iterator[FakeMailgun]:
-    fake = FakeMailgun()
-    yield fake
-    fake.close()
+    with FakeMailgun() as fake:
+        yield fake
 
 
 @pytest.fixture
 def resend() -> Iterator[FakeResend]:
-    fake = FakeResend()
-    yield fake
-    fake.close()
+    with FakeResend() as fake:
+        yield fake
 
 
 def test_every_provider_module_is_discovered() -> None:
