@@ -293,3 +293,15 @@ def test_nothing_is_due_before_its_time(tmp_path: Path, monkeypatch: pytest.Monk
             store, values, client=client, progress=QuietProgress(), clock=lambda: later
         )
     assert report.counts == {"accepted": 3}
+
+
+def test_the_allocator_threshold_can_be_pinned_on_this_machine() -> None:
+    # Delivery pins glibc's mmap threshold so memory stays flat on long runs (BENCHMARKS.md);
+    # on a glibc system (CI's Debian) the call must take effect.
+    import platform
+
+    from digest.delivery import pin_allocator_threshold
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not a glibc system")
+    assert pin_allocator_threshold() is True

@@ -43,6 +43,29 @@ from digest.schedule import rendered_from_json
 from digest.store import BatchRecipient, ClaimedBatch, Result, ScheduledIssue, Store
 from digest.tokens import make_token, signing_key
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+
+
+def pin_allocator_threshold(size: int = 128 * 1024) -> bool:
+    """Fix glibc's mmap threshold for a long delivery.
+
+    glibc raises the threshold each time a large block is freed, after which large
+    request and response buffers come from the heap and fragment it: a million-recipient
+    Postmark delivery then grows to ~500 MB of RSS. A fixed threshold keeps large blocks
+    in their own mappings, returned on free (measured flat at ~67 MB; BENCHMARKS.md).
+    A no-op where the C library is not glibc."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, size))
+    except (OSError, AttributeError):
+        return False
+
 
 def process_owner() -> str:
     """Who holds a lease: host, pid and a random part (pids are reused)."""
@@ -363,6 +386,7 @@ def deliver_due(
     """One pass: deliver every issue that is due (and, with ``resend_unknown``, reopen
     issues that have recipients whose outcome is unknown)."""
     key = signing_key(settings)
+    pin_allocator_threshold()
     owner = process_owner()
     due = store.due_issues(clock())
     if resend_unknown:
@@ -412,5 +436,6 @@ __all__ = [
     "Progress",
     "RateLimiter",
     "deliver_due",
+    "pin_allocator_threshold",
     "process_owner",
 ]
