@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 from tests.pages import PageServer
 
@@ -62,3 +63,17 @@ def in_tmp(tmp_path: Path) -> Iterator[Path]:
         yield tmp_path
     finally:
         os.chdir(before)
+
+
+def run(*args: str) -> Result:
+    """`digest ARGS…` in process, as a user would type it."""
+    from digest.cli import main
+
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def issue_file(in_tmp: Path) -> Path:
+    """The bundled sample composed into issues/ of an empty working folder."""
+    result = run("compose", str(SAMPLE), "--url", SAMPLE_URL)
+    return Path(result.stdout.strip().splitlines()[-1])

@@ -8,17 +8,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from click.testing import CliRunner, Result
 
-from digest.cli import main
 from digest.excerpt import sentences
 from digest.issuefile import load_issue
-from tests.conftest import FIXTURES, SAMPLE, SAMPLE_URL, SEED_URL
+from tests.conftest import FIXTURES, SAMPLE, SAMPLE_URL, SEED_URL, run
 from tests.pages import PageServer
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def test_compose_writes_the_issue_file_and_prints_its_path_last(in_tmp: Path) -> None:

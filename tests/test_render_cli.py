@@ -6,20 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from digest.cli import main
-from tests.conftest import SAMPLE, SAMPLE_URL
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-@pytest.fixture
-def issue_file(in_tmp: Path) -> Path:
-    result = run("compose", str(SAMPLE), "--url", SAMPLE_URL)
-    return Path(result.stdout.strip().splitlines()[-1])
+from tests.conftest import run
 
 
 def test_render_writes_html_text_and_eml_and_prints_their_paths(issue_file: Path) -> None:

@@ -6,12 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from digest.cli import main
 from digest.errors import DigestError
 from digest.schedule import list_schedule, parse_send_time, rendered_from_json, schedule
 from digest.store.sqlite import SQLiteStore
+from tests.conftest import run
 from tests.helpers import NOW, SIGNING_ENV, SIGNING_KEY, sample_issue, settings
 
 
@@ -96,10 +95,6 @@ def test_scheduling_needs_the_signing_key(tmp_path: Path, monkeypatch: pytest.Mo
         schedule(
             SQLiteStore(values.delivery.database), sample_issue(tmp_path), values, "now", "UTC", NOW
         )
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def test_cli_schedule_list_and_unschedule(in_tmp: Path, signing: None) -> None:

@@ -15,23 +15,13 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from digest.cli import main
-from tests.conftest import SAMPLE, SAMPLE_URL, free_port
+from tests.conftest import free_port, run
 from tests.fakes import FakePostmark, Fault
 
 SECRET = "sk-live-DO-NOT-LEAK-4242"
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-@pytest.fixture
-def issue_file(in_tmp: Path) -> Path:
-    result = run("compose", str(SAMPLE), "--url", SAMPLE_URL)
-    return Path(result.stdout.strip().splitlines()[-1])
 
 
 def write_config(text: str) -> None:

@@ -7,15 +7,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from digest.cli import main
 from digest.store.sqlite import MIGRATIONS, SQLiteStore
 from digest.subscribers import ImportError_, import_csv
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+from tests.conftest import run
 
 
 @pytest.fixture
