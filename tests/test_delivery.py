@@ -75,9 +75,9 @@ def prepare(
     return Setup(tmp, settings(tmp, name, fake, **options), count)
 
 
-def unsubscribe_ids(html: str) -> list[int | None]:
+def unsubscribe_uids(store: SQLiteStore, html: str) -> list[str | None]:
     tokens = re.findall(r"https://example\.org/unsubscribe/([A-Za-z0-9._-]+)", html)
-    return [read_token(SIGNING_KEY.encode(), t) for t in tokens]
+    return [read_token([SIGNING_KEY.encode()], store.list_identity(), t) for t in tokens]
 
 
 def test_every_active_subscriber_gets_one_message_with_their_own_unsubscribe_link(
@@ -91,12 +91,15 @@ def test_every_active_subscriber_gets_one_message_with_their_own_unsubscribe_lin
     for delivery in fake.deliveries:
         subscriber = setup.store.get_subscriber(delivery.email)
         assert subscriber is not None
-        assert set(unsubscribe_ids(delivery.html)) == {subscriber.id}
-        assert set(unsubscribe_ids(delivery.text)) == {subscriber.id}
+        assert set(unsubscribe_uids(setup.store, delivery.html)) == {subscriber.uid}
+        assert set(unsubscribe_uids(setup.store, delivery.text)) == {subscriber.uid}
         header_token = re.search(r"unsubscribe/([^>]+)>", delivery.headers["List-Unsubscribe"])
         assert (
             header_token
-            and read_token(SIGNING_KEY.encode(), header_token.group(1)) == subscriber.id
+            and read_token(
+                [SIGNING_KEY.encode()], setup.store.list_identity(), header_token.group(1)
+            )
+            == subscriber.uid
         )
     schedule_row = setup.store.get_schedule(setup.slug)
     assert schedule_row is not None and schedule_row.status == "sent"
@@ -135,7 +138,7 @@ def test_an_unsubscribe_during_delivery_counts_for_every_later_batch(
             other = SQLiteStore(setup.settings.delivery.database)
             subscriber = other.get_subscriber(leaving)
             assert subscriber is not None
-            other.unsubscribe_id(subscriber.id)
+            other.unsubscribe_uid(subscriber.uid)
             other.close()
 
     fake.on_request = unsubscribe_from_elsewhere

@@ -8,31 +8,34 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from digest.config import Settings, Unsubscribe
-from digest.serve import create_app
+from digest.config import Delivery, Settings, Unsubscribe
 from digest.store.sqlite import SQLiteStore
 from digest.tokens import make_token, read_token
+from digest.web import create_app
 
 KEY = b"serve-test-key-0123456789"
+LIST = "0123456789abcdef0123456789abcdef"
 
 
-def test_a_token_verifies_only_unaltered_and_with_the_right_key() -> None:
-    token = make_token(KEY, 12345)
-    assert read_token(KEY, token) == 12345
+def test_a_token_verifies_only_unaltered_in_its_list_and_with_the_right_key() -> None:
+    uid = "Zx3_k-9aQm2LrT4w"
+    token = make_token(KEY, LIST, uid)
+    assert read_token([KEY], LIST, token) == uid
     ident, signature = token.split(".")
     forged = [
         f"{ident}.{signature[:-1]}",  # truncated
         f"{ident}x.{signature}",  # another subscriber
-        f"{int(ident, 36) + 1:x}.{signature}",
+        f"{ident[:-1]}.{signature}",
         token.replace(".", ""),
         "",
         ".",
         f"{ident}.{'A' * len(signature)}",
-        make_token(b"some-other-key-000000000", 12345),
+        make_token(b"some-other-key-000000000", LIST, uid),
         "../../etc/passwd",
         "zzzzzzzzzzzzzzzzzzzz.abc",
     ]
-    assert [read_token(KEY, f) for f in forged] == [None] * len(forged)
+    assert [read_token([KEY], LIST, f) for f in forged] == [None] * len(forged)
+    assert read_token([KEY], "f" * 32, token) is None  # another list
 
 
 @pytest.fixture
@@ -41,15 +44,24 @@ def served(tmp_path: Path) -> Iterator[tuple[TestClient, SQLiteStore]]:
     store.upsert_subscribers(
         [("ann@example.org", "Ann", {}), ("bob@example.org", "Bob", {})], resubscribe=False
     )
-    settings = Settings(unsubscribe=Unsubscribe(url="https://news.example.org/u/{token}"))
-    with TestClient(create_app(SQLiteStore(tmp_path / "digest.sqlite3"), settings, KEY)) as client:
+    settings = Settings(
+        unsubscribe=Unsubscribe(url="https://news.example.org/u/{token}"),
+        delivery=Delivery(database=str(tmp_path / "digest.sqlite3")),
+    )
+    with TestClient(create_app(settings, (KEY,))) as client:
         yield client, store
+    store.apply_inbox()
 
 
 def token_for(store: SQLiteStore, email: str) -> str:
     sub = store.get_subscriber(email)
     assert sub is not None
-    return make_token(KEY, sub.id)
+    return make_token(KEY, store.list_identity(), sub.uid)
+
+
+def settled(store: SQLiteStore) -> SQLiteStore:
+    store.apply_inbox()  # what the app's background task does within a second
+    return store
 
 
 def test_get_shows_a_confirmation_page_and_changes_nothing(
@@ -75,7 +87,7 @@ def test_one_click_post_unsubscribes_at_once_and_twice_is_harmless(
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
         assert response.status_code == 200 and "You are unsubscribed" in response.text
-    ann = store.get_subscriber("ann@example.org")
+    ann = settled(store).get_subscriber("ann@example.org")
     bob = store.get_subscriber("bob@example.org")
     assert ann is not None and ann.status == "unsubscribed"
     assert bob is not None and bob.status == "active"
@@ -85,7 +97,7 @@ def test_a_bounced_subscriber_stays_bounced(served: tuple[TestClient, SQLiteStor
     client, store = served
     store.set_status("bob@example.org", "bounced")
     client.post(f"/u/{token_for(store, 'bob@example.org')}", content="List-Unsubscribe=One-Click")
-    bob = store.get_subscriber("bob@example.org")
+    bob = settled(store).get_subscriber("bob@example.org")
     assert bob is not None and bob.status == "bounced"
 
 
@@ -99,7 +111,7 @@ def test_forged_altered_or_truncated_tokens_get_400_and_reveal_nothing(
     for token in (
         good[:-2],
         good + "x",
-        make_token(b"attacker-key-00000000000", 1),
+        make_token(b"attacker-key-00000000000", store.list_identity(), "abcdefgh12345678"),
         "1.abc",
         "nope",
     ):
@@ -108,7 +120,7 @@ def test_forged_altered_or_truncated_tokens_get_400_and_reveal_nothing(
         assert "ann@" not in response.text and "Ann" not in response.text
         bodies.add(response.text)
     assert len(bodies) == 1  # every refusal looks the same
-    assert store.count_subscribers() == {"active": 2}
+    assert settled(store).count_subscribers() == {"active": 2}
 
 
 def test_a_genuine_token_for_a_forgotten_subscriber_looks_like_success(

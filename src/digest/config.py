@@ -157,6 +157,7 @@ class Delivery(_Section):
     max_consecutive_failures: int = Field(5, ge=1)
     lease_seconds: float = Field(60, ge=1)
     watch_interval: float = Field(30, ge=0.1)
+    stop_grace_seconds: float = Field(30, ge=0, le=3600)
 
     @field_validator("timezone")
     @classmethod

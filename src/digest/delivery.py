@@ -15,10 +15,23 @@ processes never send the same issue):
    delay the provider asked for, up to ``provider.max_attempts``. After
    ``delivery.max_consecutive_failures`` batches in a row without a single accepted or
    rejected recipient, or at once on refused credentials, the issue stops with an error.
+   Recipients whose attempts all failed leave the issue ``incomplete`` (an error, never a
+   silent "sent") until ``--retry-failed`` or scheduling again gives them another try.
+4. The issue's state is checked again when it is claimed and before every batch: an
+   issue unscheduled or rescheduled by the operator meanwhile stops before its next
+   batch, whatever this pass read when it began.
+5. Asked to stop (SIGTERM or Ctrl-C: the ``stop`` event), no new batch starts; the
+   batches in flight get up to ``delivery.stop_grace_seconds`` to be answered and each
+   answer is recorded; the lease is released. A batch still unanswered then stays in
+   flight, to be settled by the next run as after a crash.
+
+Providers that send one message at a time (SMTP) report each answer as it comes, and it
+is recorded at once: a crash leaves at most the message being sent unknown.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import random
@@ -34,14 +47,21 @@ from typing import Protocol
 import httpx
 
 from digest.config import Settings
-from digest.errors import ConfigError, ProviderError
+from digest.errors import ConfigError, DigestError, ProviderError, StoreError
 from digest.providers import Batch, Outcome, Provider, create_provider
 from digest.providers.base import ACCEPTED, FAILED, REJECTED
 from digest.render import RenderedIssue
 from digest.render.message import Recipient
 from digest.schedule import rendered_from_json
-from digest.store import BatchRecipient, ClaimedBatch, Result, ScheduledIssue, Store
-from digest.tokens import make_token, signing_key
+from digest.store import (
+    BatchRecipient,
+    ClaimedBatch,
+    IssueChanged,
+    Result,
+    ScheduledIssue,
+    Store,
+)
+from digest.tokens import make_token, signing_keys
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 
@@ -100,6 +120,10 @@ class IssueReport:
     resent_inflight: int = 0
     error: str | None = None
     skipped_reason: str | None = None
+    changed: str | None = None  # unscheduled or rescheduled while this pass sent it
+    interrupted: bool = False  # asked to stop before the issue was done
+    abandoned: int = 0  # batches still unanswered when the grace period ran out
+    sent_now: int = 0  # recipients settled by this pass
     seconds: float = 0.0
 
     @property
@@ -139,37 +163,33 @@ def _retry_at(outcome: Outcome, attempts: int, settings: Settings, now: dt.datet
     return now + dt.timedelta(seconds=delay)
 
 
+def result_for(
+    member: BatchRecipient, outcome: Outcome | None, settings: Settings, now: dt.datetime
+) -> Result:
+    """What to record for one recipient, from the provider's answer (None: no answer)."""
+    if outcome is None:
+        return Result(
+            member.subscriber_id, "unknown", error="the provider gave no answer for this recipient"
+        )
+    if outcome.status == ACCEPTED:
+        return Result(member.subscriber_id, "accepted", message_id=outcome.message_id)
+    if outcome.status == REJECTED:
+        return Result(member.subscriber_id, "rejected", error=outcome.reason)
+    if outcome.ambiguous:
+        # it may have been sent: never guess; report it (idempotent providers were
+        # already retried under the same key by the sender)
+        return Result(member.subscriber_id, "unknown", error=outcome.reason)
+    if outcome.retryable and member.attempts + 1 < settings.provider.max_attempts:
+        retry = _retry_at(outcome, member.attempts + 1, settings, now)
+        return Result(member.subscriber_id, "pending", error=outcome.reason, next_attempt_at=retry)
+    return Result(member.subscriber_id, "failed", error=outcome.reason)
+
+
 def results_for(
     batch: ClaimedBatch, outcomes: list[Outcome], settings: Settings, now: dt.datetime
 ) -> list[Result]:
     by_email = {o.email: o for o in outcomes}
-    results = []
-    for member in batch.recipients:
-        outcome = by_email.get(member.email)
-        if outcome is None:
-            results.append(
-                Result(
-                    member.subscriber_id,
-                    "unknown",
-                    error="the provider gave no answer for this recipient",
-                )
-            )
-        elif outcome.status == ACCEPTED:
-            results.append(Result(member.subscriber_id, "accepted", message_id=outcome.message_id))
-        elif outcome.status == REJECTED:
-            results.append(Result(member.subscriber_id, "rejected", error=outcome.reason))
-        elif outcome.ambiguous:
-            # it may have been sent: never guess; report it (idempotent providers were
-            # already retried under the same key by the sender)
-            results.append(Result(member.subscriber_id, "unknown", error=outcome.reason))
-        elif outcome.retryable and member.attempts + 1 < settings.provider.max_attempts:
-            retry = _retry_at(outcome, member.attempts + 1, settings, now)
-            results.append(
-                Result(member.subscriber_id, "pending", error=outcome.reason, next_attempt_at=retry)
-            )
-        else:
-            results.append(Result(member.subscriber_id, "failed", error=outcome.reason))
-    return results
+    return [result_for(m, by_email.get(m.email), settings, now) for m in batch.recipients]
 
 
 class IssueDelivery:
@@ -185,9 +205,14 @@ class IssueDelivery:
         owner: str,
         progress: Progress,
         clock: Callable[[], dt.datetime],
+        stop: threading.Event,
     ) -> None:
         self.store = store
+        self.scheduled = scheduled
         self.slug = scheduled.slug
+        self.version = scheduled.version
+        self.list_id = store.list_identity()
+        self.stop = stop
         self.rendered: RenderedIssue = rendered_from_json(scheduled.rendered_json)
         self.provider = provider
         self.settings = settings
@@ -200,9 +225,25 @@ class IssueDelivery:
 
     def recipients(self, batch: ClaimedBatch) -> tuple[Recipient, ...]:
         return tuple(
-            Recipient(m.email, m.name, make_token(self.key, m.subscriber_id))
+            Recipient(m.email, m.name, make_token(self.key, self.list_id, m.uid))
             for m in batch.recipients
         )
+
+    def _recorder(self, batch: ClaimedBatch) -> Callable[[Outcome], None]:
+        """Records one recipient's answer the moment the provider has it (SMTP)."""
+        members = {m.email: m for m in batch.recipients}
+
+        def record_one(outcome: Outcome) -> None:
+            member = members.get(outcome.email)
+            if member is None or outcome.ambiguous:
+                return  # an ambiguous answer is settled with the whole batch
+            now = self.clock()
+            result = result_for(member, outcome, self.settings, now)
+            self.store.record(
+                self.slug, batch.id, [result], self.owner, now + self.lease, close=False
+            )
+
+        return record_one
 
     def send(self, batch: ClaimedBatch) -> list[Outcome]:
         """Runs in a worker thread: no store access here.
@@ -210,7 +251,8 @@ class IssueDelivery:
         When the answer is lost and the provider honours idempotency keys, the same batch
         goes again under the same key until it is answered (bounded by max_attempts)."""
         self.limiter.wait(len(batch.recipients))
-        request = Batch(self.rendered, self.recipients(batch), key=batch.key)
+        on_outcome = self._recorder(batch) if self.provider.reports_each else None
+        request = Batch(self.rendered, self.recipients(batch), key=batch.key, on_outcome=on_outcome)
         attempts = self.settings.provider.max_attempts
         for attempt in range(1, attempts + 1):
             outcomes = self.provider.send(request)
@@ -266,28 +308,67 @@ class IssueDelivery:
         state = _RunState(settled=settled_before)
         started = time.monotonic()
         pending: dict[Future[list[Outcome]], ClaimedBatch] = {}
-        workers = settings.delivery.concurrency
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="digest-send") as pool:
+        pool = ThreadPoolExecutor(
+            max_workers=settings.delivery.concurrency, thread_name_prefix="digest-send"
+        )
+        deadline: float | None = None
+        try:
             while True:
-                self._fill(pool, pending, state)
+                if self.stop.is_set() and deadline is None:
+                    deadline = time.monotonic() + settings.delivery.stop_grace_seconds
+                if deadline is None:
+                    self._fill(pool, pending, state)
                 if not pending:
-                    if state.stop_reason or state.fatal or not self._wait_for_retries():
+                    if deadline is not None or state.stopping or not self._wait_for_retries(state):
                         break
                     continue
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                # wake now and then to notice a stop request
+                timeout = 0.25 if deadline is None else deadline - time.monotonic()
+                if timeout <= 0:
+                    report.abandoned = len(pending)  # left in flight for the next run
+                    break
+                done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
                     self._settle(pending.pop(future), future, state)
                 elapsed = max(time.monotonic() - started, 1e-6)
                 rate = (state.settled - settled_before) / elapsed
                 self.progress.advance(self.slug, state.settled, total, rate)
+        except BaseException:  # a second stop signal, or the store failing: leave at once
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=not report.abandoned, cancel_futures=True)
+        report.sent_now = state.settled - settled_before
+        self._finish(report, state)
+
+    def _finish(self, report: IssueReport, state: _RunState) -> None:
+        """Set the issue's status from how the run ended (never over an operator's change)."""
         if state.fatal is not None:
             report.error = f"stopped: {state.fatal}"
-            self.store.set_issue_status(self.slug, "stopped", report.error)
+            self.store.set_issue_status(self.slug, "stopped", report.error, version=self.version)
+        elif state.changed is not None:
+            report.changed = state.changed
+            self.progress.note(f"{self.slug}: stopped before the next batch: {state.changed}")
         elif state.stop_reason is not None:
             report.error = state.stop_reason
-            self.store.set_issue_status(self.slug, "stopped", state.stop_reason)
+            self.store.set_issue_status(
+                self.slug, "stopped", state.stop_reason, version=self.version
+            )
+        elif self.stop.is_set() and self.store.remaining(self.slug):
+            report.interrupted = True
         elif self.store.remaining(self.slug) == 0:
-            self.store.set_issue_status(self.slug, "sent")
+            failed = self.store.delivery_counts(self.slug).get("failed", 0)
+            if failed:
+                report.error = (
+                    f"incomplete: {failed} recipient(s) failed after "
+                    f"{self.settings.provider.max_attempts} attempt(s) (last error: "
+                    f"{state.last_error or 'see digest status'}); send to them again with "
+                    f"digest deliver --retry-failed {self.scheduled.path}"
+                )
+                self.store.set_issue_status(
+                    self.slug, "incomplete", report.error, version=self.version
+                )
+            else:
+                self.store.set_issue_status(self.slug, "sent", version=self.version)
 
     def _fill(
         self,
@@ -297,28 +378,42 @@ class IssueDelivery:
     ) -> None:
         """Start batches until every worker is busy, none is left, or we must hold."""
         settings = self.settings
-        while not state.stopping and len(pending) < settings.delivery.concurrency:
+        while (
+            not state.stopping
+            and not self.stop.is_set()
+            and len(pending) < settings.delivery.concurrency
+        ):
             hold = state.hold_until - time.monotonic()
             if hold > 0:
                 if pending:
                     return  # collect answers while holding back
-                time.sleep(min(hold, settings.provider.max_retry_delay))
-            batch = self.store.next_batch(
-                self.slug, self.provider.batch_size, self.clock(), settings.provider.max_attempts
-            )
+                self.stop.wait(min(hold, settings.provider.max_retry_delay))
+                continue
+            try:
+                batch = self.store.next_batch(
+                    self.slug, self.provider.batch_size, self.clock(), self.version
+                )
+            except IssueChanged as change:
+                state.changed = str(change)
+                return
             if batch is None:
                 return
             pending[pool.submit(self.send, batch)] = batch
 
-    def _wait_for_retries(self) -> bool:
+    def _wait_for_retries(self, state: _RunState) -> bool:
         """Sleep until the next retry is due (renewing the lease); False if none is."""
         retry_at = self.store.next_retry_at(self.slug)
         if retry_at is None:
             return False
         pause = (retry_at - self.clock()).total_seconds()
-        if pause > 0:
-            time.sleep(min(pause, max(0.05, self.lease.total_seconds() / 3)))
-        self.store.claim_issue(self.slug, self.owner, self.clock(), self.lease)
+        if pause > 0 and self.stop.wait(min(pause, max(0.05, self.lease.total_seconds() / 3))):
+            return False
+        reason = self.store.claim_issue(
+            self.slug, self.owner, self.clock(), self.lease, self.version
+        )
+        if reason is not None:
+            state.changed = reason
+            return False
         return True
 
     def _settle(self, batch: ClaimedBatch, future: Future[list[Outcome]], state: _RunState) -> None:
@@ -331,6 +426,11 @@ class IssueDelivery:
             ]
             state.fatal = state.fatal or err
         except ProviderError as err:  # an answer we cannot read: it may have been sent
+            outcomes = []
+            state.last_error = str(err)
+        except StoreError:
+            raise  # the outcome cannot be recorded: stop; the batch stays in flight
+        except DigestError as err:
             outcomes = []
             state.last_error = str(err)
         results = self.record(batch, outcomes)
@@ -367,11 +467,12 @@ class _RunState:
     last_error: str | None = None
     stop_reason: str | None = None
     fatal: BaseException | None = None
+    changed: str | None = None  # the operator unscheduled or rescheduled the issue
     hold_until: float = 0.0  # monotonic time before which no batch starts (after a 429)
 
     @property
     def stopping(self) -> bool:
-        return self.stop_reason is not None or self.fatal is not None
+        return self.stop_reason is not None or self.fatal is not None or self.changed is not None
 
 
 def deliver_due(
@@ -381,19 +482,28 @@ def deliver_due(
     client: httpx.Client,
     progress: Progress,
     resend_unknown: bool = False,
+    retry_failed: str | None = None,
+    stop: threading.Event | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> list[IssueReport]:
     """One pass: deliver every issue that is due (and, with ``resend_unknown``, reopen
-    issues that have recipients whose outcome is unknown)."""
-    key = signing_key(settings)
+    issues that have recipients whose outcome is unknown; with ``retry_failed``, give
+    that issue's failed recipients another set of attempts)."""
+    key = signing_keys(settings)[0]
+    stop = stop or threading.Event()
     pin_allocator_threshold()
     owner = process_owner()
+    if retry_failed is not None:
+        if store.get_schedule(retry_failed) is None:
+            raise DigestError(f"{retry_failed} is not scheduled")
+        reopened = store.reopen_failed(retry_failed, clock())
+        progress.note(f"{retry_failed}: retrying {reopened} failed recipient(s)")
     due = store.due_issues(clock())
     if resend_unknown:
         extra = [
             s
             for s in store.list_schedules()
-            if s.status in ("sent", "stopped") and store.unknown_recipients(s.slug)
+            if s.status in ("sent", "stopped", "incomplete") and store.unknown_recipients(s.slug)
         ]
         due.extend(s for s in extra if s.slug not in {d.slug for d in due})
     reports: list[IssueReport] = []
@@ -402,28 +512,36 @@ def deliver_due(
     provider = create_provider(settings, client)
     try:
         for scheduled in due:
+            if stop.is_set():
+                break
             report = IssueReport(scheduled.slug)
             reports.append(report)
-            holder = store.claim_issue(
+            if scheduled.status not in ("scheduled", "sending"):  # finished, but with unknowns
+                store.reopen_unknown(scheduled.slug, clock())
+                scheduled = store.get_schedule(scheduled.slug) or scheduled
+            reason = store.claim_issue(
                 scheduled.slug,
                 owner,
                 clock(),
                 dt.timedelta(seconds=settings.delivery.lease_seconds),
+                scheduled.version,
             )
-            if holder is not None:
-                report.skipped_reason = f"already being delivered by {holder}"
-                progress.note(f"{scheduled.slug}: {report.skipped_reason}; skipped")
+            if reason is not None:
+                report.skipped_reason = reason
+                progress.note(f"{scheduled.slug}: skipped: {reason}")
                 continue
             started = time.monotonic()
             try:
                 IssueDelivery(
-                    store, scheduled, provider, settings, key, owner, progress, clock
+                    store, scheduled, provider, settings, key, owner, progress, clock, stop
                 ).run(report, resend_unknown)
             finally:
-                store.release_issue(scheduled.slug, owner)
+                with contextlib.suppress(StoreError):  # a dead lease is taken over anyway
+                    store.release_issue(scheduled.slug, owner)
                 report.seconds = time.monotonic() - started
-                report.counts = store.delivery_counts(scheduled.slug)
-                report.unknown = store.unknown_recipients(scheduled.slug)
+                with contextlib.suppress(StoreError):
+                    report.counts = store.delivery_counts(scheduled.slug)
+                    report.unknown = store.unknown_recipients(scheduled.slug)
     finally:
         provider.close()
     return reports

@@ -5,6 +5,7 @@
     ├── IssueFileError          an issue file is missing, malformed, or would be overwritten
     ├── RenderError             a template, MJML or CSS problem while rendering an issue
     ├── ProviderError           a mail provider answered in a way digest cannot use
+    ├── StoreError              the database cannot be read or written (locked, full, damaged)
     ConfigError                 config.yaml or the environment is wrong (kept apart, see below)
     └── ProviderAuthError       a provider refused the credentials (401/403): stop everything
 
@@ -20,6 +21,10 @@ from __future__ import annotations
 
 class DigestError(Exception):
     """Base for every error digest reports to a user."""
+
+
+class StoreError(DigestError):
+    """The database cannot be read or written: locked, full, read-only or damaged."""
 
 
 class ConfigError(DigestError):

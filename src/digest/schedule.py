@@ -20,7 +20,7 @@ from digest.config import Settings
 from digest.errors import DigestError
 from digest.render import RenderedIssue
 from digest.store import ScheduledIssue, Store
-from digest.tokens import signing_key
+from digest.tokens import signing_keys
 
 
 def zone(name: str) -> ZoneInfo:
@@ -75,7 +75,7 @@ def schedule(
     store: Store, path: Path, settings: Settings, at: str, tz_name: str, now: dt.datetime
 ) -> ScheduledIssue:
     """Check, render and freeze the issue at ``path``, to go out at ``at``."""
-    signing_key(settings)  # no delivery can work without it: say so now
+    signing_keys(settings)  # no delivery can work without them: say so now
     send_at = parse_send_time(at, tz_name, now)
     result = build(path, settings)
     errors = [f for f in result.findings if f.level == "error"]
@@ -90,13 +90,13 @@ def schedule(
     if existing is not None:
         if existing.status == "sent":
             raise DigestError(f"{result.slug}: already sent; it cannot be scheduled again")
-        if existing.status in ("sending", "stopped"):
+        if existing.status != "scheduled" and store.has_started(result.slug):
             if existing.source_hash != source_hash:
                 raise DigestError(
                     f"{result.slug}: delivery has started, so its content cannot change now; "
                     "undo your edits to resume it, or save the changes as a new issue"
                 )
-            status = "sending"  # resume a stopped delivery where it left off
+            status = "sending"  # resume a stopped, cancelled or incomplete delivery
     frozen = ScheduledIssue(
         slug=result.slug,
         path=str(path),
@@ -106,7 +106,9 @@ def schedule(
         rendered_json=rendered_to_json(result.rendered),
     )
     store.save_schedule(frozen)
-    return frozen
+    if existing is not None and existing.status == "incomplete":
+        store.reopen_failed(result.slug, now)  # scheduling again retries the failed
+    return store.get_schedule(result.slug) or frozen
 
 
 @dataclass(frozen=True)

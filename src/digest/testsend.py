@@ -13,9 +13,9 @@ from digest.config import Settings
 from digest.errors import DigestError
 from digest.providers import Batch, Outcome, create_provider, make_http_client, send_with_retries
 from digest.render.message import Recipient
+from digest.tokens import TEST_TOKEN
 
 TEST_PREFIX = "[TEST] "
-TEST_TOKEN = "test-send"
 
 
 def normalise_address(address: str, what: str) -> str:

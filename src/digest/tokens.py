@@ -1,9 +1,15 @@
-"""Signed unsubscribe tokens: the subscriber's id and an HMAC-SHA256 over it.
+"""Signed unsubscribe tokens.
 
-A token is ``<id in base 36>.<signature>``; the signature is the first 128 bits of
-HMAC-SHA256(key, "unsubscribe:v1:<id>"), base64url without padding. Anything altered,
-truncated or signed with another key fails to verify, and the check takes the same time
-whatever is wrong.
+A token is ``<uid>.<signature>``: the subscriber's random identifier (never reused, not
+even after they are forgotten) and the first 128 bits of
+HMAC-SHA256(key, "unsubscribe:v2:<list identity>:<uid>"), base64url without padding.
+The list identity is random per database, so the same key never gives the same token in
+two lists. Anything altered, truncated or signed with another key fails to verify, and
+the check takes the same time whatever is wrong.
+
+Keys rotate: the environment variable may hold several keys separated by spaces or
+commas; the first signs, any of them verifies. Put a new key first and keep the old one
+until the mail that carries its links is old enough to be forgotten.
 """
 
 from __future__ import annotations
@@ -12,55 +18,48 @@ import base64
 import hashlib
 import hmac
 import os
+import re
+from collections.abc import Sequence
 
 from digest.config import Settings
 from digest.errors import ConfigError
 
 SIGNATURE_BYTES = 16
 MIN_KEY_LENGTH = 16
+TEST_TOKEN = "test-send"  # the token in a staff test send: it names nobody
+_TOKEN = re.compile(r"^([A-Za-z0-9_-]{8,40})\.([A-Za-z0-9_-]{22})$")
 
 
-def signing_key(settings: Settings) -> bytes:
+def signing_keys(settings: Settings) -> tuple[bytes, ...]:
+    """The signing keys, newest first, from the environment variable config names."""
     env = settings.unsubscribe.signing_key_env
-    value = os.environ.get(env, "")
-    if len(value) < MIN_KEY_LENGTH:
+    keys = tuple(k for k in re.split(r"[\s,]+", os.environ.get(env, "")) if k)
+    if not keys or any(len(k) < MIN_KEY_LENGTH for k in keys):
         raise ConfigError(
             f"environment variable {env} must hold the unsubscribe signing key (at least "
-            f"{MIN_KEY_LENGTH} characters), e.g. export {env}=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            f"{MIN_KEY_LENGTH} characters; several keys separated by spaces while rotating), "
+            f"e.g. export {env}=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
-    return value.encode()
+    return tuple(k.encode() for k in keys)
 
 
-def _base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rem = divmod(number, 36)
-        out = digits[rem] + out
-        if number == 0:
-            return out
-
-
-def _signature(key: bytes, subscriber_id: int) -> str:
-    mac = hmac.new(key, f"unsubscribe:v1:{subscriber_id}".encode(), hashlib.sha256).digest()[
-        :SIGNATURE_BYTES
-    ]
+def _signature(key: bytes, list_id: str, uid: str) -> str:
+    message = f"unsubscribe:v2:{list_id}:{uid}".encode()
+    mac = hmac.new(key, message, hashlib.sha256).digest()[:SIGNATURE_BYTES]
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
-def make_token(key: bytes, subscriber_id: int) -> str:
-    return f"{_base36(subscriber_id)}.{_signature(key, subscriber_id)}"
+def make_token(key: bytes, list_id: str, uid: str) -> str:
+    return f"{uid}.{_signature(key, list_id, uid)}"
 
 
-def read_token(key: bytes, token: str) -> int | None:
-    """The subscriber id a token was made for, or None if it is not genuine."""
-    ident, dot, signature = token.partition(".")
-    if not dot or not ident or len(ident) > 13 or not ident.isalnum() or not ident.isascii():
+def read_token(keys: Sequence[bytes], list_id: str, token: str) -> str | None:
+    """The uid a token was made for in this list, or None if it is not genuine."""
+    match = _TOKEN.match(token)
+    if match is None:
         return None
-    try:
-        subscriber_id = int(ident, 36)
-    except ValueError:
-        return None
-    if not hmac.compare_digest(_signature(key, subscriber_id).encode(), signature.encode()):
-        return None
-    return subscriber_id
+    uid, signature = match.groups()
+    genuine = False
+    for key in keys:  # every key is tried, so the time taken says nothing
+        genuine |= hmac.compare_digest(_signature(key, list_id, uid).encode(), signature.encode())
+    return uid if genuine else None

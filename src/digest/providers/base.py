@@ -14,7 +14,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import httpx
@@ -51,6 +51,9 @@ class Batch:
     recipients: tuple[Recipient, ...]
     subject_prefix: str = ""
     key: str = ""  # idempotency key: the same batch always carries the same key
+    # called with each recipient's outcome as soon as it is known, by providers that
+    # send one message at a time (reports_each), so it can be recorded at once
+    on_outcome: Callable[[Outcome], None] | None = field(default=None, compare=False)
 
     @property
     def subject(self) -> str:
@@ -63,6 +66,7 @@ class Provider(ABC):
     name: ClassVar[str]
     max_batch: ClassVar[int]
     idempotent: ClassVar[bool] = False  # a resent batch with the same key is sent once
+    reports_each: ClassVar[bool] = False  # calls Batch.on_outcome after each message
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings.provider

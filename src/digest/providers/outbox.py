@@ -40,7 +40,9 @@ class Outbox(Provider):
         outcomes = []
         now = dt.datetime.now(dt.UTC)
         for recipient in batch.recipients:
-            message = personalise(batch.rendered, recipient, subject_prefix=batch.subject_prefix)
+            message = personalise(
+                batch.rendered, recipient, subject_prefix=batch.subject_prefix, key=batch.key
+            )
             path = folder / file_name(recipient.email, batch.rendered.slug + batch.subject_prefix)
             try:
                 folder.mkdir(parents=True, exist_ok=True)

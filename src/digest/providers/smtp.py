@@ -1,7 +1,10 @@
 """SMTP with the standard library: STARTTLS (port 587), implicit TLS (465) or none.
 
-One connection per batch; each recipient gets its own message. 5xx replies reject the
-recipient, 4xx replies and dropped connections are worth another try.
+One connection per batch; each recipient gets its own message, and its outcome is
+reported the moment the server answers (``Batch.on_outcome``), so delivery records it
+before the next message goes: a crash leaves at most the message in progress unknown.
+5xx replies reject the recipient, 4xx replies and dropped connections are worth another
+try.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ def _text(value: bytes | str) -> str:
 class Smtp(Provider):
     name = "smtp"
     max_batch = 100
+    reports_each = True
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -73,7 +77,7 @@ class Smtp(Provider):
         try:
             for index, recipient in enumerate(batch.recipients):
                 message = personalise(
-                    batch.rendered, recipient, subject_prefix=batch.subject_prefix
+                    batch.rendered, recipient, subject_prefix=batch.subject_prefix, key=batch.key
                 )
                 mail = to_email(message, date=now)
                 try:
@@ -82,9 +86,7 @@ class Smtp(Provider):
                     code, text = next(iter(err.recipients.values()))
                     reason = f"smtp {code}: {_text(text)}"
                     status, retryable = (FAILED, True) if 400 <= code < 500 else (REJECTED, False)
-                    outcomes.append(
-                        Outcome(recipient.email, status, reason=reason, retryable=retryable)
-                    )
+                    outcome = Outcome(recipient.email, status, reason=reason, retryable=retryable)
                 except smtplib.SMTPServerDisconnected:
                     # this message may have gone through; the ones after it were never sent
                     reason = f"{where}: disconnected"
@@ -101,18 +103,17 @@ class Smtp(Provider):
                 except smtplib.SMTPResponseException as err:
                     retryable = 400 <= err.smtp_code < 500
                     reason = f"smtp {err.smtp_code}: {_text(err.smtp_error)}"
-                    outcomes.append(
-                        Outcome(
-                            recipient.email,
-                            FAILED if retryable else REJECTED,
-                            reason=reason,
-                            retryable=retryable,
-                        )
+                    outcome = Outcome(
+                        recipient.email,
+                        FAILED if retryable else REJECTED,
+                        reason=reason,
+                        retryable=retryable,
                     )
                 else:
-                    outcomes.append(
-                        Outcome(recipient.email, ACCEPTED, message_id=message_id(message))
-                    )
+                    outcome = Outcome(recipient.email, ACCEPTED, message_id=message_id(message))
+                outcomes.append(outcome)
+                if batch.on_outcome is not None:
+                    batch.on_outcome(outcome)
         finally:
             try:
                 client.quit()

@@ -45,6 +45,7 @@ class Message:
     reply_to: str | None
     tag: str  # the issue's slug
     headers: dict[str, str] = field(default_factory=dict)
+    key: str = ""  # the sending batch's key: with the address, it makes the Message-ID
 
 
 def unsubscribe_url(rendered: RenderedIssue, recipient: Recipient) -> str:
@@ -92,7 +93,7 @@ def address_of(recipient: Recipient) -> str:
 
 
 def personalise(
-    rendered: RenderedIssue, recipient: Recipient, *, subject_prefix: str = ""
+    rendered: RenderedIssue, recipient: Recipient, *, subject_prefix: str = "", key: str = ""
 ) -> Message:
     values = recipient_values(rendered, recipient)
     html_body, text_body = shared_bodies(rendered, values)
@@ -106,6 +107,7 @@ def personalise(
         reply_to=rendered.reply_to,
         tag=rendered.slug,
         headers=list_headers(values["list_unsubscribe"]),
+        key=key,
     )
 
 
@@ -132,8 +134,16 @@ def sender_domain(sender: str) -> str:
 
 
 def message_id(message: Message) -> str:
-    """Stable per issue and recipient, so a resend carries the same Message-ID."""
-    digest = hashlib.sha256(f"{message.tag}\0{message.email}".encode()).hexdigest()[:24]
+    """Unique per message sent: made from the sending batch's key (unique per test send,
+    and per batch of a delivery in one list) and the address, so only a resend of the
+    same batch under its idempotency key carries the same Message-ID. A message rendered
+    for preview (no key) gets one from the issue and address, stable for golden files."""
+    seed = (
+        f"{message.key}\0{message.tag}\0{message.email}"
+        if message.key
+        else f"{message.tag}\0{message.email}"
+    )
+    digest = hashlib.sha256(seed.encode()).hexdigest()[:24]
     return f"<{message.tag}.{digest}@{sender_domain(message.sender)}>"
 
 

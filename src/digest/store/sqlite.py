@@ -2,28 +2,42 @@
 
 Writes that must be atomic run in ``BEGIN IMMEDIATE`` transactions, so a crash leaves
 either the whole change or none of it. The schema is versioned with ``user_version``
-and migrated on open.
+and migrated on open. Every SQLite error leaves as a one-line :class:`StoreError` that
+names the file and what to do; one store may be shared by threads (calls take turns).
+
+Unsubscribe requests from the public web app go to a small second database beside the
+main one, the *inbox*, which no long write ever holds: a one-click unsubscribe is
+recorded durably at once even while an import or a delivery holds the main database,
+and is applied as soon as the lock frees, and before any later batch is formed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
+import os
+import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
-from digest.errors import ConfigError, DigestError
+from digest.errors import StoreError
 from digest.store import (
     ACTIVE,
     BatchRecipient,
     ClaimedBatch,
+    IssueChanged,
     Result,
     ScheduledIssue,
     Subscriber,
 )
+
+T = TypeVar("T")
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -82,7 +96,113 @@ MIGRATIONS: list[str] = [
     CREATE INDEX deliveries_batch ON deliveries (batch_id);
     CREATE INDEX deliveries_status ON deliveries (issue, status, next_attempt_at);
     """,
+    # 2: subscriber ids never reused and a random uid per subscriber (what unsubscribe
+    #    tokens name); the list's own identity; an issue version that changes with every
+    #    scheduling; the 'incomplete' issue status
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('list_id', lower(hex(randomblob(16))));
+    CREATE TABLE subscribers_v2 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uid TEXT NOT NULL UNIQUE,
+        email TEXT NOT NULL UNIQUE,
+        name TEXT,
+        status TEXT NOT NULL DEFAULT 'active'
+            CHECK (status IN ('active', 'unsubscribed', 'bounced', 'complained')),
+        attributes TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    INSERT INTO subscribers_v2 (id, uid, email, name, status, attributes, created_at, updated_at)
+        SELECT id, lower(hex(randomblob(12))), email, name, status, attributes, created_at, updated_at
+        FROM subscribers;
+    DROP TABLE subscribers;
+    ALTER TABLE subscribers_v2 RENAME TO subscribers;
+    CREATE INDEX subscribers_status ON subscribers (status, id);
+    INSERT INTO sqlite_sequence (name, seq) SELECT 'subscribers', 0
+        WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'subscribers');
+    UPDATE sqlite_sequence SET seq = max(seq,
+        (SELECT coalesce(max(subscriber_id), 0) FROM deliveries)) WHERE name = 'subscribers';
+    CREATE TABLE issues_v2 (
+        slug TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        source_hash TEXT NOT NULL,
+        send_at TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN
+            ('scheduled', 'sending', 'sent', 'incomplete', 'stopped', 'cancelled')),
+        rendered TEXT NOT NULL,
+        error TEXT,
+        cursor INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_until TEXT,
+        version INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT
+    );
+    INSERT INTO issues_v2 (slug, path, source_hash, send_at, status, rendered, error, cursor,
+            lease_owner, lease_until, created_at, started_at, finished_at)
+        SELECT slug, path, source_hash, send_at, status, rendered, error, cursor,
+            lease_owner, lease_until, created_at, started_at, finished_at FROM issues;
+    DROP TABLE issues;
+    ALTER TABLE issues_v2 RENAME TO issues
+    """,
 ]
+
+INBOX_SCHEMA = """
+CREATE TABLE IF NOT EXISTS unsubscribes (
+    id INTEGER PRIMARY KEY,
+    uid TEXT NOT NULL,
+    received_at TEXT NOT NULL
+)
+"""
+
+
+def describe(err: sqlite3.Error, busy_seconds: float) -> str:
+    """What an SQLite error means for the person at the keyboard."""
+    text = str(err).lower()
+    if "locked" in text or "busy" in text:
+        return (
+            f"the database is locked by another process (waited {busy_seconds:g} s); "
+            "try again when it has finished"
+        )
+    if "full" in text:
+        return (
+            "the disk is full: free some space and run the command again (nothing was half-written)"
+        )
+    if "readonly" in text or "read-only" in text:
+        return "the database is read-only: check the permissions of the file and its folder"
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return f"not a digest database, or damaged ({err}); restore it from a backup"
+    if "unable to open" in text:
+        return "cannot open the database file (does its folder exist, and may digest write there?)"
+    if "disk i/o" in text:
+        return "the disk could not be read or written (disk I/O error)"
+    return f"database error ({err})"
+
+
+def _guarded(method: Callable[..., T]) -> Callable[..., T]:
+    """Take the store's lock for the call and turn SQLite errors into StoreError."""
+
+    @functools.wraps(method)
+    def wrapper(self: SQLiteStore, *args: Any, **kwargs: Any) -> T:
+        with self.lock:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as err:
+                raise StoreError(f"{self.path}: {describe(err, self.busy_seconds)}") from None
+
+    return wrapper
+
+
+def _public_methods_guarded(cls: type[T]) -> type[T]:
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_") and name not in _UNGUARDED:
+            setattr(cls, name, _guarded(value))
+    return cls
+
+
+_UNGUARDED = frozenset({"transaction", "iter_subscribers"})
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -101,43 +221,79 @@ def suppression_hash(email: str) -> str:
     return hashlib.sha256(f"digest-suppression:{email.lower()}".encode()).hexdigest()
 
 
+def _connect(path: Path, busy_seconds: float) -> sqlite3.Connection:
+    db = sqlite3.connect(
+        str(path), isolation_level=None, timeout=busy_seconds, check_same_thread=False
+    )
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
+    return db
+
+
+@_public_methods_guarded
 class SQLiteStore:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, busy_seconds: float = 30.0) -> None:
         self.path = Path(path)
+        self.busy_seconds = busy_seconds
+        self.lock = threading.RLock()
+        self.inbox_path = self.path.with_name(self.path.name + "-inbox")
+        self._inbox: sqlite3.Connection | None = None
+        self._list_id: str | None = None
+        if self.path.is_file() and self.path.stat().st_size == 0 and not self._wal_has_data():
+            raise StoreError(
+                f"{self.path}: an empty file, not a digest database (delete it to start a new list)"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(
-                str(self.path), isolation_level=None, timeout=30, check_same_thread=False
-            )
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.execute("PRAGMA busy_timeout=30000")
+        except OSError as err:
+            raise StoreError(
+                f"{self.path.parent}: cannot create the folder ({err.strerror})"
+            ) from None
+        try:
+            self.db = _connect(self.path, busy_seconds)
             self._migrate()
-        except sqlite3.DatabaseError as err:
-            raise ConfigError(f"{self.path}: cannot open the database ({err})") from None
+            self.db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as err:
+            raise StoreError(f"{self.path}: {describe(err, busy_seconds)}") from None
+
+    def _wal_has_data(self) -> bool:
+        wal = self.path.with_name(self.path.name + "-wal")
+        return wal.is_file() and wal.stat().st_size > 0
 
     def close(self) -> None:
         self.db.close()
+        if self._inbox is not None:
+            self._inbox.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        else:
-            self.db.execute("COMMIT")
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self.db.execute("COMMIT")
+                except sqlite3.Error:
+                    with contextlib.suppress(sqlite3.Error):
+                        self.db.execute("ROLLBACK")
+                    raise
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
-            raise DigestError(
+            raise StoreError(
                 f"{self.path}: made by a newer digest (schema {version}); upgrade digest"
             )
+        if version == len(MIGRATIONS):
+            return
+        self.db.execute("PRAGMA foreign_keys=OFF")  # tables are rebuilt in place
         for number in range(version, len(MIGRATIONS)):
             with self.transaction() as db:
                 for statement in MIGRATIONS[number].split(";"):
@@ -145,12 +301,22 @@ class SQLiteStore:
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number + 1}")
 
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def list_identity(self) -> str:
+        """This list's random identity, part of everything its tokens sign."""
+        if self._list_id is None:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'list_id'").fetchone()
+            self._list_id = str(row["value"])
+        return self._list_id
+
     # --- subscribers -------------------------------------------------------------------
 
     @staticmethod
     def _subscriber(row: sqlite3.Row) -> Subscriber:
         return Subscriber(
-            row["id"], row["email"], row["name"], row["status"],
+            row["id"], row["uid"], row["email"], row["name"], row["status"],
             json.loads(row["attributes"] or "{}"), row["created_at"], row["updated_at"],
         )  # fmt: skip
 
@@ -175,9 +341,9 @@ class SQLiteStore:
                 attrs = json.dumps(attributes, sort_keys=True, ensure_ascii=False)
                 if row is None:
                     db.execute(
-                        "INSERT INTO subscribers (email, name, status, attributes, created_at, updated_at)"
-                        " VALUES (?, ?, 'active', ?, ?, ?)",
-                        (email, name, attrs, now, now),
+                        "INSERT INTO subscribers (uid, email, name, status, attributes, created_at, updated_at)"
+                        " VALUES (?, ?, ?, 'active', ?, ?, ?)",
+                        (new_uid(), email, name, attrs, now, now),
                     )
                     report["added"].append(email)
                     continue
@@ -210,14 +376,58 @@ class SQLiteStore:
             )
             return cursor.rowcount > 0
 
-    def unsubscribe_id(self, subscriber_id: int) -> bool:
+    def unsubscribe_uid(self, uid: str) -> bool:
         """Active -> unsubscribed; any other status (bounced, complained) stays."""
         with self.transaction() as db:
-            cursor = db.execute(
-                "UPDATE subscribers SET status = 'unsubscribed', updated_at = ? WHERE id = ? AND status = 'active'",
-                (stamp(now_utc()), subscriber_id),
-            )
-            return cursor.rowcount > 0
+            return self._unsubscribe(db, [uid]) > 0
+
+    @staticmethod
+    def _unsubscribe(db: sqlite3.Connection, uids: list[str]) -> int:
+        return db.execute(
+            "UPDATE subscribers SET status = 'unsubscribed', updated_at = ?"
+            " WHERE status = 'active' AND uid IN (SELECT value FROM json_each(?))",
+            (stamp(now_utc()), json.dumps(uids)),
+        ).rowcount
+
+    # --- the inbox: unsubscribe requests that never wait on the main database ---------------
+
+    def _inbox_db(self) -> sqlite3.Connection:
+        if self._inbox is None:
+            self._inbox = _connect(self.inbox_path, 5.0)
+            self._inbox.execute(INBOX_SCHEMA)
+        return self._inbox
+
+    def request_unsubscribe(self, uid: str) -> None:
+        """Record an unsubscribe durably in the inbox; applied by apply_inbox."""
+        inbox = self._inbox_db()
+        inbox.execute(
+            "INSERT INTO unsubscribes (uid, received_at) VALUES (?, ?)", (uid, stamp(now_utc()))
+        )
+
+    def _inbox_pending(self) -> tuple[int, list[str]]:
+        """(the last request's id, the uids asked for) or (0, []) when nothing waits."""
+        if self._inbox is None and not self.inbox_path.is_file():
+            return 0, []
+        rows = self._inbox_db().execute("SELECT id, uid FROM unsubscribes ORDER BY id").fetchall()
+        return (rows[-1]["id"], [r["uid"] for r in rows]) if rows else (0, [])
+
+    def _inbox_done(self, last: int) -> None:
+        if last:
+            self._inbox_db().execute("DELETE FROM unsubscribes WHERE id <= ?", (last,))
+
+    def apply_inbox(self) -> int:
+        """Apply waiting unsubscribe requests to the subscriber list; the number applied.
+        A crash between the two steps applies them again next time, harmlessly."""
+        last, uids = self._inbox_pending()
+        if not uids:
+            return 0
+        with self.transaction() as db:
+            changed = self._unsubscribe(db, uids)
+        self._inbox_done(last)
+        return changed
+
+    def inbox_waiting(self) -> int:
+        return len(self._inbox_pending()[1])
 
     def forget(self, email: str) -> bool:
         """Delete the subscriber's personal data; keep a hash so imports skip them."""
@@ -238,20 +448,23 @@ class SQLiteStore:
         """Every subscriber in id order, read a page at a time."""
         last = 0
         while True:
-            if status:
-                rows = self.db.execute(
-                    "SELECT * FROM subscribers WHERE status = ? AND id > ? ORDER BY id LIMIT ?",
-                    (status, last, page),
-                ).fetchall()
-            else:
-                rows = self.db.execute(
-                    "SELECT * FROM subscribers WHERE id > ? ORDER BY id LIMIT ?", (last, page)
-                ).fetchall()
-            if not rows:
+            found = self.subscriber_page(status, last, page)
+            if not found:
                 return
-            for row in rows:
-                yield self._subscriber(row)
-            last = rows[-1]["id"]
+            yield from found
+            last = found[-1].id
+
+    def subscriber_page(self, status: str | None, after: int, size: int) -> list[Subscriber]:
+        if status:
+            rows = self.db.execute(
+                "SELECT * FROM subscribers WHERE status = ? AND id > ? ORDER BY id LIMIT ?",
+                (status, after, size),
+            ).fetchall()
+        else:
+            rows = self.db.execute(
+                "SELECT * FROM subscribers WHERE id > ? ORDER BY id LIMIT ?", (after, size)
+            ).fetchall()
+        return [self._subscriber(row) for row in rows]
 
     def count_subscribers(self) -> dict[str, int]:
         rows = self.db.execute(
@@ -265,18 +478,20 @@ class SQLiteStore:
     def _issue(row: sqlite3.Row) -> ScheduledIssue:
         return ScheduledIssue(
             row["slug"], row["path"], row["source_hash"], parse_stamp(row["send_at"]), row["status"],
-            row["rendered"], row["error"], row["lease_owner"],
+            row["rendered"], row["error"], row["lease_owner"], row["version"],
         )  # fmt: skip
 
     def save_schedule(self, issue: ScheduledIssue) -> None:
-        """Insert, or replace the frozen render and time of an issue (keeping its ledger)."""
+        """Insert, or replace the frozen render and time of an issue (keeping its ledger);
+        either way the issue gets a new version, so a delivery under way notices."""
         now = stamp(now_utc())
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO issues (slug, path, source_hash, send_at, status, rendered, error, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, NULL, ?)"
                 " ON CONFLICT (slug) DO UPDATE SET path = excluded.path, source_hash = excluded.source_hash,"
-                " send_at = excluded.send_at, status = excluded.status, rendered = excluded.rendered, error = NULL",
+                " send_at = excluded.send_at, status = excluded.status, rendered = excluded.rendered, error = NULL,"
+                " version = issues.version + 1",
                 (
                     issue.slug,
                     issue.path,
@@ -298,14 +513,21 @@ class SQLiteStore:
         ]
 
     def cancel_schedule(self, slug: str) -> bool:
+        """Cancel an issue that is not yet sent, even one being delivered right now: the
+        process delivering it stops before its next batch."""
         with self.transaction() as db:
             return (
                 db.execute(
-                    "UPDATE issues SET status = 'cancelled' WHERE slug = ? AND status = 'scheduled'",
+                    "UPDATE issues SET status = 'cancelled', version = version + 1 WHERE slug = ?"
+                    " AND status IN ('scheduled', 'sending', 'stopped', 'incomplete')",
                     (slug,),
                 ).rowcount
                 > 0
             )
+
+    def has_started(self, slug: str) -> bool:
+        row = self.db.execute("SELECT started_at FROM issues WHERE slug = ?", (slug,)).fetchone()
+        return bool(row and row["started_at"])
 
     def due_issues(self, now: dt.datetime) -> list[ScheduledIssue]:
         rows = self.db.execute(
@@ -314,27 +536,54 @@ class SQLiteStore:
         )
         return [self._issue(r) for r in rows]
 
-    def set_issue_status(self, slug: str, status: str, error: str | None = None) -> None:
-        finished = stamp(now_utc()) if status in ("sent", "stopped") else None
+    def set_issue_status(
+        self, slug: str, status: str, error: str | None = None, *, version: int | None = None
+    ) -> bool:
+        """Set an issue's status; with ``version``, only if it is still that version and
+        being sent (a delivery never overrides what the operator did meanwhile)."""
+        finished = stamp(now_utc()) if status in ("sent", "stopped", "incomplete") else None
+        guard = " AND version = ? AND status = 'sending'" if version is not None else ""
+        values: tuple[object, ...] = (status, error, finished, slug)
+        if version is not None:
+            values += (version,)
         with self.transaction() as db:
-            db.execute(
-                "UPDATE issues SET status = ?, error = ?, finished_at = COALESCE(?, finished_at) WHERE slug = ?",
-                (status, error, finished, slug),
+            return (
+                db.execute(
+                    "UPDATE issues SET status = ?, error = ?, finished_at = COALESCE(?, finished_at)"
+                    " WHERE slug = ?" + guard,
+                    values,
+                ).rowcount
+                > 0
             )
 
     # --- delivery ----------------------------------------------------------------------
 
+    @staticmethod
+    def _still_due(row: sqlite3.Row | None, version: int, now: dt.datetime) -> str | None:
+        """Why an issue row may not be sent now, or None when it may."""
+        if row is None:
+            return "it is no longer scheduled"
+        if row["status"] not in ("scheduled", "sending"):
+            return f"it was {row['status']} meanwhile"
+        if row["version"] != version:
+            return "it was scheduled again meanwhile"
+        if parse_stamp(row["send_at"]) > now:
+            return "it is not due yet"
+        return None
+
     def claim_issue(
-        self, slug: str, owner: str, now: dt.datetime, lease: dt.timedelta
+        self, slug: str, owner: str, now: dt.datetime, lease: dt.timedelta, version: int
     ) -> str | None:
-        """Take the issue for ``owner`` unless another live owner holds it; returns the
-        holder that stands in the way, or None when claimed."""
+        """Take the issue for ``owner`` if it is still due at ``version`` and no other live
+        owner holds it; returns why not, or None when claimed."""
         with self.transaction() as db:
             row = db.execute(
-                "SELECT lease_owner, lease_until FROM issues WHERE slug = ?", (slug,)
+                "SELECT lease_owner, lease_until, status, version, send_at FROM issues WHERE slug = ?",
+                (slug,),
             ).fetchone()
-            if row is None:
-                return "(no such issue)"
+            reason = self._still_due(row, version, now)
+            if reason is not None:
+                return reason
             holder, until = row["lease_owner"], row["lease_until"]
             if (
                 holder
@@ -343,7 +592,7 @@ class SQLiteStore:
                 and parse_stamp(until) > now
                 and owner_alive(holder)
             ):
-                return str(holder)
+                return f"already being delivered by {holder}"
             db.execute(
                 "UPDATE issues SET lease_owner = ?, lease_until = ?, status = 'sending',"
                 " started_at = COALESCE(started_at, ?) WHERE slug = ?",
@@ -360,13 +609,14 @@ class SQLiteStore:
 
     def _batch_recipients(self, batch_id: int) -> tuple[BatchRecipient, ...]:
         rows = self.db.execute(
-            "SELECT d.subscriber_id, s.email, s.name, d.attempts FROM deliveries d"
+            "SELECT d.subscriber_id, s.uid, s.email, s.name, d.attempts FROM deliveries d"
             " JOIN subscribers s ON s.id = d.subscriber_id"
             " WHERE d.batch_id = ? AND d.status = 'inflight' ORDER BY d.subscriber_id",
             (batch_id,),
         ).fetchall()
         return tuple(
-            BatchRecipient(r["subscriber_id"], r["email"], r["name"], r["attempts"]) for r in rows
+            BatchRecipient(r["subscriber_id"], r["uid"], r["email"], r["name"], r["attempts"])
+            for r in rows
         )
 
     def inflight_batches(self, slug: str) -> list[ClaimedBatch]:
@@ -377,7 +627,12 @@ class SQLiteStore:
                 (slug,),
             )
         ]
-        return [ClaimedBatch(i, batch_key(slug, i), self._batch_recipients(i)) for i in ids]
+        return [ClaimedBatch(i, self.batch_key(slug, i), self._batch_recipients(i)) for i in ids]
+
+    def batch_key(self, slug: str, batch_id: int) -> str:
+        """The idempotency key of a batch: the same batch always gets the same key, and
+        no other list's batch ever does."""
+        return f"digest:{self.list_identity()[:12]}:{slug}:batch-{batch_id}"
 
     def mark_unknown(self, batch_ids: list[int]) -> int:
         changed = 0
@@ -400,19 +655,47 @@ class SQLiteStore:
             ).rowcount
             if changed:
                 db.execute(
-                    "UPDATE issues SET status = 'sending' WHERE slug = ? AND status IN ('sent', 'stopped')",
+                    "UPDATE issues SET status = 'sending' WHERE slug = ?"
+                    " AND status IN ('sent', 'stopped', 'incomplete')",
+                    (slug,),
+                )
+            return changed
+
+    def reopen_failed(self, slug: str, now: dt.datetime) -> int:
+        """Recipients whose attempts ran out get a fresh set of attempts."""
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,"
+                " updated_at = ? WHERE issue = ? AND status = 'failed'",
+                (stamp(now), stamp(now), slug),
+            ).rowcount
+            if changed:
+                db.execute(
+                    "UPDATE issues SET status = 'sending', error = NULL WHERE slug = ?"
+                    " AND status IN ('sent', 'stopped', 'incomplete')",
                     (slug,),
                 )
             return changed
 
     def next_batch(
-        self, slug: str, size: int, now: dt.datetime, max_attempts: int
+        self, slug: str, size: int, now: dt.datetime, version: int
     ) -> ClaimedBatch | None:
         """Form the next batch and mark it in flight, atomically: due retries first, then
-        the next active subscribers after the issue's cursor. Subscribers who are no
-        longer active are skipped here, so an unsubscribe counts for every later batch."""
+        the next active subscribers after the issue's cursor. Unsubscribe requests waiting
+        in the inbox are applied first and subscribers who are no longer active are
+        skipped, so an unsubscribe counts for every later batch. Raises IssueChanged when
+        the issue was unscheduled or rescheduled since ``version``."""
         when = stamp(now)
+        last, uids = self._inbox_pending()
         with self.transaction() as db:
+            row = db.execute(
+                "SELECT status, version, send_at FROM issues WHERE slug = ?", (slug,)
+            ).fetchone()
+            reason = self._still_due(row, version, now)
+            if reason is not None:
+                raise IssueChanged(reason)
+            if uids:
+                self._unsubscribe(db, uids)
             db.execute(
                 "UPDATE deliveries SET status = 'skipped', updated_at = ? WHERE issue = ? AND status = 'pending'"
                 " AND NOT EXISTS (SELECT 1 FROM subscribers s"
@@ -420,14 +703,14 @@ class SQLiteStore:
                 (when, slug),
             )
             retries = db.execute(
-                "SELECT d.subscriber_id, s.email, s.name, d.attempts FROM deliveries d"
+                "SELECT d.subscriber_id, s.uid, s.email, s.name, d.attempts FROM deliveries d"
                 " JOIN subscribers s ON s.id = d.subscriber_id"
                 " WHERE d.issue = ? AND d.status = 'pending' AND d.next_attempt_at <= ?"
                 " ORDER BY d.next_attempt_at, d.subscriber_id LIMIT ?",
                 (slug, when, size),
             ).fetchall()
             chosen = [
-                BatchRecipient(r["subscriber_id"], r["email"], r["name"], r["attempts"])
+                BatchRecipient(r["subscriber_id"], r["uid"], r["email"], r["name"], r["attempts"])
                 for r in retries
             ]
             fresh: list[BatchRecipient] = []
@@ -436,35 +719,57 @@ class SQLiteStore:
                     "cursor"
                 ]
                 rows = db.execute(
-                    "SELECT id, email, name FROM subscribers WHERE status = 'active' AND id > ? ORDER BY id LIMIT ?",
+                    "SELECT id, uid, email, name FROM subscribers WHERE status = 'active' AND id > ? ORDER BY id LIMIT ?",
                     (cursor, size - len(chosen)),
                 ).fetchall()
-                fresh = [BatchRecipient(r["id"], r["email"], r["name"], 0) for r in rows]
+                fresh = [BatchRecipient(r["id"], r["uid"], r["email"], r["name"], 0) for r in rows]
                 if rows:
                     db.execute(
                         "UPDATE issues SET cursor = ? WHERE slug = ?", (rows[-1]["id"], slug)
                     )
             if not chosen and not fresh:
-                return None
-            batch_id = db.execute(
-                "INSERT INTO batches (issue, status, created_at) VALUES (?, 'inflight', ?)",
-                (slug, when),
-            ).lastrowid
-            assert batch_id is not None
-            db.executemany(
-                "UPDATE deliveries SET status = 'inflight', batch_id = ?, updated_at = ? WHERE issue = ? AND subscriber_id = ?",
-                [(batch_id, when, slug, r.subscriber_id) for r in chosen],
-            )
-            db.executemany(
-                "INSERT INTO deliveries (issue, subscriber_id, status, batch_id, updated_at) VALUES (?, ?, 'inflight', ?, ?)",
-                [(slug, r.subscriber_id, batch_id, when) for r in fresh],
-            )
-            return ClaimedBatch(batch_id, batch_key(slug, batch_id), tuple(chosen + fresh))
+                batch = None
+            else:
+                batch = self._open_batch(db, slug, when, chosen, fresh)
+        self._inbox_done(last)
+        return batch
+
+    def _open_batch(
+        self,
+        db: sqlite3.Connection,
+        slug: str,
+        when: str,
+        chosen: list[BatchRecipient],
+        fresh: list[BatchRecipient],
+    ) -> ClaimedBatch:
+        batch_id = db.execute(
+            "INSERT INTO batches (issue, status, created_at) VALUES (?, 'inflight', ?)",
+            (slug, when),
+        ).lastrowid
+        assert batch_id is not None
+        db.executemany(
+            "UPDATE deliveries SET status = 'inflight', batch_id = ?, updated_at = ? WHERE issue = ? AND subscriber_id = ?",
+            [(batch_id, when, slug, r.subscriber_id) for r in chosen],
+        )
+        db.executemany(
+            "INSERT INTO deliveries (issue, subscriber_id, status, batch_id, updated_at) VALUES (?, ?, 'inflight', ?, ?)",
+            [(slug, r.subscriber_id, batch_id, when) for r in fresh],
+        )
+        return ClaimedBatch(batch_id, self.batch_key(slug, batch_id), tuple(chosen + fresh))
 
     def record(
-        self, slug: str, batch_id: int, results: list[Result], owner: str, lease_until: dt.datetime
+        self,
+        slug: str,
+        batch_id: int,
+        results: list[Result],
+        owner: str,
+        lease_until: dt.datetime,
+        *,
+        close: bool = True,
     ) -> None:
-        """Write each recipient's outcome and close the batch, in one transaction.
+        """Write each recipient's outcome and (with ``close``) close the batch, in one
+        transaction. Only recipients still in flight are written: an outcome recorded
+        earlier (SMTP records each message as it is answered) is never counted twice.
 
         Recipients with the same outcome (a whole Mailgun batch shares one message id)
         are written with one statement; the rest one row each."""
@@ -482,15 +787,18 @@ class SQLiteStore:
                 db.execute(
                     "UPDATE deliveries SET status = ?, message_id = COALESCE(?, message_id), last_error = ?,"
                     " attempts = attempts + 1, next_attempt_at = ?, updated_at = ?"
-                    " WHERE issue = ? AND batch_id = ? AND subscriber_id IN (SELECT value FROM json_each(?))",
+                    " WHERE issue = ? AND batch_id = ? AND status = 'inflight'"
+                    " AND subscriber_id IN (SELECT value FROM json_each(?))",
                     (status, message_id, error, retry, when, slug, batch_id, json.dumps(ids)),
                 )
             db.executemany(
                 "UPDATE deliveries SET status = ?, message_id = COALESCE(?, message_id), last_error = ?,"
                 " attempts = attempts + 1, next_attempt_at = ?, updated_at = ?"
-                " WHERE issue = ? AND subscriber_id = ? AND batch_id = ?",
+                " WHERE issue = ? AND subscriber_id = ? AND batch_id = ? AND status = 'inflight'",
                 single,
             )
+            if not close:
+                return
             db.execute("UPDATE batches SET status = 'done' WHERE id = ?", (batch_id,))
             db.execute(
                 "UPDATE issues SET lease_until = ? WHERE slug = ? AND lease_owner = ?",
@@ -539,14 +847,13 @@ class SQLiteStore:
         return int(row[0])
 
 
-def batch_key(slug: str, batch_id: int) -> str:
-    """The idempotency key of a batch: the same batch always gets the same key."""
-    return f"digest:{slug}:batch-{batch_id}"
+def new_uid() -> str:
+    """A subscriber's random identifier: 96 bits, URL-safe."""
+    return secrets.token_urlsafe(12)
 
 
 def owner_alive(owner: str) -> bool:
     """Whether the process holding a lease still runs (known only on this host)."""
-    import os
     import socket
 
     host, _, rest = owner.partition(":")

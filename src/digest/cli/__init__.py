@@ -1,0 +1,14 @@
+"""The command line: parse options, call the library, print, set the exit code.
+
+One module per area, each adding its commands to the one group:
+``compose`` (compose, render, check, preview, send --test), ``audience``
+(subscribers), ``delivery`` (schedule, unschedule, deliver, status) and ``web`` (serve).
+Every DigestError becomes one line on stderr and exit status 1; no traceback.
+"""
+
+from __future__ import annotations
+
+from digest.cli import audience, compose, delivery, web
+from digest.cli.common import main
+
+__all__ = ["audience", "compose", "delivery", "main", "web"]

@@ -1,0 +1,154 @@
+"""The subscriber list: import, add, remove, list, export, count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from digest.cli.common import config_option, main, open_store, reports_errors, settings_from
+from digest.errors import DigestError
+
+
+def address_argument(email: str) -> str:
+    from email_validator import EmailNotValidError
+
+    from digest.subscribers import normalise_email
+
+    try:
+        return normalise_email(email)
+    except EmailNotValidError as err:
+        raise DigestError(f"{email!r} is not a valid email address ({err})") from None
+
+
+@main.group()
+def subscribers() -> None:
+    """Manage the subscriber list (stored in delivery.database)."""
+
+
+@subscribers.command("import")
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--resubscribe",
+    is_flag=True,
+    help="Make unsubscribed, bounced or forgotten people active again.",
+)
+@config_option
+@reports_errors
+def subscribers_import(csv_file: Path, resubscribe: bool, config_path: str | None) -> None:
+    """Add or update subscribers from a CSV file with a header row (email required)."""
+    from digest.subscribers import import_csv
+
+    store = open_store(settings_from(config_path))
+    try:
+        report = import_csv(store, csv_file, resubscribe=resubscribe)
+    finally:
+        store.close()
+    for line in report.lines():
+        click.echo(line)
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", help="The subscriber's name, for greetings.")
+@click.option(
+    "--resubscribe", is_flag=True, help="Make an unsubscribed or forgotten address active again."
+)
+@config_option
+@reports_errors
+def subscribers_add(
+    email: str, name: str | None, resubscribe: bool, config_path: str | None
+) -> None:
+    """Add one subscriber."""
+    address = address_argument(email)
+    store = open_store(settings_from(config_path))
+    try:
+        outcome = store.upsert_subscribers([(address, name, {})], resubscribe=resubscribe)
+    finally:
+        store.close()
+    if outcome["suppressed"]:
+        raise DigestError(
+            f"{address} was removed with --forget; pass --resubscribe to add them back"
+        )
+    if outcome["kept"]:
+        raise DigestError(
+            f"{address} has unsubscribed (or bounced); pass --resubscribe to make them active again"
+        )
+    word = next(k for k in ("added", "updated", "unchanged") if outcome[k])
+    click.echo(f"{word} {address}")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.option(
+    "--forget",
+    is_flag=True,
+    help="Delete their personal data; keep only a hash so imports skip them.",
+)
+@config_option
+@reports_errors
+def subscribers_remove(email: str, forget: bool, config_path: str | None) -> None:
+    """Unsubscribe EMAIL (or forget them entirely)."""
+    from digest.store import UNSUBSCRIBED
+
+    address = address_argument(email)
+    store = open_store(settings_from(config_path))
+    try:
+        if forget:
+            found = store.forget(address)
+            click.echo(
+                f"forgot {address}"
+                if found
+                else f"{address} was not subscribed; suppressed for future imports"
+            )
+            return
+        if not store.set_status(address, UNSUBSCRIBED):
+            raise DigestError(f"{address} is not a subscriber")
+        click.echo(f"unsubscribed {address}")
+    finally:
+        store.close()
+
+
+@subscribers.command("list")
+@click.option("--status", type=click.Choice(["active", "unsubscribed", "bounced", "complained"]))
+@config_option
+@reports_errors
+def subscribers_list(status: str | None, config_path: str | None) -> None:
+    """List subscribers: email, status, name."""
+    store = open_store(settings_from(config_path))
+    try:
+        for sub in store.iter_subscribers(status):
+            click.echo(f"{sub.email}\t{sub.status}\t{sub.name or ''}".rstrip())
+    finally:
+        store.close()
+
+
+@subscribers.command("export")
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@config_option
+@reports_errors
+def subscribers_export(csv_file: Path, config_path: str | None) -> None:
+    """Write every subscriber to a CSV file."""
+    from digest.subscribers import export_csv
+
+    store = open_store(settings_from(config_path))
+    try:
+        count = export_csv(store, csv_file)
+    finally:
+        store.close()
+    click.echo(f"exported {count} subscriber(s) to {csv_file}")
+
+
+@subscribers.command("count")
+@config_option
+@reports_errors
+def subscribers_count(config_path: str | None) -> None:
+    """Count subscribers by status."""
+    store = open_store(settings_from(config_path))
+    try:
+        counts = store.count_subscribers()
+    finally:
+        store.close()
+    for status in ("active", "unsubscribed", "bounced", "complained"):
+        click.echo(f"{status}\t{counts.get(status, 0)}")
+    click.echo(f"total\t{sum(counts.values())}")

@@ -1,0 +1,66 @@
+"""What every command shares: the command group, the error boundary, settings, store."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from digest import __version__
+from digest.config import Settings, load_settings, resolve_config_path
+from digest.errors import DigestError
+
+if TYPE_CHECKING:
+    from digest.store.sqlite import SQLiteStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(func: F) -> F:
+    """Turn a DigestError (or an operating-system error such as a full disk) into one line
+    on stderr, ``digest: error: …``, and exit status 1; never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except DigestError as err:
+            click.echo(f"digest: error: {err}", err=True)
+            sys.exit(1)
+        except OSError as err:
+            where = f"{err.filename}: " if err.filename else ""
+            click.echo(f"digest: error: {where}{err.strerror or err}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("digest: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Settings file (default: ./config.yaml when present, else built-in defaults).",
+)
+
+
+def settings_from(config_path: str | None) -> Settings:
+    return load_settings(resolve_config_path(config_path))
+
+
+def open_store(settings: Settings) -> SQLiteStore:
+    from digest.store.sqlite import SQLiteStore
+
+    return SQLiteStore(Path(settings.delivery.database))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="digest")
+def main() -> None:
+    """Turn a multi-expert conversation into an email newsletter and deliver it."""

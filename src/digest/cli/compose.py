@@ -1,0 +1,142 @@
+"""Composing, rendering, checking, previewing and test-sending an issue."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from digest.cli.common import config_option, main, reports_errors, settings_from
+from digest.config import load_settings, resolve_config_path
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--url", help="The web address of a local file's conversation (for 'Read more').")
+@click.option(
+    "--out", "out_dir", metavar="DIR", help="Folder for the issue file (default: issues/)."
+)
+@click.option("--dry-run", is_flag=True, help="Print the issue YAML instead of writing it.")
+@click.option("--force", is_flag=True, help="Replace an existing issue file.")
+@config_option
+@reports_errors
+def compose(
+    sources: tuple[str, ...],
+    url: str | None,
+    out_dir: str | None,
+    dry_run: bool,
+    force: bool,
+    config_path: str | None,
+) -> None:
+    """Read conversation SOURCES (files or http(s) URLs) and write one issue file."""
+    from digest.compose import compose as compose_issue
+    from digest.issuefile import dump_issue, write_issue
+
+    settings = settings_from(config_path)
+    issue, path = compose_issue(
+        list(sources), settings, url=url, out_dir=Path(out_dir) if out_dir else None
+    )
+    text = dump_issue(issue)
+    if dry_run:
+        click.echo(text, nl=False)
+        return
+    write_issue(text, path, force=force)
+    experts = sum(len(s.experts) for s in issue.sections)
+    click.echo(f"composed {len(issue.sections)} conversation(s), {experts} expert(s)", err=True)
+    click.echo(str(path))
+
+
+@main.command()
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", metavar="DIR", help="Folder for the output (default: build/).")
+@config_option
+@reports_errors
+def render(issue: Path, out_dir: str | None, config_path: str | None) -> None:
+    """Render ISSUE to HTML, plain text and a complete .eml message."""
+    from digest.build import build, write_outputs
+
+    settings = settings_from(config_path)
+    result = build(issue, settings)
+    for path in write_outputs(result, Path(out_dir or settings.render.out_dir)):
+        click.echo(str(path))
+
+
+@main.command()
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@config_option
+@reports_errors
+def check(issue: Path, config_path: str | None) -> None:
+    """Check ISSUE before sending: exit 1 when any error is found."""
+    from digest.build import build
+    from digest.checks import has_errors
+
+    result = build(issue, load_settings(resolve_config_path(config_path)))
+    for finding in result.findings:
+        click.echo(str(finding))
+    errors = sum(f.level == "error" for f in result.findings)
+    warnings = len(result.findings) - errors
+    click.echo(f"{issue}: {errors} error(s), {warnings} warning(s)", err=True)
+    if has_errors(result.findings):
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8025, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--open", "open_browser", is_flag=True, help="Open the preview in a browser.")
+@config_option
+@reports_errors
+def preview(issue: Path, host: str, port: int, open_browser: bool, config_path: str | None) -> None:
+    """Serve a live preview of ISSUE that re-renders on every save."""
+    import webbrowser
+
+    from digest.preview import serve
+
+    config = resolve_config_path(config_path)
+    load_settings(config)  # a broken config at start is an error, later ones show in the page
+
+    def ready(address: str) -> None:
+        click.echo(f"previewing {issue} at {address} (Ctrl+C to stop)", err=True)
+        click.echo(address)
+        if open_browser:
+            webbrowser.open(address)
+
+    serve(issue, config, host, port, ready)
+
+
+@main.command()
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--test", "test_send", is_flag=True, help="Send a test to staff inboxes (required).")
+@click.option(
+    "--to",
+    "to",
+    metavar="ADDRESSES",
+    help="Comma-separated addresses instead of config's staff list.",
+)
+@config_option
+@reports_errors
+def send(issue: Path, test_send: bool, to: str | None, config_path: str | None) -> None:
+    """Send a test of ISSUE to staff, subject prefixed "[TEST] "."""
+    from digest.testsend import send_test
+
+    if not test_send:
+        raise click.UsageError(
+            "digest send only sends tests (--test); subscribers get an issue through digest schedule"
+        )
+    settings = settings_from(config_path)
+    addresses = [a for a in (to or "").split(",") if a.strip()] or None
+    outcomes = send_test(issue, settings, to=addresses)
+    for outcome in outcomes:
+        if outcome.status == "accepted":
+            click.echo(f"accepted  {outcome.email}  {outcome.message_id or ''}".rstrip())
+        else:
+            click.echo(f"{outcome.status:<8}  {outcome.email}  {outcome.reason or ''}".rstrip())
+    refused = sum(o.status != "accepted" for o in outcomes)
+    click.echo(
+        f"test send via {settings.provider.name}: {len(outcomes) - refused} accepted, {refused} not",
+        err=True,
+    )
+    if refused:
+        sys.exit(1)

@@ -1,0 +1,268 @@
+"""Scheduling and delivering issues to subscribers, and how a delivery stands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from digest.cli.common import config_option, main, open_store, reports_errors, settings_from
+from digest.errors import DigestError
+
+if TYPE_CHECKING:
+    from digest.delivery import IssueReport
+
+
+@main.command("schedule")
+@click.argument("issue", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--at", "at", help='When: "YYYY-MM-DD HH:MM" (in --tz), an ISO time with offset, or "now".'
+)
+@click.option("--tz", help="Time zone of --at and of the list (default: delivery.timezone).")
+@click.option("--list", "show_list", is_flag=True, help="Show what is scheduled.")
+@config_option
+@reports_errors
+def schedule_command(
+    issue: Path | None, at: str | None, tz: str | None, show_list: bool, config_path: str | None
+) -> None:
+    """Schedule ISSUE for the subscriber list, or --list what is scheduled."""
+    import datetime as dt
+
+    from digest.schedule import list_schedule, schedule
+
+    settings = settings_from(config_path)
+    zone_name = tz or settings.delivery.timezone
+    store = open_store(settings)
+    try:
+        if show_list:
+            lines = list_schedule(store, zone_name)
+            if not lines:
+                click.echo("nothing scheduled")
+            for line in lines:
+                counts = store.delivery_counts(line.issue.slug)
+                done = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                changed = (
+                    "  (issue file changed since scheduling)"
+                    if line.changed and line.issue.status == "scheduled"
+                    else ""
+                )
+                click.echo(
+                    f"{line.local_time}  {line.issue.status:<9}  {line.issue.slug}{'  ' + done if done else ''}{changed}"
+                )
+            return
+        if issue is None or not at:
+            raise click.UsageError("give ISSUE and --at (or --list)")
+        frozen = schedule(store, issue, settings, at, zone_name, dt.datetime.now(dt.UTC))
+    finally:
+        store.close()
+    from digest.schedule import zone
+
+    local = frozen.send_at.astimezone(zone(zone_name))
+    click.echo(
+        f"scheduled {frozen.slug} for {local:%Y-%m-%d %H:%M %Z} ({frozen.send_at:%Y-%m-%d %H:%M} UTC)"
+    )
+
+
+@main.command("unschedule")
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@config_option
+@reports_errors
+def unschedule_command(issue: Path, config_path: str | None) -> None:
+    """Cancel ISSUE: before it starts, or while it is being sent (the delivery stops
+    before its next batch; scheduling it again resumes where it stopped)."""
+    from digest.issuefile import issue_slug
+
+    store = open_store(settings_from(config_path))
+    try:
+        slug = issue_slug(issue)
+        current = store.get_schedule(slug)
+        if current is None:
+            raise DigestError(f"{slug} is not scheduled")
+        if not store.cancel_schedule(slug):
+            raise DigestError(f"{slug} is {current.status}; there is nothing left to cancel")
+    finally:
+        store.close()
+    click.echo(f"unscheduled {slug}")
+
+
+class CliProgress:
+    """A progress bar on a terminal, plain log lines elsewhere."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
+    def start(self, slug: str, total: int) -> None:
+        click.echo(f"{slug}: delivering to {total} recipient(s)", err=True)
+
+    def advance(self, slug: str, settled: int, total: int, rate: float) -> None:
+        import time
+
+        eta = (total - settled) / rate if rate > 0 else 0
+        line = f"{slug}: {settled}/{total} sent, {rate:.0f}/s, ETA {eta:.0f}s"
+        if self.tty:
+            width = 30
+            filled = int(width * settled / total) if total else width
+            click.echo(f"\r[{'#' * filled}{'.' * (width - filled)}] {line}   ", err=True, nl=False)
+            if settled >= total:
+                click.echo("", err=True)
+        elif time.monotonic() - self.last > 5 or settled >= total:
+            self.last = time.monotonic()
+            click.echo(line, err=True)
+
+    def note(self, message: str) -> None:
+        if self.tty:
+            click.echo("", err=True)
+        click.echo(message, err=True)
+
+
+class HardStop(BaseException):
+    """A second stop signal: leave now (what is in flight is settled by the next run)."""
+
+
+def stop_on_signals(stop: threading.Event, grace: float) -> None:
+    """SIGTERM or SIGINT once: finish gracefully; twice: stop at once."""
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise HardStop
+        stop.set()
+        click.echo(
+            f"digest: {signal.Signals(signum).name} received: no new batches; waiting up to "
+            f"{grace:g}s for the ones in flight (send it again to stop at once)",
+            err=True,
+        )
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def print_report(report: IssueReport) -> bool:
+    """One issue's outcome; True when it failed."""
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items())) or "nothing sent"
+    if report.skipped_reason:
+        return False
+    click.echo(f"{report.slug}: {counts} in {report.seconds:.1f}s")
+    for address in report.unknown:
+        click.echo(
+            f"unknown  {address}  (in flight when delivery stopped; --resend-unknown sends again)"
+        )
+    if report.interrupted:
+        left = (
+            f"; {report.abandoned} batch(es) unanswered stay in flight" if report.abandoned else ""
+        )
+        click.echo(
+            f"{report.slug}: stopped on request after {report.sent_now} recipient(s) this run{left}; "
+            "run digest deliver to resume",
+            err=True,
+        )
+    if report.error:
+        click.echo(f"digest: error: {report.slug}: {report.error}", err=True)
+        return True
+    return False
+
+
+@main.command("deliver")
+@click.option("--watch", is_flag=True, help="Keep running; deliver issues as they fall due.")
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Send again to recipients whose outcome was lost in a crash.",
+)
+@click.option(
+    "--retry-failed",
+    "retry_failed",
+    metavar="ISSUE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Give ISSUE's failed recipients another set of attempts.",
+)
+@config_option
+@reports_errors
+def deliver_command(
+    watch: bool, resend_unknown: bool, retry_failed: Path | None, config_path: str | None
+) -> None:
+    """Deliver every due issue to the active subscribers (one pass, or --watch).
+
+    SIGTERM or Ctrl-C stops gracefully: no new batches, answers to the ones in flight
+    recorded, exit 0; a second signal stops at once."""
+    from digest.delivery import deliver_due
+    from digest.issuefile import issue_slug
+    from digest.providers import make_http_client
+
+    settings = settings_from(config_path)
+    store = open_store(settings)
+    stop = threading.Event()
+    stop_on_signals(stop, settings.delivery.stop_grace_seconds)
+    failed = abandoned = False
+    retry_slug = issue_slug(retry_failed) if retry_failed else None
+    try:
+        with make_http_client(settings) as client:
+            while True:
+                reports = deliver_due(
+                    store,
+                    settings,
+                    client=client,
+                    progress=CliProgress(),
+                    resend_unknown=resend_unknown,
+                    retry_failed=retry_slug,
+                    stop=stop,
+                )
+                for report in reports:
+                    failed |= print_report(report)
+                    abandoned |= report.abandoned > 0
+                if not watch or stop.is_set():
+                    if not reports and not stop.is_set():
+                        click.echo("no issue is due", err=True)
+                    break
+                resend_unknown, retry_slug = False, None
+                stop.wait(settings.delivery.watch_interval)
+    except HardStop:
+        click.echo(
+            "digest: stopped at once; batches in flight are settled by the next digest deliver",
+            err=True,
+        )
+        abandoned, failed = True, True
+    finally:
+        store.close()
+    if abandoned:  # worker threads may still wait on the network: do not wait for them
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1 if failed else 0)
+    if failed:
+        sys.exit(1)
+
+
+@main.command("status")
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@config_option
+@reports_errors
+def status_command(issue: Path, config_path: str | None) -> None:
+    """Show how delivery of ISSUE stands: counts, rate and ETA."""
+    import datetime as dt
+
+    from digest.issuefile import issue_slug
+
+    settings = settings_from(config_path)
+    slug = issue_slug(issue)
+    store = open_store(settings)
+    try:
+        current = store.get_schedule(slug)
+        if current is None:
+            raise DigestError(f"{slug} is not scheduled")
+        counts = store.delivery_counts(slug)
+        remaining = store.remaining(slug)
+        recent = store.accepted_since(slug, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    finally:
+        store.close()
+    click.echo(f"{slug}: {current.status}" + (f" ({current.error})" if current.error else ""))
+    for status in ("pending", "inflight", "accepted", "rejected", "failed", "unknown", "skipped"):
+        click.echo(f"{status}\t{counts.get(status, 0)}")
+    click.echo(f"not yet sent\t{remaining}")
+    if current.status == "sending" and recent:
+        rate = recent / 60
+        click.echo(f"rate\t{rate:.1f}/s over the last minute, ETA {remaining / rate:.0f}s")

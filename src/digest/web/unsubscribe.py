@@ -1,0 +1,68 @@
+"""Personal unsubscribe pages and RFC 8058 one-click unsubscribe.
+
+``GET|HEAD <unsubscribe path>/<token>``  a page with one button; changes nothing
+``POST     <unsubscribe path>/<token>``  unsubscribes at once (List-Unsubscribe=One-Click)
+
+No cookies, no login. Only POST acts: mail scanners that follow links with GET or HEAD
+unsubscribe nobody. A token that does not verify gets 400 and a page that says nothing
+about who is subscribed; a genuine token for someone already gone gets the same success
+page as anyone else; unsubscribing twice is harmless. The staff test send's token leads
+to a page that says so. The request is recorded in the store's inbox, which never waits
+on a long write, and applied to the list as soon as the database is free.
+"""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from digest.config import Settings
+from digest.tokens import TEST_TOKEN, read_token
+from digest.web.pages import page
+from digest.web.state import WebState
+
+
+def unsubscribe_route(settings: Settings) -> str:
+    """The path part of the configured unsubscribe URL, with {token} as a parameter."""
+    path = urlsplit(settings.unsubscribe.url).path or "/"
+    return path.replace("{token}", "{token:str}")
+
+
+def routes(state: WebState) -> list[Route]:
+    settings = state.settings
+    name = html.escape(settings.newsletter.name)
+
+    def invalid() -> Response:
+        return page(
+            "This link does not work",
+            "<p>This unsubscribe link is not valid. It may have been copied incompletely. Use the "
+            "link in the newsletter's footer, or reply to the newsletter and we will remove you.</p>",
+            status=400,
+        )
+
+    async def unsubscribe(request: Request) -> Response:
+        token = request.path_params["token"]
+        if token == TEST_TOKEN:
+            return page(
+                "This was a test send",
+                f"<p>This link came in a staff test of {name}. Subscribers get a personal "
+                "link here; nobody was unsubscribed.</p>",
+            )
+        uid = read_token(state.keys, state.list_id, token)
+        if uid is None:
+            return invalid()
+        if request.method != "POST":
+            return page(
+                f"Unsubscribe from {settings.newsletter.name}",
+                f"<p>Press the button to stop receiving {name}.</p>"
+                '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+                '<button type="submit">Unsubscribe</button></form>',
+            )
+        await state.request_unsubscribe(uid)
+        return page("You are unsubscribed", f"<p>You will not receive {name} any more.</p>")
+
+    return [Route(unsubscribe_route(settings), unsubscribe, methods=["GET", "POST"])]
