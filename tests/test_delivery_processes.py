@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import datetime as dt
 import email
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -199,3 +201,109 @@ def test_new_user_flow_import_schedule_deliver_and_unsubscribe(tmp_path: Path) -
         server.wait(timeout=10)
     listed = digest("subscribers", "list", "--status", "active")
     assert listed.stdout == "bob@example.org\tactive\tBob\n"  # Ann unsubscribed, Cara was removed
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stop_signal_mid_send_records_every_answer_and_releases_the_issue(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    fake = FakePostmark()
+    fake.keep_bodies = False
+    fake.latency = 0.15  # each batch takes a while: the signal lands with batches in flight
+    try:
+        store, emails = set_up(tmp_path, fake, subscribers=600, batch_size=10)
+        env = environment(fake)
+        proc = deliver_process(tmp_path, env)
+        time.sleep(1.5)
+        assert proc.poll() is None, "the delivery finished before the signal"
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "stopped on request" in err and "run digest deliver to resume" in err
+        assert "Traceback" not in err
+        slug = store.list_schedules()[0].slug
+        row = store.get_schedule(slug)
+        assert row is not None and row.lease_owner is None and row.status == "sending"
+        assert store.inflight_batches(slug) == []
+        counts = store.delivery_counts(slug)
+        assert "unknown" not in counts and "inflight" not in counts, counts
+        assert 0 < counts.get("accepted", 0) < len(emails)
+        resumed = deliver_process(tmp_path, env)
+        _, err = resumed.communicate(timeout=120)
+        assert resumed.returncode == 0, err
+        assert sorted(fake.delivered_to()) == emails  # everyone once, nobody twice
+    finally:
+        fake.close()
+
+
+class SlowInbox:
+    """An SMTP server that takes a realistic moment over each message and logs what it
+    accepted, at the moment it accepts it."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.accepted: list[str] = []
+        self.message_ids: dict[str, set[str]] = collections.defaultdict(set)
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        await asyncio.sleep(self.delay)
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        for address in envelope.rcpt_tos:
+            self.accepted.append(address)
+            self.message_ids[address].add(str(message["Message-ID"]))
+        return "250 OK"
+
+
+def test_killing_smtp_delivery_leaves_at_most_the_message_in_progress_unknown(
+    tmp_path: Path,
+) -> None:
+    """SMTP has no idempotency: a message whose final dot reached the server may have been
+    accepted though the answer never came back. Each answer is recorded before the next
+    message goes, so a kill leaves at most the message in progress on each connection
+    unknown; resending those (--resend-unknown) is the operator's choice, and a copy
+    resent carries the first one's Message-ID, so mailboxes that keep one show one."""
+    from aiosmtpd.controller import Controller
+
+    from digest.config import Smtp
+
+    inbox = SlowInbox(delay=0.02)
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        smtp = Smtp(host="127.0.0.1", port=controller.port, security="none")
+        values = settings(tmp_path, "smtp", smtp=smtp, delivery={"concurrency": 2})
+        (tmp_path / "config.yaml").write_text(yaml_config(values), encoding="utf-8")
+        store = SQLiteStore(values.delivery.database)
+        emails = add_subscribers(store, 800)
+        os.environ[SIGNING_ENV] = SIGNING_KEY
+        schedule(store, sample_issue(tmp_path), values, "now", "UTC", dt.datetime.now(dt.UTC))
+        env = environment(None)
+        chance = random.Random(20261129)
+        kills = 0
+        for _ in range(6):
+            proc = deliver_process(tmp_path, env)
+            time.sleep(chance.uniform(0.6, 1.2))
+            if proc.poll() is not None:
+                break
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            kills += 1
+        slug = store.list_schedules()[0].slug
+        finish = deliver_process(tmp_path, env)  # settle what the kills left, send the rest
+        _, err = finish.communicate(timeout=300)
+        assert finish.returncode == 0, err
+        unknown = set(store.unknown_recipients(slug))
+        again = deliver_process(tmp_path, env, "--resend-unknown")
+        _, err = again.communicate(timeout=300)
+        assert again.returncode == 0, err
+        assert kills >= 3, "the delivery finished before it could be killed; make it slower"
+        # each kill leaves at most the message in progress on each connection unknown
+        assert len(unknown) <= 2 * kills, sorted(unknown)[:5]
+        sent = collections.Counter(inbox.accepted)
+        twice = {address for address, n in sent.items() if n > 1}
+        assert twice <= unknown, f"mailed twice though known: {sorted(twice - unknown)[:5]}"
+        assert all(len(inbox.message_ids[address]) == 1 for address in twice)
+        assert store.delivery_counts(slug) == {"accepted": len(emails)}
+        assert set(sent) == set(emails)
+    finally:
+        controller.stop()

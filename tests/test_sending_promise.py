@@ -47,7 +47,9 @@ def deliver_outbox(folder: Path, *emails: str) -> dict[str, str]:
     links = {}
     for path in (folder / "outbox").rglob("*.eml"):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        found = re.search(r"<https://example\.org(/unsubscribe/[^>]+)>", message["List-Unsubscribe"])
+        found = re.search(
+            r"<https://example\.org(/unsubscribe/[^>]+)>", message["List-Unsubscribe"]
+        )
         assert found
         links[email.utils.parseaddr(message["To"])[1]] = found.group(1)
     return links
@@ -266,6 +268,7 @@ def test_recipients_whose_attempts_ran_out_leave_the_issue_incomplete_until_retr
     )
     issue = sample_issue(in_tmp)
     assert run("schedule", str(issue), "--at", "now").exit_code == 0
+
     def second_fails(count: int) -> None:
         if count == 1:  # the fault is taken by the next request: the second batch
             postmark.faults.append(Fault(503))
@@ -303,3 +306,145 @@ def test_every_message_sent_has_its_own_message_id(folder: Path) -> None:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         ids.add(message["Message-ID"])
     assert len(ids) == 3
+
+
+# --- 4. an unsubscribe never waits on the database -----------------------------------------
+
+
+def test_listening_socket_and_its_connections_have_tcp_nodelay() -> None:
+    import socket
+
+    from digest.web.server import listening_socket
+
+    server = listening_socket("127.0.0.1", 0)
+    server.listen(1)
+    try:
+        assert server.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        with socket.create_connection(server.getsockname()[:2], timeout=5):
+            accepted, _ = server.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        server.close()
+
+
+def test_one_click_posts_answer_at_once_while_the_database_is_locked_and_count_after(
+    folder: Path,
+) -> None:
+    """An import or delivery holding the write lock for 40 s (past SQLite's 30 s busy
+    timeout) must not delay or lose a one-click unsubscribe."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from digest.tokens import make_token
+
+    emails = [f"reader{i}@example.org" for i in range(8)]
+    store = SQLiteStore(folder / "digest.sqlite3")
+    store.upsert_subscribers(((e, None, {}) for e in emails), resubscribe=False)
+    tokens = {}
+    for address in emails:
+        subscriber = store.get_subscriber(address)
+        assert subscriber is not None
+        tokens[address] = make_token(SIGNING_KEY.encode(), store.list_identity(), subscriber.uid)
+    env = {**os.environ, SIGNING_ENV: SIGNING_KEY}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "digest", "serve", "--port", "0"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    holder = sqlite3.connect(folder / "digest.sqlite3", isolation_level=None)
+    try:
+        assert server.stdout is not None
+        base = server.stdout.readline().strip()
+        holder.execute("BEGIN IMMEDIATE")  # what a long import does
+        holder.execute(
+            "UPDATE subscribers SET name = 'importing' WHERE email = ?", ("reader0@example.org",)
+        )
+        held_since = time.monotonic()
+        answered = []
+        with httpx.Client(base_url=base, timeout=5) as client:
+            for address in emails:
+                began = time.monotonic()
+                response = client.post(
+                    f"/unsubscribe/{tokens[address]}",
+                    content="List-Unsubscribe=One-Click",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                )
+                answered.append((response.status_code, time.monotonic() - began))
+                assert response.status_code == 200, response.text
+                assert client.get("/healthz").status_code == 200
+                time.sleep(4)
+            slowest = max(seconds for _, seconds in answered)
+            assert {status for status, _ in answered} == {200}
+            assert slowest < 1.0, f"a one-click POST waited {slowest:.1f}s on the lock"
+            time.sleep(max(0.0, 40 - (time.monotonic() - held_since)))
+            holder.execute("COMMIT")
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                counts = store.count_subscribers()
+                if counts.get("unsubscribed") == len(emails):
+                    break
+                time.sleep(0.2)
+        assert store.count_subscribers() == {"unsubscribed": len(emails)}
+    finally:
+        holder.close()
+        server.terminate()
+        server.wait(timeout=10)
+        store.close()
+
+
+# --- 9. SMTP outcomes are recorded as the server answers them -----------------------------
+
+
+def test_each_smtp_message_is_recorded_before_the_next_is_sent(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    from digest.config import Smtp
+    from tests.conftest import free_port
+
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    database = in_tmp / "digest.sqlite3"
+    seen_settled: list[int] = []
+
+    class Checking:
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+            observer = SQLiteStore(database)
+            slug = observer.list_schedules()[0].slug
+            seen_settled.append(observer.delivery_counts(slug).get("accepted", 0))
+            observer.close()
+            return "250 OK"
+
+    controller = Controller(Checking(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        values = settings(
+            in_tmp,
+            "smtp",
+            smtp=Smtp(host="127.0.0.1", port=controller.port, security="none"),
+            delivery={"concurrency": 1},
+        )
+        store = SQLiteStore(values.delivery.database)
+        store.upsert_subscribers(
+            ((f"r{i}@example.org", None, {}) for i in range(6)), resubscribe=False
+        )
+        schedule(store, sample_issue(in_tmp), values, "now", "UTC", dt.datetime.now(dt.UTC))
+        from digest.delivery import QuietProgress, deliver_due
+        from digest.providers import make_http_client
+
+        with make_http_client(values) as client:
+            (report,) = deliver_due(store, values, client=client, progress=QuietProgress())
+        assert report.counts == {"accepted": 6}
+    finally:
+        controller.stop()
+    # while message n was being received, the n-1 before it were already recorded
+    assert seen_settled == [0, 1, 2, 3, 4, 5]

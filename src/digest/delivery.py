@@ -252,7 +252,13 @@ class IssueDelivery:
         goes again under the same key until it is answered (bounded by max_attempts)."""
         self.limiter.wait(len(batch.recipients))
         on_outcome = self._recorder(batch) if self.provider.reports_each else None
-        request = Batch(self.rendered, self.recipients(batch), key=batch.key, on_outcome=on_outcome)
+        request = Batch(
+            self.rendered,
+            self.recipients(batch),
+            key=batch.key,
+            on_outcome=on_outcome,
+            message_seed=f"{self.list_id}:{self.slug}",
+        )
         attempts = self.settings.provider.max_attempts
         for attempt in range(1, attempts + 1):
             outcomes = self.provider.send(request)
@@ -286,7 +292,9 @@ class IssueDelivery:
                 f"{self.slug}: resent {report.resent_inflight} in-flight recipient(s) under their idempotency keys"
             )
         elif stranded:
-            marked = self.store.mark_unknown([b.id for b in stranded])
+            marked = self.store.mark_unknown(
+                [b.id for b in stranded], sequential=self.provider.reports_each
+            )
             self.progress.note(
                 f"{self.slug}: {marked} recipient(s) were in flight when delivery stopped; marked unknown "
                 "(run digest deliver --resend-unknown to send to them again)"

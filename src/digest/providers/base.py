@@ -54,6 +54,14 @@ class Batch:
     # called with each recipient's outcome as soon as it is known, by providers that
     # send one message at a time (reports_each), so it can be recorded at once
     on_outcome: Callable[[Outcome], None] | None = field(default=None, compare=False)
+    # what, with the address, makes each message's Message-ID (default: ``key``): a
+    # delivery gives every try of one issue to one person the same Message-ID, so a
+    # resent copy is recognised as the same message by mailboxes that keep one
+    message_seed: str = ""
+
+    @property
+    def message_key(self) -> str:
+        return self.message_seed or self.key
 
     @property
     def subject(self) -> str:

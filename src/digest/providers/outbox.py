@@ -41,7 +41,10 @@ class Outbox(Provider):
         now = dt.datetime.now(dt.UTC)
         for recipient in batch.recipients:
             message = personalise(
-                batch.rendered, recipient, subject_prefix=batch.subject_prefix, key=batch.key
+                batch.rendered,
+                recipient,
+                subject_prefix=batch.subject_prefix,
+                key=batch.message_key,
             )
             path = folder / file_name(recipient.email, batch.rendered.slug + batch.subject_prefix)
             try:

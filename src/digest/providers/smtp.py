@@ -77,7 +77,10 @@ class Smtp(Provider):
         try:
             for index, recipient in enumerate(batch.recipients):
                 message = personalise(
-                    batch.rendered, recipient, subject_prefix=batch.subject_prefix, key=batch.key
+                    batch.rendered,
+                    recipient,
+                    subject_prefix=batch.subject_prefix,
+                    key=batch.message_key,
                 )
                 mail = to_email(message, date=now)
                 try:

@@ -134,10 +134,11 @@ def sender_domain(sender: str) -> str:
 
 
 def message_id(message: Message) -> str:
-    """Unique per message sent: made from the sending batch's key (unique per test send,
-    and per batch of a delivery in one list) and the address, so only a resend of the
-    same batch under its idempotency key carries the same Message-ID. A message rendered
-    for preview (no key) gets one from the issue and address, stable for golden files."""
+    """Made from the sender's key and the address. A test send's key is new each time,
+    so no two test sends (and no test send and delivery) share a Message-ID; a
+    delivery's key is the list and issue, so each try of one issue to one person is the
+    same message with the same ID. A message rendered for preview (no key) gets one
+    from the issue and address, stable for golden files."""
     seed = (
         f"{message.key}\0{message.tag}\0{message.email}"
         if message.key

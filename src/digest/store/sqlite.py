@@ -634,14 +634,30 @@ class SQLiteStore:
         no other list's batch ever does."""
         return f"digest:{self.list_identity()[:12]}:{slug}:batch-{batch_id}"
 
-    def mark_unknown(self, batch_ids: list[int]) -> int:
+    def mark_unknown(self, batch_ids: list[int], *, sequential: bool = False) -> int:
+        """Settle batches stranded in flight: their recipients may or may not have been
+        sent, so they become ``unknown``. With ``sequential`` (a provider that sends a
+        batch one message at a time, in subscriber order, recording each answer before
+        the next message), only the first recipient still in flight can have been sent;
+        the ones after it never were, and go back to pending."""
         changed = 0
+        when = stamp(now_utc())
         with self.transaction() as db:
             for batch_id in batch_ids:
+                if sequential:
+                    first = db.execute(
+                        "SELECT min(subscriber_id) FROM deliveries WHERE batch_id = ? AND status = 'inflight'",
+                        (batch_id,),
+                    ).fetchone()[0]
+                    db.execute(
+                        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?"
+                        " WHERE batch_id = ? AND status = 'inflight' AND subscriber_id > ?",
+                        (when, when, batch_id, first if first is not None else -1),
+                    )
                 changed += db.execute(
                     "UPDATE deliveries SET status = 'unknown', updated_at = ?,"
                     " last_error = 'sent when digest stopped; the answer was lost' WHERE batch_id = ? AND status = 'inflight'",
-                    (stamp(now_utc()), batch_id),
+                    (when, batch_id),
                 ).rowcount
                 db.execute("UPDATE batches SET status = 'done' WHERE id = ?", (batch_id,))
         return changed
@@ -755,7 +771,8 @@ class SQLiteStore:
             "INSERT INTO deliveries (issue, subscriber_id, status, batch_id, updated_at) VALUES (?, ?, 'inflight', ?, ?)",
             [(slug, r.subscriber_id, batch_id, when) for r in fresh],
         )
-        return ClaimedBatch(batch_id, self.batch_key(slug, batch_id), tuple(chosen + fresh))
+        members = tuple(sorted(chosen + fresh, key=lambda r: r.subscriber_id))
+        return ClaimedBatch(batch_id, self.batch_key(slug, batch_id), members)
 
     def record(
         self,
