@@ -7,7 +7,10 @@ rendered.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
+import os
+import smtplib
 import sys
 import time
 from pathlib import Path
@@ -17,7 +20,8 @@ import digest.render
 from digest.config import Settings
 from digest.delivery import QuietProgress, deliver_due
 from digest.providers import Batch, create_provider, make_http_client
-from digest.render.message import Recipient
+from digest.render import RenderedIssue
+from digest.render.message import Recipient, personalise, to_email
 from digest.schedule import rendered_from_json
 from digest.store.sqlite import SQLiteStore
 
@@ -34,6 +38,11 @@ def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
 digest.render.render_issue = counted  # type: ignore[assignment]
 digest.build.render_issue = counted  # type: ignore[assignment]
 
+if os.environ.get("BENCH_SMTP_PER_BATCH"):  # measure what per-message records cost
+    import digest.providers.smtp
+
+    digest.providers.smtp.Smtp.reports_each = False
+
 
 def deliver(folder: Path, settings: Settings) -> dict[str, float]:
     store = SQLiteStore(settings.delivery.database)
@@ -45,12 +54,27 @@ def deliver(folder: Path, settings: Settings) -> dict[str, float]:
     return {"seconds": seconds, "renders": renders}
 
 
+def smtp_baseline(settings: Settings, rendered: RenderedIssue, total: int) -> dict[str, float]:
+    """A plain smtplib loop: one prebuilt message, 100 recipients per connection."""
+    message = to_email(personalise(rendered, Recipient("base@example.org")), date=dt.datetime.now(dt.UTC))
+    data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    sender = message["From"]
+    started = time.monotonic()
+    for start in range(0, total, 100):
+        with smtplib.SMTP(settings.provider.smtp.host, settings.provider.smtp.port) as client:
+            for i in range(start, min(total, start + 100)):
+                client.sendmail(sender, [f"base{i}@example.org"], data)
+    return {"seconds": time.monotonic() - started}
+
+
 def baseline(folder: Path, settings: Settings) -> dict[str, float]:
     """A plain loop: the same batch payload, built once, posted as many times as needed."""
     store = SQLiteStore(settings.delivery.database)
     (issue,) = store.list_schedules()
     total = sum(store.count_subscribers().values())
     rendered = rendered_from_json(issue.rendered_json)
+    if settings.provider.name == "smtp":
+        return smtp_baseline(settings, rendered, total)
     with make_http_client(settings) as client:
         provider = create_provider(settings, client)
         size = provider.batch_size

@@ -2,7 +2,7 @@
 provider servers on 127.0.0.1, beside a bare httpx baseline posting the same kind of
 payloads to the same fake.
 
-    .venv/bin/python benchmarks/deliver.py --subscribers 100000 --provider mailgun postmark
+    .venv/bin/python benchmarks/deliver.py --subscribers 100000 --provider mailgun postmark smtp
 
 Reports wall time, messages per second, peak RSS of the delivering process (its own
 VmHWM, which leaves out the benchmark's pages shared before exec), how many
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from tests.fakes import FakeMailgun, FakePostmark, FakeProvider  # noqa: E402
 
 from digest.compose import compose  # noqa: E402
-from digest.config import Delivery, Settings, Unsubscribe  # noqa: E402
+from digest.config import Delivery, Settings, Smtp, Unsubscribe  # noqa: E402
 from digest.config import Provider as ProviderSettings  # noqa: E402
 from digest.issuefile import dump_issue, write_issue  # noqa: E402
 from digest.schedule import schedule  # noqa: E402
@@ -39,7 +39,41 @@ KEY_ENV = "DIGEST_BENCH_PROVIDER_KEY"
 CHILD = Path(__file__).with_name("_deliver_child.py")
 
 
-def make_fake(name: str) -> FakeProvider:
+class FakeSmtp:
+    """An aiosmtpd server on 127.0.0.1 that counts whom it accepted, keeping no bodies."""
+
+    key = "none"
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.deliveries: list[str] = []
+        fake = self
+
+        class Counting:
+            async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+                fake.deliveries.extend(envelope.rcpt_tos)  # type: ignore[attr-defined]
+                return "250 OK"
+
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Counting(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        self.url = f"smtp://127.0.0.1:{self.port}"
+
+    def delivered_to(self) -> list[str]:
+        return list(self.deliveries)
+
+    def close(self) -> None:
+        self.controller.stop()
+
+
+def make_fake(name: str) -> FakeProvider | FakeSmtp:
+    if name == "smtp":
+        return FakeSmtp()
     fake: FakeProvider = FakeMailgun() if name == "mailgun" else FakePostmark()
     fake.keep_bodies = False
     return fake
@@ -50,14 +84,19 @@ def fill_store(path: Path, count: int) -> None:
     now = stamp(now_utc())
     with store.transaction() as db:
         db.executemany(
-            "INSERT INTO subscribers (email, name, status, attributes, created_at, updated_at)"
-            " VALUES (?, ?, 'active', '{}', ?, ?)",
-            ((f"reader{i:07d}@example.org", f"Reader {i}", now, now) for i in range(count)),
+            "INSERT INTO subscribers (uid, email, name, status, attributes, created_at, updated_at)"
+            " VALUES (?, ?, ?, 'active', '{}', ?, ?)",
+            (
+                (f"u{i:015d}", f"reader{i:07d}@example.org", f"Reader {i}", now, now)
+                for i in range(count)
+            ),
         )
     store.close()
 
 
-def run_child(mode: str, folder: Path, fake: FakeProvider, settings: Settings) -> dict[str, float]:
+def run_child(
+    mode: str, folder: Path, fake: FakeProvider | FakeSmtp, settings: Settings
+) -> dict[str, float]:
     (folder / "settings.json").write_text(settings.model_dump_json(by_alias=True), encoding="utf-8")
     env = {
         **os.environ,
@@ -87,7 +126,12 @@ def bench(provider: str, count: int) -> dict[str, object]:
             settings = Settings(
                 provider=ProviderSettings(
                     name=provider,
-                    base_url=fake.url,
+                    base_url=None if provider == "smtp" else fake.url,
+                    smtp=Smtp(
+                        host="127.0.0.1",
+                        port=getattr(fake, "port", 25),
+                        security="none",
+                    ),
                     api_key_env=KEY_ENV,
                     domain="mg.example.org",
                     timeout=120,
@@ -139,7 +183,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, nargs="+", default=[100_000])
     parser.add_argument(
-        "--provider", nargs="+", default=["mailgun", "postmark"], choices=["mailgun", "postmark"]
+        "--provider",
+        nargs="+",
+        default=["mailgun", "postmark", "smtp"],
+        choices=["mailgun", "postmark", "smtp"],
     )
     args = parser.parse_args()
     for count in args.subscribers:
