@@ -56,7 +56,9 @@ def deliver(folder: Path, settings: Settings) -> dict[str, float]:
 
 def smtp_baseline(settings: Settings, rendered: RenderedIssue, total: int) -> dict[str, float]:
     """A plain smtplib loop: one prebuilt message, 100 recipients per connection."""
-    message = to_email(personalise(rendered, Recipient("base@example.org")), date=dt.datetime.now(dt.UTC))
+    message = to_email(
+        personalise(rendered, Recipient("base@example.org")), date=dt.datetime.now(dt.UTC)
+    )
     data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
     sender = message["From"]
     started = time.monotonic()

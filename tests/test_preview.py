@@ -26,7 +26,7 @@ def issue_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def client(issue_path: Path) -> Iterator[TestClient]:
     app = create_app(issue_path, None, watch_interval=0.05)
-    with TestClient(app) as test_client:
+    with TestClient(app, base_url="http://127.0.0.1:8025") as test_client:
         yield test_client
 
 
@@ -134,7 +134,9 @@ def test_a_template_change_re_renders(tmp_path: Path, issue_path: Path) -> None:
         (folder / name).write_text((bundled_templates() / name).read_text())
     config = tmp_path / "config.yaml"
     config.write_text(f"render:\n  templates: {folder}\n")
-    with TestClient(create_app(issue_path, config, watch_interval=0.05)) as client:
+    with TestClient(
+        create_app(issue_path, config, watch_interval=0.05), base_url="http://127.0.0.1"
+    ) as client:
         text = folder / "email.txt.j2"
         text.write_text("EDITED TEMPLATE\n" + text.read_text())
         state = wait_for(client, lambda s: s["text"].startswith("EDITED TEMPLATE"))
@@ -144,7 +146,7 @@ def test_a_template_change_re_renders(tmp_path: Path, issue_path: Path) -> None:
 def test_an_issue_that_never_rendered_reports_503_with_the_reason(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("subject: [\n")
-    with TestClient(create_app(path, None)) as client:
+    with TestClient(create_app(path, None), base_url="http://localhost") as client:
         state = client.get("/state").json()
         assert state["ready"] is False and "broken.yaml" in state["error"]
         response = client.get("/html")

@@ -40,7 +40,7 @@ def sample_date(issue: Issue) -> dt.datetime:
 
 
 def build(path: Path, settings: Settings) -> Build:
-    issue = load_issue(path)
+    issue = load_issue(path, settings.limits)
     rendered = render_issue(issue, settings, issue_slug(path))
     sample = personalise(rendered, sample_recipient(settings))
     eml = bytes(to_email(sample, date=sample_date(issue)))

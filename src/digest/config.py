@@ -109,6 +109,15 @@ class Fetch(_Section):
     )
 
 
+class Limits(_Section):
+    """Bounds on an issue file, so a broken or hostile one fails fast with one line."""
+
+    issue_file_bytes: int = Field(2_000_000, ge=1_000)
+    issue_sections: int = Field(50, ge=1)
+    issue_experts: int = Field(500, ge=1)
+    yaml_depth: int = Field(20, ge=4, le=1000)
+
+
 class SiteSelectors(_Section):
     host: str
     comment: str
@@ -183,6 +192,7 @@ class Settings(_Section):
     provider: Provider = Provider()
     staff: tuple[str, ...] = ("staff@example.org",)
     delivery: Delivery = Delivery()
+    limits: Limits = Limits()
 
     def selectors_for(self, host: str) -> SiteSelectors | None:
         host = host.lower()

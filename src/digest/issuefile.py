@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from digest.config import Limits
 from digest.errors import IssueFileError
 from digest.yamlio import read_yaml, validate
 
@@ -72,10 +73,34 @@ def issue_slug(path: Path) -> str:
     return path.stem
 
 
-def load_issue(path: Path) -> Issue:
-    data = read_yaml(path, IssueFileError, missing="issue file not found")
+def load_issue(path: Path, limits: Limits | None = None) -> Issue:
+    limits = limits or Limits()
+    data = read_yaml(
+        path,
+        IssueFileError,
+        missing="issue file not found",
+        max_bytes=limits.issue_file_bytes,
+        max_depth=limits.yaml_depth,
+    )
     if not isinstance(data, dict):
         raise IssueFileError(f"{path}:1: an issue file is a mapping (subject, date, sections)")
+    sections = data.get("sections")
+    if isinstance(sections, list):
+        if len(sections) > limits.issue_sections:
+            raise IssueFileError(
+                f"{path}: {len(sections)} sections, over the limit of {limits.issue_sections} "
+                "(limits.issue_sections)"
+            )
+        experts = sum(
+            len(s["experts"])
+            for s in sections
+            if isinstance(s, dict) and isinstance(s.get("experts"), list)
+        )
+        if experts > limits.issue_experts:
+            raise IssueFileError(
+                f"{path}: {experts} experts, over the limit of {limits.issue_experts} "
+                "(limits.issue_experts)"
+            )
     return validate(Issue, data, path, IssueFileError)
 
 

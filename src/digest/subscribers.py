@@ -19,6 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 from digest.errors import DigestError
 from digest.store import Store
 
+MAX_FIELD = 1000  # characters; a longer name or address is a broken file, not a person
 EMAIL_HEADERS = ("email", "e-mail", "email address", "e-mail address", "mail")
 NAME_HEADERS = ("name", "full name", "full_name")
 
@@ -106,6 +107,7 @@ def read_rows(
             if not any(cell.strip() for cell in row):
                 continue
             cells = row + [""] * (len(header) - len(row))
+            unclosed_quote(path, number, [cells[i] for i in (email_col, name_col) if i is not None])
             name: str | None = cells[name_col].strip() if name_col is not None else None
             if not name and (first is not None or last is not None):
                 parts = [cells[i].strip() for i in (first, last) if i is not None]
@@ -118,6 +120,17 @@ def read_rows(
             yield number, cells[email_col], name or None, others
     except csv.Error as err:
         raise ImportError_(f"{path}: line {reader.line_num}: {err}") from None
+
+
+def unclosed_quote(path: Path, row: int, fields: list[str]) -> None:
+    """Refuse a row whose address or name runs across lines or past any sane length: the
+    sign of a quote that was opened and never closed, which swallows every row after it."""
+    for value in fields:
+        if "\n" in value or "\r" in value or len(value) > MAX_FIELD:
+            raise ImportError_(
+                f"{path}: row {row}: a field runs across lines or past {MAX_FIELD} characters "
+                "(a quote opened and never closed?); nothing was imported"
+            )
 
 
 def import_csv(store: Store, path: Path, *, resubscribe: bool = False) -> ImportReport:
@@ -156,16 +169,26 @@ def import_csv(store: Store, path: Path, *, resubscribe: bool = False) -> Import
     return report
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A cell a spreadsheet will show as text: one that would start a formula gets a
+    leading single quote (OWASP's advice for CSV injection). The store keeps the value
+    as typed; only the export is changed."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
 def export_csv(store: Store, path: Path) -> int:
+    """Every subscriber to ``path`` (UTF-8), cells that a spreadsheet would run defused."""
     count = 0
     try:
         with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["email", "name", "status", "created_at", "updated_at"])
             for sub in store.iter_subscribers():
-                writer.writerow(
-                    [sub.email, sub.name or "", sub.status, sub.created_at, sub.updated_at]
-                )
+                row = [sub.email, sub.name or "", sub.status, sub.created_at, sub.updated_at]
+                writer.writerow([spreadsheet_safe(cell) for cell in row])
                 count += 1
     except OSError as err:
         raise DigestError(f"{path}: cannot write ({err.strerror})") from None

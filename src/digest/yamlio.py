@@ -9,6 +9,12 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    NodeEvent,
+)
 
 from digest.errors import DigestError
 
@@ -34,10 +40,48 @@ def line_of(data: Any, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def read_yaml(path: Path, error: type[DigestError], *, missing: str = "file not found") -> Any:
-    """Parse ``path`` with comments and line numbers kept; raise ``error`` on any problem."""
+def screen(text: str, path: Path, error: type[DigestError], max_depth: int) -> None:
+    """Walk the YAML events (no objects built, no recursion) and refuse anchors, aliases
+    and nesting deeper than ``max_depth``: a few hundred bytes of aliases can expand to
+    gigabytes, and deep nesting exhausts the parser's stack."""
+    depth = 0
+    for event in YAML(typ="rt").parse(text):
+        line = event.start_mark.line + 1 if event.start_mark else 1
+        if isinstance(event, AliasEvent) or (
+            isinstance(event, NodeEvent) and getattr(event, "anchor", None)
+        ):
+            raise error(f"{path}:{line}: YAML anchors and aliases (&, *) are not allowed here")
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > max_depth:
+                raise error(
+                    f"{path}:{line}: nested more than {max_depth} levels deep (limits.yaml_depth)"
+                )
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+
+
+def read_yaml(
+    path: Path,
+    error: type[DigestError],
+    *,
+    missing: str = "file not found",
+    max_bytes: int | None = None,
+    max_depth: int | None = None,
+) -> Any:
+    """Parse ``path`` with comments and line numbers kept; raise ``error`` on any problem.
+    With ``max_bytes``/``max_depth``, a file over those is refused before it is built,
+    and so are anchors and aliases."""
     if not path.is_file():
         raise error(f"{path}: {missing}")
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise error(f"{path}: cannot read ({err.strerror})") from None
+    if max_bytes is not None and size > max_bytes:
+        raise error(
+            f"{path}: {size:,} bytes, over the {max_bytes:,}-byte limit (limits.issue_file_bytes)"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -45,7 +89,11 @@ def read_yaml(path: Path, error: type[DigestError], *, missing: str = "file not 
     except OSError as err:
         raise error(f"{path}: cannot read ({err.strerror})") from None
     try:
+        if max_depth is not None:
+            screen(text, path, error, max_depth)
         return YAML(typ="rt").load(text)
+    except RecursionError:
+        raise error(f"{path}: nested too deeply to read") from None
     except YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

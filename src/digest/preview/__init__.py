@@ -25,6 +25,8 @@ from typing import Any
 
 from lxml import html as lxml_html
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -162,9 +164,19 @@ def state_json(state: PreviewState) -> dict[str, Any]:
     }
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
 def create_app(
-    issue_path: Path, config_path: Path | None, *, watch_interval: float = 0.25
+    issue_path: Path,
+    config_path: Path | None,
+    *,
+    watch_interval: float = 0.25,
+    hosts: tuple[str, ...] = LOCAL_HOSTS,
 ) -> Starlette:
+    """The preview app. It answers only requests whose Host is one it is bound to (a web
+    page elsewhere cannot reach it by pointing its own name at 127.0.0.1: DNS
+    rebinding)."""
     state = PreviewState(issue_path, config_path)
     state.refresh()
 
@@ -242,7 +254,11 @@ def create_app(
             stop.set()
             thread.join(timeout=2)
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))],
+    )
     app.state.preview = state
     return app
 
@@ -270,7 +286,7 @@ def serve(
         sock.close()
         raise DigestError(f"cannot listen on {host}:{port} ({err.strerror})") from None
     bound_port = sock.getsockname()[1]
-    app = create_app(issue_path, config_path)
+    app = create_app(issue_path, config_path, hosts=(*LOCAL_HOSTS, host))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     shown_host = f"[{host}]" if family == socket.AF_INET6 else host
     original_startup = server.startup

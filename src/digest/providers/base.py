@@ -239,6 +239,9 @@ class HttpProvider(Provider):
         except httpx.TransportError as err:
             reason = f"{self.name}: connection lost before the answer ({type(err).__name__})"
             return all_failed(batch, reason, retryable=True, ambiguous=True)
+        except httpx.HTTPError as err:  # e.g. a body that does not decompress
+            reason = f"{self.name}: the answer could not be read ({type(err).__name__}: {err})"
+            return all_failed(batch, short(reason), retryable=True, ambiguous=True)
         status = response.status_code
         if status in (401, 403):
             raise ProviderAuthError(

@@ -158,9 +158,27 @@ CREATE TABLE IF NOT EXISTS unsubscribes (
 """
 
 
-def describe(err: sqlite3.Error, busy_seconds: float) -> str:
+def _filesystem_state(path: Path) -> str | None:
+    """'full' or 'read-only' when the database's filesystem is, else None."""
+    try:
+        info = os.statvfs(path.parent if str(path.parent) else ".")
+    except OSError:
+        return None
+    if info.f_flag & os.ST_RDONLY:
+        return "read-only"
+    if info.f_bavail == 0:
+        return "full"
+    return None
+
+
+def describe(err: sqlite3.Error, busy_seconds: float, path: Path | None = None) -> str:
     """What an SQLite error means for the person at the keyboard."""
     text = str(err).lower()
+    state = _filesystem_state(path) if path is not None else None
+    if state == "full":
+        text = "disk full"
+    elif state == "read-only" and "locked" not in text:
+        text = "readonly"
     if "locked" in text or "busy" in text:
         return (
             f"the database is locked by another process (waited {busy_seconds:g} s); "
@@ -190,7 +208,9 @@ def _guarded(method: Callable[..., T]) -> Callable[..., T]:
             try:
                 return method(self, *args, **kwargs)
             except sqlite3.Error as err:
-                raise StoreError(f"{self.path}: {describe(err, self.busy_seconds)}") from None
+                raise StoreError(
+                    f"{self.path}: {describe(err, self.busy_seconds, self.path)}"
+                ) from None
 
     return wrapper
 
@@ -256,7 +276,7 @@ class SQLiteStore:
             self._migrate()
             self.db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as err:
-            raise StoreError(f"{self.path}: {describe(err, busy_seconds)}") from None
+            raise StoreError(f"{self.path}: {describe(err, busy_seconds, self.path)}") from None
 
     def _wal_has_data(self) -> bool:
         wal = self.path.with_name(self.path.name + "-wal")

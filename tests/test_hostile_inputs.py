@@ -1,0 +1,322 @@
+"""Hostile and broken inputs: one-line errors, no silent corruption, nothing fetched or
+served that nobody asked for."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from digest.store.sqlite import SQLiteStore
+from tests.conftest import SAMPLE, SAMPLE_URL, run
+from tests.fakes import FakePostmark, Fault
+from tests.helpers import KEY_ENV, SIGNING_ENV, SIGNING_KEY, sample_issue, settings, yaml_config
+
+
+def one_line_error(result: object, *words: str) -> str:
+    """The result of a command that failed as the README promises: exit 1, one line on
+    stderr starting ``digest: error:``, no traceback."""
+    stderr = result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 1, (result.stdout, stderr)  # type: ignore[attr-defined]
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("digest: error: "), stderr
+    assert "Traceback" not in stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return str(lines[0])
+
+
+# --- 1. spreadsheet formulas never leave in an export --------------------------------------
+
+
+def test_export_neutralises_cells_a_spreadsheet_would_run_and_the_store_keeps_them(
+    in_tmp: Path,
+) -> None:
+    dangerous = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+    store = SQLiteStore(in_tmp / "digest.sqlite3")
+    store.upsert_subscribers(
+        [(f"p{i}@example.org", name, {"note": name}) for i, name in enumerate(dangerous)]
+        + [("=1+1@example.org", "Plain", {})],
+        resubscribe=False,
+    )
+    assert store.get_subscriber("p0@example.org").name == dangerous[0]  # type: ignore[union-attr]
+    store.close()
+    assert run("subscribers", "export", "out.csv").exit_code == 0
+    with open("out.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    for row in rows[1:]:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), row
+    names = {row[1] for row in rows[1:]}
+    assert '\'=HYPERLINK("http://x")' in names and "'+1+1" in names
+    assert any(row[0] == "'=1+1@example.org" for row in rows)
+
+
+# --- 2. an unterminated quote is refused, not swallowed -------------------------------------
+
+
+def test_an_unterminated_quote_refuses_the_import_naming_the_row(in_tmp: Path) -> None:
+    lines = ["email,name", "first@example.org,First", 'a@example.org,"Unclosed name']
+    lines += [f"reader{i}@example.org,Reader {i}" for i in range(2500)]
+    Path("list.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run("subscribers", "import", "list.csv")
+    one_line_error(result, "list.csv", "row 3", "quote")
+    assert SQLiteStore(in_tmp / "digest.sqlite3").count_subscribers() == {}
+
+
+# --- 5 and 6. issue files: no aliases, bounded size and depth ----------------------------
+
+
+def test_yaml_aliases_in_an_issue_file_are_refused(in_tmp: Path) -> None:
+    bomb = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for level in "bcdefghi":
+        previous = chr(ord(level) - 1)
+        bomb.append(f"{level}: &{level} [*{previous}, *{previous}, *{previous}, *{previous}]")
+    Path("bomb.yaml").write_text("\n".join(bomb) + "\n", encoding="utf-8")
+    one_line_error(run("check", "bomb.yaml"), "bomb.yaml:1", "anchors and aliases")
+
+
+def test_deeply_nested_issue_file_gets_one_line(in_tmp: Path) -> None:
+    Path("deep.yaml").write_text("[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    one_line_error(run("check", "deep.yaml"), "deep.yaml", "nested")
+
+
+def test_an_oversized_issue_file_is_refused_before_it_is_parsed(in_tmp: Path) -> None:
+    Path("big.yaml").write_text("subject: x\n" + "# padding\n" * 300_000, encoding="utf-8")
+    one_line_error(run("check", "big.yaml"), "big.yaml", "limits.issue_file_bytes")
+
+
+def test_too_many_experts_are_refused_with_the_limit(in_tmp: Path) -> None:
+    expert = "      - {name: N, excerpt: E, read_more: 'https://example.org/#a'}\n"
+    text = "subject: S\ndate: 2026-01-01\nsections:\n  - title: T\n    experts:\n" + expert * 2000
+    Path("many.yaml").write_text(text, encoding="utf-8")
+    one_line_error(run("check", "many.yaml"), "many.yaml", "limits.issue_experts")
+
+
+# --- 9. one-line errors for broken storage and broken answers ------------------------------
+
+
+@pytest.fixture
+def configured(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    (in_tmp / "config.yaml").write_text(yaml_config(settings(in_tmp)), encoding="utf-8")
+    return in_tmp
+
+
+COMMANDS = [
+    ("subscribers", "add", "ann@example.org"),
+    ("subscribers", "list"),
+    ("subscribers", "count"),
+    ("subscribers", "import", "list.csv"),
+    ("subscribers", "export", "out.csv"),
+    ("subscribers", "remove", "ann@example.org"),
+    ("schedule", "--list"),
+    ("schedule", "ISSUE", "--at", "now"),
+    ("unschedule", "ISSUE"),
+    ("deliver",),
+    ("status", "ISSUE"),
+]
+
+
+def command(words: tuple[str, ...], issue: Path) -> list[str]:
+    return [str(issue) if w == "ISSUE" else w for w in words]
+
+
+@pytest.mark.parametrize("words", COMMANDS, ids=lambda w: " ".join(w))
+def test_a_zero_length_or_corrupted_database_gets_one_line(
+    configured: Path, words: tuple[str, ...]
+) -> None:
+    Path("list.csv").write_text("email\nann@example.org\n", encoding="utf-8")
+    issue = sample_issue(configured / "issues")
+    database = configured / "digest.sqlite3"
+    database.write_bytes(b"")
+    one_line_error(run(*command(words, issue)), "digest.sqlite3")
+    assert database.stat().st_size == 0  # never silently made a new, empty list
+    database.write_bytes(b"SQLite format 3\x00" + os.urandom(8000))
+    one_line_error(run(*command(words, issue)), "digest.sqlite3")
+
+
+@pytest.mark.parametrize("words", COMMANDS, ids=lambda w: " ".join(w))
+def test_a_database_locked_past_the_busy_timeout_gets_one_line(
+    configured: Path, words: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import digest.store.sqlite as sqlite_module
+
+    Path("list.csv").write_text("email\nann@example.org\n", encoding="utf-8")
+    issue = sample_issue(configured / "issues")
+    store = SQLiteStore(configured / "digest.sqlite3")
+    store.upsert_subscribers([("ann@example.org", None, {})], resubscribe=False)
+    store.close()
+    original = sqlite_module.SQLiteStore.__init__
+
+    def impatient(self: SQLiteStore, path: object, *, busy_seconds: float = 30.0) -> None:
+        original(self, path, busy_seconds=0.2)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite_module.SQLiteStore, "__init__", impatient)
+    holder = sqlite3.connect(configured / "digest.sqlite3", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        result = run(*command(words, issue))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    if result.exit_code != 0:  # reads still work beside a writer (WAL); writes must wait
+        one_line_error(result)
+
+
+def test_a_read_only_database_gets_one_line(configured: Path) -> None:
+    store = SQLiteStore(configured / "digest.sqlite3")
+    store.close()
+    if os.geteuid() == 0:
+        pytest.skip("root writes to read-only files; the full-disk test covers root")
+    (configured / "digest.sqlite3").chmod(0o444)
+    one_line_error(run("subscribers", "add", "ann@example.org"), "read-only")
+
+
+def test_a_provider_answer_with_a_broken_gzip_body_leaves_nothing_in_flight(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakePostmark() as fake:
+        monkeypatch.setenv(KEY_ENV, fake.key)
+        monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+        values = settings(in_tmp, "postmark", fake, batch_size=10, max_attempts=1)
+        (in_tmp / "config.yaml").write_text(yaml_config(values), encoding="utf-8")
+        store = SQLiteStore(values.delivery.database)
+        store.upsert_subscribers(
+            ((f"r{i}@example.org", None, {}) for i in range(10)), resubscribe=False
+        )
+        issue = sample_issue(in_tmp)
+        assert run("schedule", str(issue), "--at", "now").exit_code == 0
+        broken = gzip.compress(b'[{"ErrorCode": 0}]')[:-6] + b"garbage"
+        fake.faults.append(
+            Fault(200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, broken)
+        )
+        result = run("deliver")
+        assert "Traceback" not in result.stderr
+        assert store.inflight_batches(issue.stem) == []
+        counts = store.delivery_counts(issue.stem)
+        assert counts == {"unknown": 10}  # sent, answer unreadable: never guessed
+
+
+# --- 10. the preview answers only to its own host names -----------------------------------
+
+
+def test_the_preview_refuses_other_host_headers(tmp_path: Path) -> None:
+    from digest.compose import compose
+    from digest.config import Settings
+    from digest.issuefile import dump_issue, write_issue
+    from digest.preview import create_app
+
+    issue, path = compose([str(SAMPLE)], Settings(), url=SAMPLE_URL, out_dir=tmp_path)
+    write_issue(dump_issue(issue), path, force=False)
+    app = create_app(path, None, watch_interval=0.05)
+    with TestClient(app, base_url="http://127.0.0.1:8025") as client:
+        assert client.get("/state").status_code == 200
+        assert client.get("/state", headers={"Host": "localhost:8025"}).status_code == 200
+        rebound = client.get("/state", headers={"Host": "attacker.example:8025"})
+        assert rebound.status_code == 400
+        assert client.get("/html", headers={"Host": "attacker.example"}).status_code == 400
+
+
+# --- 9. a full disk and a read-only filesystem: every command, one line -------------------
+
+FULL_DISK_SCRIPT = r"""
+set -e
+mount -t tmpfs -o size=3m tmpfs "$ROOT_DIR"
+cp -r "$SEED_DIR"/. "$ROOT_DIR"/
+cd "$ROOT_DIR"
+dd if=/dev/zero of=filler bs=64k 2>/dev/null || true
+if [ "$READ_ONLY" = 1 ]; then rm -f filler; mount -o remount,ro "$ROOT_DIR"; fi
+i=0
+while IFS= read -r line; do
+  i=$((i + 1))
+  set +e
+  eval "$PYTHON -m digest $line" >"$OUT_DIR/$i.out" 2>"$OUT_DIR/$i.err"
+  echo $? >"$OUT_DIR/$i.code"
+  set -e
+done <"$OUT_DIR/commands"
+"""
+
+ALL_COMMANDS = [
+    *(" ".join(words) for words in COMMANDS),
+    "compose SAMPLE --url https://example.org/x --force",
+    "render ISSUE",
+    "send ISSUE --test",
+]
+
+
+@pytest.mark.parametrize("read_only", [False, True], ids=["full-disk", "read-only"])
+def test_every_command_on_a_full_or_read_only_disk_gets_one_line_and_no_traceback(
+    tmp_path: Path, read_only: bool
+) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare (util-linux) to mount a small filesystem")
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {tmp_path}"],
+        capture_output=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {probe.stderr.decode().strip()}")
+    seed, root, out = tmp_path / "seed", tmp_path / "root", tmp_path / "out"
+    for folder in (seed, root, out):
+        folder.mkdir()
+    values = settings(seed)
+    data = yaml_config(values).replace(str(seed), ".")
+    (seed / "config.yaml").write_text(data, encoding="utf-8")
+    (seed / "list.csv").write_text(
+        "email,name\n" + "".join(f"n{i}@example.org,N {i}\n" for i in range(300)),
+        encoding="utf-8",
+    )
+    issue = sample_issue(seed / "issues")
+    shutil.copy(SAMPLE, seed / "sample.md")
+    store = SQLiteStore(seed / "digest.sqlite3")
+    store.upsert_subscribers([("ann@example.org", "Ann", {})], resubscribe=False)
+    store.close()
+    relative_issue = f"issues/{issue.name}"
+    (out / "commands").write_text(
+        "".join(
+            c.replace("ISSUE", relative_issue).replace("SAMPLE", "sample.md") + "\n"
+            for c in ALL_COMMANDS
+        ),
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        SIGNING_ENV: SIGNING_KEY,
+        "ROOT_DIR": str(root),
+        "SEED_DIR": str(seed),
+        "OUT_DIR": str(out),
+        "PYTHON": sys.executable,
+        "READ_ONLY": "1" if read_only else "0",
+    }
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", FULL_DISK_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    failures = 0
+    for number, line in enumerate(ALL_COMMANDS, start=1):
+        code = int((out / f"{number}.code").read_text())
+        err = (out / f"{number}.err").read_text()
+        assert "Traceback" not in err, (line, err)
+        if code != 0:
+            failures += 1
+            last = err.strip().splitlines()[-1] if err.strip() else ""
+            reported = (
+                last.startswith("digest: error: ")
+                or "failed " in (out / f"{number}.out").read_text()
+            )
+            assert reported, (line, err)
+    assert failures >= 6  # every command that writes was refused, and said so
