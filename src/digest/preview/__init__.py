@@ -277,14 +277,10 @@ def serve(
     """Serve the preview until interrupted; ``on_ready`` gets the address once listening."""
     import uvicorn
 
+    from digest.web.server import listening_socket
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as err:
-        sock.close()
-        raise DigestError(f"cannot listen on {host}:{port} ({err.strerror})") from None
+    sock = listening_socket(host, port)
     bound_port = sock.getsockname()[1]
     app = create_app(issue_path, config_path, hosts=(*LOCAL_HOSTS, host))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))

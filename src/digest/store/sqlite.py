@@ -682,28 +682,14 @@ class SQLiteStore:
                 db.execute("UPDATE batches SET status = 'done' WHERE id = ?", (batch_id,))
         return changed
 
-    def reopen_unknown(self, slug: str, now: dt.datetime) -> int:
+    def _reopen(self, slug: str, now: dt.datetime, status: str, reset: str) -> int:
+        """Recipients in ``status`` go back to pending (``reset``: more columns to set),
+        and a finished issue becomes one being sent again."""
         with self.transaction() as db:
             changed = db.execute(
-                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?"
-                " WHERE issue = ? AND status = 'unknown'",
-                (stamp(now), stamp(now), slug),
-            ).rowcount
-            if changed:
-                db.execute(
-                    "UPDATE issues SET status = 'sending' WHERE slug = ?"
-                    " AND status IN ('sent', 'stopped', 'incomplete')",
-                    (slug,),
-                )
-            return changed
-
-    def reopen_failed(self, slug: str, now: dt.datetime) -> int:
-        """Recipients whose attempts ran out get a fresh set of attempts."""
-        with self.transaction() as db:
-            changed = db.execute(
-                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,"
-                " updated_at = ? WHERE issue = ? AND status = 'failed'",
-                (stamp(now), stamp(now), slug),
+                f"UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?{reset}"
+                " WHERE issue = ? AND status = ?",
+                (stamp(now), stamp(now), slug, status),
             ).rowcount
             if changed:
                 db.execute(
@@ -712,6 +698,14 @@ class SQLiteStore:
                     (slug,),
                 )
             return changed
+
+    def reopen_unknown(self, slug: str, now: dt.datetime) -> int:
+        """Recipients whose outcome was lost are sent again (the operator's choice)."""
+        return self._reopen(slug, now, "unknown", "")
+
+    def reopen_failed(self, slug: str, now: dt.datetime) -> int:
+        """Recipients whose attempts ran out get a fresh set of attempts."""
+        return self._reopen(slug, now, "failed", ", attempts = 0")
 
     def next_batch(
         self, slug: str, size: int, now: dt.datetime, version: int
