@@ -54,6 +54,23 @@ def deliver_process(folder: Path, env: dict[str, str], *args: str) -> subprocess
     )
 
 
+def kill_at_random(
+    folder: Path, env: dict[str, str], chance: random.Random, after: tuple[float, float]
+) -> int:
+    """Start `digest deliver` and SIGKILL it after a random moment, up to six times or
+    until a run finishes first; the number of kills."""
+    kills = 0
+    for _ in range(6):
+        proc = deliver_process(folder, env)
+        time.sleep(chance.uniform(*after))
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        kills += 1
+    return kills
+
+
 @pytest.fixture(params=["postmark", "resend"])
 def fake(request: pytest.FixtureRequest) -> Iterator[FakeProvider]:
     made: FakeProvider = FakePostmark() if request.param == "postmark" else FakeResend()
@@ -83,16 +100,7 @@ def test_killing_deliver_at_random_moments_loses_no_one_and_mails_no_one_twice(
     # 800 messages a second: a whole run takes about 4 s, so every kill lands mid-delivery
     store, emails = set_up(tmp_path, fake, subscribers=3000, batch_size=50, rate=800)
     env = environment(fake)
-    chance = random.Random(20261128)
-    kills = 0
-    for _ in range(6):
-        proc = deliver_process(tmp_path, env)
-        time.sleep(chance.uniform(0.5, 1.3))
-        if proc.poll() is not None:
-            break
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        kills += 1
+    kills = kill_at_random(tmp_path, env, random.Random(20261128), (0.5, 1.3))
     for _ in range(5):  # restart until done
         proc = deliver_process(tmp_path, env)
         _, err = proc.communicate(timeout=300)
@@ -278,16 +286,7 @@ def test_killing_smtp_delivery_leaves_at_most_the_message_in_progress_unknown(
         os.environ[SIGNING_ENV] = SIGNING_KEY
         schedule(store, sample_issue(tmp_path), values, "now", "UTC", dt.datetime.now(dt.UTC))
         env = environment(None)
-        chance = random.Random(20261129)
-        kills = 0
-        for _ in range(6):
-            proc = deliver_process(tmp_path, env)
-            time.sleep(chance.uniform(0.6, 1.2))
-            if proc.poll() is not None:
-                break
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
-            kills += 1
+        kills = kill_at_random(tmp_path, env, random.Random(20261129), (0.6, 1.2))
         slug = store.list_schedules()[0].slug
         finish = deliver_process(tmp_path, env)  # settle what the kills left, send the rest
         _, err = finish.communicate(timeout=300)

@@ -144,9 +144,9 @@ def stop_on_signals(stop: threading.Event, grace: float) -> None:
 
 def print_report(report: IssueReport) -> bool:
     """One issue's outcome; True when it failed."""
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items())) or "nothing sent"
     if report.skipped_reason:
         return False
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items())) or "nothing sent"
     click.echo(f"{report.slug}: {counts} in {report.seconds:.1f}s")
     for address in report.unknown:
         click.echo(
