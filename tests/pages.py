@@ -16,12 +16,13 @@ class Page:
         default_factory=lambda: {"Content-Type": "text/html; charset=utf-8"}
     )
     delay: float = 0.0  # seconds to wait before answering
+    drip: float = 0.0  # send the body one byte at a time, this many seconds apart
 
 
 class PageServer:
     """Serves ``pages[path]``; records every request path it was asked for."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.pages: dict[str, Page] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         server = self
@@ -41,14 +42,19 @@ class PageServer:
                     if "Content-Length" not in page.headers:
                         self.send_header("Content-Length", str(len(page.body)))
                     self.end_headers()
-                    self.wfile.write(page.body)
+                    if not page.drip:
+                        self.wfile.write(page.body)
+                    for byte in page.body if page.drip else b"":
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(page.drip)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer((host, 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()

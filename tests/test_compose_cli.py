@@ -70,6 +70,7 @@ def test_several_sources_make_one_issue_with_a_section_each_in_order(
 ) -> None:
     trains = page_server.add("/trains", (FIXTURES / "heading-page.html").read_bytes())
     lights = page_server.add("/lights", (FIXTURES / "conversation-page.html").read_bytes())
+    Path("config.yaml").write_text("fetch:\n  allow_private_addresses: [127.0.0.1]\n")
     result = run("compose", trains, lights, "--dry-run")
     assert result.exit_code == 0, result.output
     assert result.stdout.index("Are Night Trains") < result.stdout.index("Should Lighthouses")

@@ -15,7 +15,8 @@ from digest.sources.fetch import make_client
 from tests.conftest import FIXTURES
 from tests.pages import PageServer
 
-SETTINGS = Settings()
+LOCAL = ("127.0.0.1",)  # the test servers' address, which fetches refuse by default
+SETTINGS = Settings(fetch=Fetch(allow_private_addresses=LOCAL))
 
 
 def fetch(url: str, settings: Settings = SETTINGS) -> object:
@@ -86,7 +87,7 @@ def test_site_selectors_in_config_override_the_heuristics(page_server: PageServe
     site = SiteSelectors(
         host="127.0.0.1", comment=".x-resp", author=".who", affiliation=".org", body=".txt"
     )
-    conv = fetch(url, Settings(sites=(site,)))
+    conv = fetch(url, Settings(sites=(site,), fetch=SETTINGS.fetch))
     assert [(c.name, c.affiliation, c.anchor) for c in conv.comments] == [
         ("Ada Quill", "Example Org", "r1"),
         ("Ben Ore", None, "r2"),
@@ -115,14 +116,14 @@ def test_http_errors_and_non_html_are_refused(
 
 def test_oversized_page_is_refused(page_server: PageServer) -> None:
     url = page_server.add("/big", b"<p>" + b"x" * 20_000 + b"</p>")
-    settings = Settings(fetch=Fetch(max_bytes=5_000))
+    settings = Settings(fetch=Fetch(max_bytes=5_000, allow_private_addresses=LOCAL))
     with pytest.raises(SourceError, match="larger than the 5000-byte limit"):
         fetch(url, settings)
 
 
 def test_slow_page_times_out(page_server: PageServer) -> None:
     url = page_server.add("/slow", b"<p>late</p>", delay=2.0)
-    settings = Settings(fetch=Fetch(read_timeout=0.3))
+    settings = Settings(fetch=Fetch(read_timeout=0.3, allow_private_addresses=LOCAL))
     with pytest.raises(SourceError, match="timed out"):
         fetch(url, settings)
 

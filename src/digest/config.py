@@ -99,11 +99,27 @@ class Compose(_Section):
         return value
 
 
+def _networks(value: bool | tuple[str, ...]) -> bool | tuple[str, ...]:
+    import ipaddress
+
+    if not isinstance(value, bool):
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+    return value
+
+
 class Fetch(_Section):
     connect_timeout: float = Field(5.0, gt=0, le=120)
     read_timeout: float = Field(15.0, gt=0, le=600)
     max_bytes: int = Field(5_000_000, ge=1_000)
     max_redirects: int = Field(5, ge=0, le=20)
+    total_timeout: float = Field(30.0, gt=0, le=3600)
+    allow_private_addresses: bool | tuple[str, ...] = False
+
+    _check_networks = field_validator("allow_private_addresses")(_networks)
     user_agent: str = (
         "digest/0.1 (newsletter composer; +https://github.com/digest-newsletter/digest)"
     )

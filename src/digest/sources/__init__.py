@@ -33,7 +33,7 @@ def read_conversation(
     if is_url(source):
         if client is None:
             raise SourceError(source, "no HTTP client to fetch it with")
-        document = fetch_url(source, client, settings.fetch.max_bytes)
+        document = fetch_url(source, client, settings.fetch)
     elif "://" in source:
         raise SourceError(source, "only http and https addresses can be fetched")
     else:

@@ -10,6 +10,7 @@ import httpx
 
 from digest.config import Fetch
 from digest.errors import SourceError
+from digest.sources.guard import AddressPolicy, AddressRefused, GuardedBackend, Resolver, deadline
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 MARKDOWN_TYPES = frozenset({"text/markdown", "text/x-markdown", "text/plain"})
@@ -70,9 +71,19 @@ def read_file(source: str) -> Document:
     return Document(source, text, kind, None)
 
 
-def make_client(settings: Fetch) -> httpx.Client:
-    """The one HTTP client for fetching sources: bounded time, redirects and identity."""
+def make_client(settings: Fetch, resolver: Resolver | None = None) -> httpx.Client:
+    """The one HTTP client for fetching sources: bounded time, redirects and identity,
+    and connections only to addresses the policy allows (see sources.guard). No proxy
+    from the environment: it would be connected to instead of the checked address."""
+    backend = GuardedBackend(AddressPolicy(settings.allow_private_addresses))
+    if resolver is not None:
+        backend.resolver = resolver
+    transport = httpx.HTTPTransport()
+    # httpx takes no network backend of its own; its connection pool does
+    transport._pool._network_backend = backend
     return httpx.Client(
+        transport=transport,
+        trust_env=False,
         follow_redirects=True,
         max_redirects=settings.max_redirects,
         timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
@@ -83,10 +94,12 @@ def make_client(settings: Fetch) -> httpx.Client:
     )
 
 
-def fetch_url(source: str, client: httpx.Client, max_bytes: int) -> Document:
-    """GET one page; refuse errors, non-HTML content, and bodies over ``max_bytes``."""
+def fetch_url(source: str, client: httpx.Client, settings: Fetch) -> Document:
+    """GET one page within ``total_timeout``; refuse errors, non-HTML content, bodies
+    over ``max_bytes`` and addresses the policy refuses."""
+    max_bytes = settings.max_bytes
     try:
-        with client.stream("GET", source) as response:
+        with deadline(settings.total_timeout), client.stream("GET", source) as response:
             if response.status_code >= 400:
                 phrase = response.reason_phrase or "error"
                 raise SourceError(source, f"HTTP {response.status_code} {phrase}")
@@ -113,8 +126,12 @@ def fetch_url(source: str, client: httpx.Client, max_bytes: int) -> Document:
             charset = response.charset_encoding
     except httpx.TooManyRedirects:
         raise SourceError(source, "too many redirects") from None
+    except AddressRefused as err:
+        raise SourceError(source, str(err)) from None
     except httpx.TimeoutException:
-        raise SourceError(source, "timed out") from None
+        raise SourceError(
+            source, f"timed out (fetch.total_timeout is {settings.total_timeout:g}s)"
+        ) from None
     except httpx.UnsupportedProtocol:
         raise SourceError(source, "redirected to an address that is not http or https") from None
     except httpx.HTTPError as err:
