@@ -320,3 +320,132 @@ def test_every_command_on_a_full_or_read_only_disk_gets_one_line_and_no_tracebac
             )
             assert reported, (line, err)
     assert failures >= 6  # every command that writes was refused, and said so
+
+
+# --- 3. encodings: detected with confidence, said aloud, or refused ------------------------
+
+CHINESE = ["李明华", "王小红", "张伟", "刘洋", "陈静", "杨帆", "赵磊", "黄敏"]
+TRADITIONAL = ["李明華", "王小紅", "張偉", "劉洋", "陳靜", "楊帆", "趙磊", "黃敏"]
+JAPANESE = ["山田太郎", "田中花子", "佐藤健", "鈴木一郎", "高橋美咲", "伊藤翔", "渡辺愛", "中村優"]
+
+
+def names_csv(names: list[str]) -> str:
+    return "email,name\n" + "".join(f"reader{i}@example.org,{n}\n" for i, n in enumerate(names))
+
+
+@pytest.mark.parametrize(
+    ("encoding", "names"),
+    [
+        ("gb18030", CHINESE),
+        ("big5", TRADITIONAL),
+        ("shift_jis", JAPANESE),
+        ("utf-16-le", CHINESE),
+        ("utf-16-be", TRADITIONAL),
+    ],
+)
+def test_chinese_and_japanese_names_import_intact_from_their_encodings(
+    in_tmp: Path, encoding: str, names: list[str]
+) -> None:
+    Path("list.csv").write_bytes(names_csv(names).encode(encoding))
+    result = run("subscribers", "import", "list.csv")
+    assert result.exit_code == 0, result.output
+    assert "encoding" in result.stderr  # the choice is said, so a wrong guess is seen
+    store = SQLiteStore(in_tmp / "digest.sqlite3")
+    got = [store.get_subscriber(f"reader{i}@example.org") for i in range(len(names))]
+    assert [s.name if s else None for s in got] == names
+
+
+def test_an_encoding_can_be_named(in_tmp: Path) -> None:
+    Path("list.csv").write_bytes(names_csv(CHINESE[:2]).encode("gb18030"))
+    result = run("subscribers", "import", "list.csv", "--encoding", "gb18030")
+    assert result.exit_code == 0, result.output
+    store = SQLiteStore(in_tmp / "digest.sqlite3")
+    assert store.get_subscriber("reader0@example.org").name == "李明华"  # type: ignore[union-attr]
+    one_line_error(run("subscribers", "import", "list.csv", "--encoding", "klingon"), "klingon")
+
+
+def test_utf8_with_one_stray_windows_byte_is_refused_naming_the_line(in_tmp: Path) -> None:
+    text = names_csv(["José", "Zoë", "李明"]).encode() + "x@example.org,Café – bar\n".encode(
+        "cp1252"
+    )
+    Path("list.csv").write_bytes(text)
+    one_line_error(run("subscribers", "import", "list.csv"), "line 5", "--encoding")
+    assert SQLiteStore(in_tmp / "digest.sqlite3").count_subscribers() == {}
+
+
+def test_a_file_whose_encoding_cannot_be_told_is_refused_naming_the_option(in_tmp: Path) -> None:
+    noise = bytes(range(0x80, 0x100)) * 3
+    Path("list.csv").write_bytes(b"email,name\nx@example.org," + noise + b"\n")
+    one_line_error(run("subscribers", "import", "list.csv"), "--encoding")
+    assert SQLiteStore(in_tmp / "digest.sqlite3").count_subscribers() == {}
+
+
+# --- 4. the fast address check agrees with email-validator --------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ann@example.org",
+        "Ann.Lee+news@Example.ORG",
+        "a..b@example.org",
+        ".a@example.org",
+        "a.@example.org",
+        "a@localhost",
+        "a@example",
+        "a@-example.org",
+        "a@example-.org",
+        "a@exa_mple.org",
+        "a@example.123",
+        "a@example.test",
+        "a@example.local",
+        "a@example.invalid",
+        "x" * 65 + "@example.org",
+        "a@" + "b" * 64 + ".org",
+        "a@" + ("b" * 60 + ".") * 5 + "org",
+        "李@例子.中国",
+        "josé@example.org",
+        '"quoted"@example.org',
+        "a b@example.org",
+        "a@b@example.org",
+        "=1+1@example.org",
+        "a@[127.0.0.1]",
+        "user@xn--bcher-kva.example",
+        "user@bücher.example",
+    ],
+)
+def test_the_fast_address_check_agrees_with_email_validator(address: str) -> None:
+    from email_validator import EmailNotValidError, validate_email
+
+    from digest.subscribers import normalise_email
+
+    try:
+        expected: str | None = str(
+            validate_email(address, check_deliverability=False).normalized
+        ).lower()
+    except EmailNotValidError:
+        expected = None
+    try:
+        got: str | None = normalise_email(address)
+    except EmailNotValidError:
+        got = None
+    assert got == expected
+
+
+def test_a_file_that_breaks_part_way_through_the_stream_changes_nothing(in_tmp: Path) -> None:
+    rows = "".join(f"reader{i}@example.org,Reader {i}\n" for i in range(5000))
+    Path("list.csv").write_bytes(("email,name\n" + rows + "late@example.org,Zoë\n").encode())
+    one_line_error(run("subscribers", "import", "list.csv", "--encoding", "ascii"), "ascii")
+    assert SQLiteStore(in_tmp / "digest.sqlite3").count_subscribers() == {}
+
+
+def test_duplicates_across_a_long_file_are_merged_into_their_first_row(in_tmp: Path) -> None:
+    rows = "".join(f"reader{i}@example.org,Reader {i},\n" for i in range(2500))
+    again = "reader7@example.org,Someone Else,Oslo\nREADER7@example.org,,\n"
+    Path("list.csv").write_text("email,name,city\n" + rows + again, encoding="utf-8")
+    result = run("subscribers", "import", "list.csv")
+    assert "added 2500, updated 0, unchanged 0, rejected 0" in result.stdout
+    reader = SQLiteStore(in_tmp / "digest.sqlite3").get_subscriber("reader7@example.org")
+    assert (
+        reader is not None and reader.name == "Reader 7" and reader.attributes == {"city": "Oslo"}
+    )

@@ -33,17 +33,27 @@ def subscribers() -> None:
     is_flag=True,
     help="Make unsubscribed, bounced or forgotten people active again.",
 )
+@click.option(
+    "--encoding",
+    metavar="NAME",
+    help="The file's text encoding (default: UTF-8, or detected, and said).",
+)
 @config_option
 @reports_errors
-def subscribers_import(csv_file: Path, resubscribe: bool, config_path: str | None) -> None:
+def subscribers_import(
+    csv_file: Path, resubscribe: bool, encoding: str | None, config_path: str | None
+) -> None:
     """Add or update subscribers from a CSV file with a header row (email required)."""
     from digest.subscribers import import_csv
 
     store = open_store(settings_from(config_path))
     try:
-        report = import_csv(store, csv_file, resubscribe=resubscribe)
+        report = import_csv(store, csv_file, resubscribe=resubscribe, encoding=encoding)
     finally:
         store.close()
+    how = "as named" if encoding else "detected; --encoding NAME reads it otherwise"
+    if encoding or report.encoding not in ("utf-8", "utf-8-sig"):
+        click.echo(f"{csv_file}: read as {report.encoding} ({how})", err=True)
     for line in report.lines():
         click.echo(line)
 
@@ -66,15 +76,15 @@ def subscribers_add(
         outcome = store.upsert_subscribers([(address, name, {})], resubscribe=resubscribe)
     finally:
         store.close()
-    if outcome["suppressed"]:
+    if outcome.suppressed:
         raise DigestError(
             f"{address} was removed with --forget; pass --resubscribe to add them back"
         )
-    if outcome["kept"]:
+    if outcome.kept:
         raise DigestError(
             f"{address} has unsubscribed (or bounced); pass --resubscribe to make them active again"
         )
-    word = next(k for k in ("added", "updated", "unchanged") if outcome[k])
+    word = next(k for k in ("added", "updated", "unchanged") if getattr(outcome, k))
     click.echo(f"{word} {address}")
 
 

@@ -34,6 +34,21 @@ class Subscriber:
     updated_at: str = ""
 
 
+# (email, name, other attributes) or the same with the row's number in its source
+SubscriberRow = tuple[str, str | None, dict[str, str]] | tuple[str, str | None, dict[str, str], int]
+
+
+@dataclass
+class UpsertReport:
+    """What an upsert of subscribers did, counted (a list of millions stays small)."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept: int = 0  # unsubscribed, bounced or complained, and left so
+    suppressed: list[tuple[int, str]] = field(default_factory=list)  # (row, email): forgotten
+
+
 @dataclass(frozen=True)
 class ScheduledIssue:
     slug: str
@@ -77,8 +92,8 @@ class Result:
 class Store(Protocol):
     # subscribers
     def upsert_subscribers(
-        self, rows: Iterable[tuple[str, str | None, dict[str, str]]], *, resubscribe: bool
-    ) -> dict[str, list[str]]: ...
+        self, rows: Iterable[SubscriberRow], *, resubscribe: bool
+    ) -> UpsertReport: ...
     def get_subscriber(self, email: str) -> Subscriber | None: ...
     def set_status(self, email: str, status: str) -> bool: ...
     def list_identity(self) -> str: ...
