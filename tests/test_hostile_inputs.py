@@ -449,3 +449,46 @@ def test_duplicates_across_a_long_file_are_merged_into_their_first_row(in_tmp: P
     assert (
         reader is not None and reader.name == "Reader 7" and reader.attributes == {"city": "Oslo"}
     )
+
+
+def test_a_disk_that_fills_mid_delivery_stops_with_one_line_and_loses_no_outcome(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's max_page_count gives the real SQLITE_FULL a full disk gives."""
+    import collections
+
+    import digest.store.sqlite as sqlite_module
+
+    with FakePostmark() as fake:
+        fake.keep_bodies = False
+        monkeypatch.setenv(KEY_ENV, fake.key)
+        monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+        values = settings(in_tmp, "postmark", fake, batch_size=50, delivery={"concurrency": 1})
+        (in_tmp / "config.yaml").write_text(yaml_config(values), encoding="utf-8")
+        store = SQLiteStore(values.delivery.database)
+        store.upsert_subscribers(
+            ((f"r{i:05d}@example.org", None, {}) for i in range(3000)), resubscribe=False
+        )
+        issue = sample_issue(in_tmp)
+        assert run("schedule", str(issue), "--at", "now").exit_code == 0
+        pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+        original = sqlite_module.SQLiteStore.__init__
+
+        def nearly_full(self: SQLiteStore, path: object, *, busy_seconds: float = 30.0) -> None:
+            original(self, path, busy_seconds=busy_seconds)  # type: ignore[arg-type]
+            self.db.execute(f"PRAGMA max_page_count = {pages + 40}")
+
+        monkeypatch.setattr(sqlite_module.SQLiteStore, "__init__", nearly_full)
+        stopped = run("deliver")  # progress lines, then the one error line
+        assert stopped.exit_code == 1 and "Traceback" not in stopped.stderr
+        assert stopped.stderr.strip().splitlines()[-1].startswith("digest: error: ")
+        assert "disk is full" in stopped.stderr
+        monkeypatch.setattr(sqlite_module.SQLiteStore, "__init__", original)
+        sent_before = len(fake.deliveries)
+        assert 0 < sent_before < 3000
+        again = run("deliver")
+        assert again.exit_code == 0, again.output
+        counts = store.delivery_counts(issue.stem)
+        assert counts.get("accepted", 0) + counts.get("unknown", 0) == 3000, counts
+        twice = [a for a, n in collections.Counter(fake.delivered_to()).items() if n > 1]
+        assert twice == []

@@ -159,3 +159,38 @@ def test_cli_import_add_remove_list_count_export(in_tmp: Path) -> None:
 def test_cli_bad_input_is_one_line(in_tmp: Path, args: list[str], message: str) -> None:
     result = run(*args)
     assert result.exit_code == 1 and message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_first_schema_database_migrates_with_its_list_and_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[0].split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute("PRAGMA user_version = 1")
+    now = "2026-11-01T07:00:00.000+00:00"
+    db.execute(
+        "INSERT INTO subscribers (id, email, name, status, attributes, created_at, updated_at)"
+        " VALUES (1, 'ann@example.org', 'Ann', 'active', '{}', ?, ?)",
+        (now, now),
+    )
+    db.execute(
+        "INSERT INTO issues (slug, path, source_hash, send_at, status, rendered, created_at)"
+        " VALUES ('old-issue', 'issues/old-issue.yaml', 'h', ?, 'sent', '{\"x\": 1}', ?)",
+        (now, now),
+    )
+    db.execute(
+        "INSERT INTO deliveries (issue, subscriber_id, status, updated_at)"
+        " VALUES ('old-issue', 7, 'accepted', ?)",  # someone forgotten since, with id 7
+        (now,),
+    )
+    db.close()
+    store = SQLiteStore(path)
+    ann = store.get_subscriber("ann@example.org")
+    assert ann is not None and ann.id == 1 and len(ann.uid) >= 16
+    issue = store.get_schedule("old-issue")
+    assert issue is not None and issue.rendered_json == '{"x": 1}' and issue.status == "sent"
+    store.upsert_subscribers([("bob@example.org", None, {})], resubscribe=False)
+    bob = store.get_subscriber("bob@example.org")
+    assert bob is not None and bob.id > 7  # never an id the ledger already names
+    assert len(store.list_identity()) == 32

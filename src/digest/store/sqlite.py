@@ -149,7 +149,22 @@ MIGRATIONS: list[str] = [
     DROP TABLE issues;
     ALTER TABLE issues_v2 RENAME TO issues
     """,
+    # 3: the frozen render (tens of kilobytes) in its own table, so the small writes to
+    #    an issue on every batch (its cursor, its lease) no longer rewrite it
+    """
+    CREATE TABLE renders (
+        slug TEXT PRIMARY KEY REFERENCES issues (slug),
+        rendered TEXT NOT NULL
+    );
+    INSERT INTO renders (slug, rendered) SELECT slug, rendered FROM issues;
+    UPDATE issues SET rendered = ''
+    """,
 ]
+
+ISSUE_SELECT = (
+    "SELECT i.slug, i.path, i.source_hash, i.send_at, i.status, r.rendered, i.error,"
+    " i.lease_owner, i.version FROM issues i JOIN renders r ON r.slug = i.slug"
+)
 
 IMPORT_CACHE_KIB = 48 * 1024
 UPSERT_CHUNK = 1000
@@ -625,9 +640,9 @@ class SQLiteStore:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO issues (slug, path, source_hash, send_at, status, rendered, error, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, NULL, ?)"
+                " VALUES (?, ?, ?, ?, ?, '', NULL, ?)"
                 " ON CONFLICT (slug) DO UPDATE SET path = excluded.path, source_hash = excluded.source_hash,"
-                " send_at = excluded.send_at, status = excluded.status, rendered = excluded.rendered, error = NULL,"
+                " send_at = excluded.send_at, status = excluded.status, error = NULL,"
                 " version = issues.version + 1",
                 (
                     issue.slug,
@@ -635,18 +650,22 @@ class SQLiteStore:
                     issue.source_hash,
                     stamp(issue.send_at),
                     issue.status,
-                    issue.rendered_json,
                     now,
                 ),
             )
+            db.execute(
+                "INSERT INTO renders (slug, rendered) VALUES (?, ?)"
+                " ON CONFLICT (slug) DO UPDATE SET rendered = excluded.rendered",
+                (issue.slug, issue.rendered_json),
+            )
 
     def get_schedule(self, slug: str) -> ScheduledIssue | None:
-        row = self.db.execute("SELECT * FROM issues WHERE slug = ?", (slug,)).fetchone()
+        row = self.db.execute(f"{ISSUE_SELECT} WHERE i.slug = ?", (slug,)).fetchone()
         return self._issue(row) if row else None
 
     def list_schedules(self) -> list[ScheduledIssue]:
         return [
-            self._issue(r) for r in self.db.execute("SELECT * FROM issues ORDER BY send_at, slug")
+            self._issue(r) for r in self.db.execute(f"{ISSUE_SELECT} ORDER BY i.send_at, i.slug")
         ]
 
     def cancel_schedule(self, slug: str) -> bool:
@@ -668,7 +687,8 @@ class SQLiteStore:
 
     def due_issues(self, now: dt.datetime) -> list[ScheduledIssue]:
         rows = self.db.execute(
-            "SELECT * FROM issues WHERE status IN ('scheduled', 'sending') AND send_at <= ? ORDER BY send_at",
+            f"{ISSUE_SELECT} WHERE i.status IN ('scheduled', 'sending') AND i.send_at <= ?"
+            " ORDER BY i.send_at",
             (stamp(now),),
         )
         return [self._issue(r) for r in rows]
