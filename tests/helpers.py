@@ -66,3 +66,19 @@ def yaml_config(values: Settings) -> str:
 
     data = values.model_dump(by_alias=True, mode="json", exclude_defaults=True)
     return json.dumps(data)  # JSON is YAML
+
+
+def scheduled_in_folder(folder: Path, values: Settings, count: int) -> tuple[SQLiteStore, Path]:
+    """config.yaml from ``values`` in ``folder``, ``count`` subscribers, and the sample
+    issue scheduled now through the CLI, as a user would; the store and the issue file."""
+    from tests.conftest import run
+
+    (folder / "config.yaml").write_text(yaml_config(values), encoding="utf-8")
+    store = SQLiteStore(values.delivery.database)
+    store.upsert_subscribers(
+        ((f"r{i:05d}@example.org", None, {}) for i in range(count)), resubscribe=False
+    )
+    issue = sample_issue(folder)
+    result = run("schedule", str(issue), "--at", "now")
+    assert result.exit_code == 0, result.output
+    return store, issue

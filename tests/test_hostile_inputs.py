@@ -15,7 +15,15 @@ from starlette.testclient import TestClient
 from digest.store.sqlite import SQLiteStore
 from tests.conftest import SAMPLE, SAMPLE_URL, run
 from tests.fakes import FakePostmark, Fault
-from tests.helpers import KEY_ENV, SIGNING_ENV, SIGNING_KEY, sample_issue, settings, yaml_config
+from tests.helpers import (
+    KEY_ENV,
+    SIGNING_ENV,
+    SIGNING_KEY,
+    sample_issue,
+    scheduled_in_folder,
+    settings,
+    yaml_config,
+)
 
 
 def one_line_error(result: object, *words: str) -> str:
@@ -185,13 +193,7 @@ def test_a_provider_answer_with_a_broken_gzip_body_leaves_nothing_in_flight(
         monkeypatch.setenv(KEY_ENV, fake.key)
         monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
         values = settings(in_tmp, "postmark", fake, batch_size=10, max_attempts=1)
-        (in_tmp / "config.yaml").write_text(yaml_config(values), encoding="utf-8")
-        store = SQLiteStore(values.delivery.database)
-        store.upsert_subscribers(
-            ((f"r{i}@example.org", None, {}) for i in range(10)), resubscribe=False
-        )
-        issue = sample_issue(in_tmp)
-        assert run("schedule", str(issue), "--at", "now").exit_code == 0
+        store, issue = scheduled_in_folder(in_tmp, values, 10)
         broken = gzip.compress(b'[{"ErrorCode": 0}]')[:-6] + b"garbage"
         fake.faults.append(
             Fault(200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, broken)
@@ -464,13 +466,7 @@ def test_a_disk_that_fills_mid_delivery_stops_with_one_line_and_loses_no_outcome
         monkeypatch.setenv(KEY_ENV, fake.key)
         monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
         values = settings(in_tmp, "postmark", fake, batch_size=50, delivery={"concurrency": 1})
-        (in_tmp / "config.yaml").write_text(yaml_config(values), encoding="utf-8")
-        store = SQLiteStore(values.delivery.database)
-        store.upsert_subscribers(
-            ((f"r{i:05d}@example.org", None, {}) for i in range(3000)), resubscribe=False
-        )
-        issue = sample_issue(in_tmp)
-        assert run("schedule", str(issue), "--at", "now").exit_code == 0
+        store, issue = scheduled_in_folder(in_tmp, values, 3000)
         pages = store.db.execute("PRAGMA page_count").fetchone()[0]
         original = sqlite_module.SQLiteStore.__init__
 

@@ -19,7 +19,15 @@ from digest.schedule import schedule
 from digest.store.sqlite import SQLiteStore
 from tests.conftest import run
 from tests.fakes import FakePostmark, Fault
-from tests.helpers import KEY_ENV, SIGNING_ENV, SIGNING_KEY, sample_issue, settings, yaml_config
+from tests.helpers import (
+    KEY_ENV,
+    SIGNING_ENV,
+    SIGNING_KEY,
+    sample_issue,
+    scheduled_in_folder,
+    settings,
+    yaml_config,
+)
 
 OTHER_KEY = "a-newer-signing-key-9876543210"
 
@@ -261,13 +269,7 @@ def test_recipients_whose_attempts_ran_out_leave_the_issue_incomplete_until_retr
     values = settings(
         in_tmp, "postmark", postmark, batch_size=10, max_attempts=1, delivery={"concurrency": 1}
     )
-    (in_tmp / "config.yaml").write_text(yaml_config(values), encoding="utf-8")
-    store = SQLiteStore(values.delivery.database)
-    store.upsert_subscribers(
-        ((f"r{i:03d}@example.org", None, {}) for i in range(30)), resubscribe=False
-    )
-    issue = sample_issue(in_tmp)
-    assert run("schedule", str(issue), "--at", "now").exit_code == 0
+    store, issue = scheduled_in_folder(in_tmp, values, 30)
 
     def second_fails(count: int) -> None:
         if count == 1:  # the fault is taken by the next request: the second batch

@@ -20,7 +20,7 @@ from typing import BinaryIO, TextIO
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError
-from digest.store import Store
+from digest.store import Store, UpsertReport
 
 MAX_FIELD = 1000  # characters; a longer name or address is a broken file, not a person
 EMAIL_HEADERS = ("email", "e-mail", "email address", "e-mail address", "mail")
@@ -59,11 +59,10 @@ def normalise_email(address: str) -> str:
 
 
 @dataclass
-class ImportReport:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    kept: int = 0  # unsubscribed, bounced or complained, and left so
+class ImportReport(UpsertReport):
+    """The store's counts (``unchanged`` here includes ``kept``), every rejected row with
+    its reason, and the encoding the file was read with."""
+
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason)
     encoding: str = "utf-8"
 
