@@ -59,6 +59,7 @@ class Delivery:
     html: str
     text: str
     headers: dict[str, str]
+    metadata: dict[str, str] = field(default_factory=dict)  # tags, metadata, custom args
 
 
 class FakeProvider:
@@ -209,7 +210,8 @@ class FakePostmark(FakeProvider):
         else:
             self.deliver(
                 Delivery(to, message_id, message["Subject"], message.get("HtmlBody", ""), message.get("TextBody", ""),
-                         {h["Name"]: h["Value"] for h in headers})
+                         {h["Name"]: h["Value"] for h in headers},
+                         {"tag": message.get("Tag", ""), **(message.get("Metadata") or {})})
             )  # fmt: skip
         return {
             "To": message["To"],
@@ -356,7 +358,9 @@ class FakeSendGrid(FakeProvider):
                 self.deliver(
                     Delivery(to["email"], message_id, fill(person.get("subject") or payload["subject"]),
                              fill(by_type.get("text/html", "")), fill(by_type.get("text/plain", "")),
-                             {**payload.get("headers", {}), **person.get("headers", {})})
+                             {**payload.get("headers", {}), **person.get("headers", {})},
+                             {**payload.get("custom_args", {}), **person.get("custom_args", {}),
+                              "tag": ",".join(payload.get("categories", []))})
                 )  # fmt: skip
         return 202, {"X-Message-Id": message_id}, b""
 
@@ -434,6 +438,10 @@ class FakeMailgun(FakeProvider):
                     fill(html),
                     fill(text),
                     {k: fill(v) for k, v in header_fields.items()},
+                    {
+                        "tag": ",".join(form.get("o:tag", [])),
+                        **{k[2:]: v[0] for k, v in form.items() if k.startswith("v:")},
+                    },
                 )
             )
         return json_reply(200, {"id": message_id, "message": "Queued. Thank you."})
@@ -481,6 +489,7 @@ class FakeResend(FakeProvider):
                     email.get("html", ""),
                     email.get("text", ""),
                     email.get("headers") or {},
+                    {t["name"]: t["value"] for t in email.get("tags") or []},
                 )
             )
         return message_id

@@ -544,3 +544,29 @@ def test_spliced_json_bodies_equal_the_personalised_message(
     for item, recipient in zip(payload, recipients, strict=True):
         expected = personalise(rendered, recipient, subject_prefix="[TEST] ")
         assert item[html_key] == expected.html and item[text_key] == expected.text
+
+
+# --- What every provider carries ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["postmark", "sendgrid", "mailgun", "resend"])
+def test_every_provider_sends_list_id_feedback_id_and_the_same_issue_id_as_metadata(
+    rendered: RenderedIssue,
+    client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    name: str,
+) -> None:
+    fake = request.getfixturevalue(name)
+    extra = {"domain": "mg.example.org"} if name == "mailgun" else {}
+    provider = create_provider(settings_for(name, fake, monkeypatch, **extra), client)
+    provider.send(Batch(rendered, people("a@example.org", "b@example.org"), key="k"))
+    assert len(fake.deliveries) == 2
+    for delivery in fake.deliveries:
+        assert delivery.headers["List-Id"] == (
+            "The Conversation Digest <the-conversation-digest.example.org>"
+        )
+        feedback = delivery.headers["Feedback-ID"]
+        assert feedback == f"{rendered.slug}:issue:the-conversation-digest:example-org"
+        assert delivery.metadata["issue"] == feedback.split(":")[0] == rendered.slug
+        assert "Precedence" not in delivery.headers

@@ -108,6 +108,61 @@ def test_eml_is_multipart_alternative_text_then_html_with_list_unsubscribe(
     assert unsubscribe in parts[0].get_content() and unsubscribe in parts[1].get_content()
 
 
+def test_eml_carries_list_id_and_feedback_id_from_config_and_no_precedence(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        newsletter=Newsletter(list_id="harbor.news.example.org", sender_id="example-news")
+    )
+    built = build(compose_to(tmp_path), settings)
+    message = parse(built.eml)
+    assert message["List-Id"] == "The Conversation Digest <harbor.news.example.org>"
+    assert message["Feedback-ID"] == f"{built.rendered.slug}:issue:harbor:example-news"
+    assert message["Precedence"] is None
+    # the defaults: a list id from the name and the sender's domain, the domain as sender id
+    default = parse(build(compose_to(tmp_path), SETTINGS).eml)
+    assert default["List-Id"] == "The Conversation Digest <the-conversation-digest.example.org>"
+    assert default["Feedback-ID"].endswith(":issue:the-conversation-digest:example-org")
+
+
+def test_html_declares_language_direction_and_turns_off_client_reformatting(
+    tmp_path: Path,
+) -> None:
+    doc = lxml_html.document_fromstring(build(compose_to(tmp_path), SETTINGS).sample.html)
+    assert (doc.get("lang"), doc.get("dir")) == ("en", "ltr")
+    metas = {m.get("name"): m.get("content") for m in doc.iter("meta") if m.get("name")}
+    assert "x-apple-disable-message-reformatting" in metas
+    assert metas["format-detection"] == "telephone=no, date=no, address=no, email=no"
+    rtl = Settings(newsletter=Newsletter(language="ar"))
+    doc = lxml_html.document_fromstring(build(compose_to(tmp_path), rtl).sample.html)
+    assert (doc.get("lang"), doc.get("dir")) == ("ar", "rtl")
+
+
+def test_expert_names_and_titles_are_headings_screen_readers_can_jump_between(
+    sample_build: Build,
+) -> None:
+    doc = lxml_html.document_fromstring(sample_build.sample.html)
+    h1 = [" ".join(h.text_content().split()) for h in doc.iter("h1")]
+    h2 = [" ".join(h.text_content().split()) for h in doc.iter("h2")]
+    assert h1 == ["Can Harbor Cities Hold the Line Against the Sea?"]
+    assert h2 == [e.name for e in sample_build.issue.sections[0].experts]
+
+
+def test_attribute_selectors_for_outlook_dark_mode_sit_in_a_style_block_of_their_own(
+    sample_build: Build,
+) -> None:
+    # Gmail drops a whole <style> block that holds a selector it does not support; the
+    # Outlook [data-ogsc]/[data-ogsb] rules must never take the mobile or dark rules with them.
+    doc = lxml_html.document_fromstring(sample_build.sample.html)
+    blocks = [s.text or "" for s in doc.iter("style")]
+    with_attributes = [b for b in blocks if "[data-og" in b]
+    assert with_attributes, "no Outlook dark-mode rules"
+    for block in with_attributes:
+        rules = [r.strip() for r in block.split("}") if r.strip()]
+        assert all(r.startswith("[data-og") for r in rules), block
+    assert not any("[" in b for b in blocks if b not in with_attributes)
+
+
 def test_reply_to_is_set_when_configured(tmp_path: Path) -> None:
     settings = Settings(newsletter=Newsletter(reply_to="Desk <desk@example.org>"))
     message = parse(build(compose_to(tmp_path), settings).eml)

@@ -33,11 +33,13 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], EmailMessage]] = []
+        self.senders: list[str] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         self.messages.append((list(envelope.rcpt_tos), message))
+        self.senders.append(envelope.mail_from)
         return "250 OK"
 
 
@@ -93,6 +95,37 @@ def test_test_send_through_a_real_smtp_server(
     assert message["Subject"].startswith("[TEST] ")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["Message-ID"] in result.stdout
+
+
+def test_smtp_bounces_go_to_the_configured_envelope_sender_and_list_headers_arrive(
+    issue_file: Path, smtp_server: tuple[Controller, Inbox]
+) -> None:
+    controller, inbox = smtp_server
+    write_config(
+        "newsletter:\n  list_id: harbor.lists.example.org\n"
+        f"provider:\n  name: smtp\n  smtp:\n    host: 127.0.0.1\n    port: {controller.port}\n"
+        "    security: none\n    envelope_sender: bounces@example.org\n"
+    )
+    result = run("send", str(issue_file), "--test", "--to", "desk@example.org")
+    assert result.exit_code == 0, result.output
+    ((_, message),) = inbox.messages
+    assert inbox.senders == ["bounces@example.org"]
+    assert message["From"] == "The Conversation Digest <digest@example.org>"
+    assert message["List-Id"] == "The Conversation Digest <harbor.lists.example.org>"
+    assert message["Feedback-ID"].endswith(":issue:harbor:example-org")
+    assert message["Return-Path"] is None  # the receiving server writes it from MAIL FROM
+
+
+def test_smtp_without_an_envelope_sender_uses_the_from_address(
+    issue_file: Path, smtp_server: tuple[Controller, Inbox]
+) -> None:
+    controller, inbox = smtp_server
+    write_config(
+        f"provider:\n  name: smtp\n  smtp:\n    host: 127.0.0.1\n    port: {controller.port}\n"
+        "    security: none\n"
+    )
+    assert run("send", str(issue_file), "--test", "--to", "desk@example.org").exit_code == 0
+    assert inbox.senders == ["digest@example.org"]
 
 
 def test_smtp_with_starttls_and_login(issue_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:

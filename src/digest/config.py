@@ -33,6 +33,13 @@ class Newsletter(_Section):
     postal_address: str = "The Conversation Digest, 1 Example Street, Springfield 01234, USA"
     greeting: str | None = None  # e.g. "Dear {name},"; {name} is filled per recipient
     greeting_fallback: str = "reader"
+    direction: Literal["ltr", "rtl"] | None = None  # None: from the language
+    list_id: str | None = Field(  # RFC 2919; None: "<name>.<sender's domain>"
+        None,
+        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$",
+        max_length=255,
+    )
+    sender_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$", max_length=64)
 
     @field_validator("sender", "reply_to")
     @classmethod
@@ -149,6 +156,14 @@ class Smtp(_Section):
     username: str | None = None
     password_env: str | None = None
     ca_file: str | None = None
+    envelope_sender: str | None = None  # MAIL FROM (the Return-Path): where bounces go
+
+    @field_validator("envelope_sender")
+    @classmethod
+    def _bare_address(cls, value: str | None) -> str | None:
+        if value is not None and (parseaddr(value)[1] != value or "@" not in value):
+            raise ValueError("must be a bare email address, e.g. bounces@example.org")
+        return value
 
 
 class Provider(_Section):

@@ -70,6 +70,7 @@ class Mailgun(HttpProvider):
             "o:tracking": "no",
             "v:issue": rendered.slug,
         }
+        data.update({f"h:{name}": value for name, value in rendered.headers.items()})
         if rendered.reply_to:
             data["h:Reply-To"] = rendered.reply_to
         if self.settings.test_mode:

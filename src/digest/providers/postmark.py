@@ -54,7 +54,8 @@ class Postmark(HttpProvider):
             "To": address_of(recipient),
             "Subject": batch.subject,
             "Headers": [
-                {"Name": k, "Value": v} for k, v in list_headers(values["list_unsubscribe"]).items()
+                {"Name": k, "Value": v}
+                for k, v in list_headers(rendered, values["list_unsubscribe"]).items()
             ],
             "Tag": rendered.slug,
             "Metadata": {"issue": rendered.slug},

@@ -55,7 +55,7 @@ class Resend(HttpProvider):
             "from": rendered.sender,
             "to": [address_of(recipient)],
             "subject": batch.subject,
-            "headers": list_headers(values["list_unsubscribe"]),
+            "headers": list_headers(rendered, values["list_unsubscribe"]),
             "tags": [{"name": "issue", "value": rendered.slug[:256]}],
         }
         if rendered.reply_to:

@@ -54,7 +54,7 @@ class SendGrid(HttpProvider):
                 {
                     "to": [to],
                     "substitutions": {placeholder(k): values[k] for k in VALUE_KEYS},
-                    "headers": list_headers(values["list_unsubscribe"]),
+                    "headers": list_headers(rendered, values["list_unsubscribe"]),
                 }
             )
         body: dict[str, Any] = {

@@ -84,7 +84,9 @@ class Smtp(Provider):
                 )
                 mail = to_email(message, date=now)
                 try:
-                    client.send_message(mail, to_addrs=[recipient.email])
+                    client.send_message(
+                        mail, from_addr=self.smtp.envelope_sender, to_addrs=[recipient.email]
+                    )
                 except smtplib.SMTPRecipientsRefused as err:
                     code, text = next(iter(err.recipients.values()))
                     reason = f"smtp {code}: {_text(text)}"

@@ -6,10 +6,11 @@ left as markers (see :mod:`digest.render.message`) and filled by plain substitut
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from digest.config import Settings
 from digest.issuefile import Issue
+from digest.render.headers import direction, identity_headers
 from digest.render.html import compile_mjml, inline_css
 from digest.render.templates import (
     HTML_TEMPLATE,
@@ -42,6 +43,7 @@ class RenderedIssue:
     unsubscribe_url: str  # pattern with {token}
     unsubscribe_mailto: str
     greeting_fallback: str
+    headers: dict[str, str] = field(default_factory=dict)  # List-Id, Feedback-ID
 
 
 def render_issue(issue: Issue, settings: Settings, slug: str) -> RenderedIssue:
@@ -55,6 +57,7 @@ def render_issue(issue: Issue, settings: Settings, slug: str) -> RenderedIssue:
         "greeting": greeting,
         "preheader_padding": PREHEADER_PADDING if issue.preheader else "",
         "font_family": settings.render.font_family,
+        "direction": direction(newsletter),
     }
     mjml_source = render_template(env, HTML_TEMPLATE, context)
     html = inline_css(compile_mjml(mjml_source, dict(settings.render.fonts)))
@@ -71,4 +74,5 @@ def render_issue(issue: Issue, settings: Settings, slug: str) -> RenderedIssue:
         unsubscribe_url=settings.unsubscribe.url,
         unsubscribe_mailto=settings.unsubscribe.mailto,
         greeting_fallback=newsletter.greeting_fallback,
+        headers=identity_headers(newsletter, slug),
     )

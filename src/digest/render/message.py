@@ -81,10 +81,12 @@ def shared_bodies(rendered: RenderedIssue, placeholders: dict[str, str]) -> tupl
     return html_body, text_body
 
 
-def list_headers(list_unsubscribe: str) -> dict[str, str]:
+def list_headers(rendered: RenderedIssue, list_unsubscribe: str) -> dict[str, str]:
+    """Every header a message of this issue carries beyond the usual ones."""
     return {
         "List-Unsubscribe": list_unsubscribe,
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        **rendered.headers,
     }
 
 
@@ -106,7 +108,7 @@ def personalise(
         sender=rendered.sender,
         reply_to=rendered.reply_to,
         tag=rendered.slug,
-        headers=list_headers(values["list_unsubscribe"]),
+        headers=list_headers(rendered, values["list_unsubscribe"]),
         key=key,
     )
 

@@ -47,6 +47,21 @@ def longdate(value: dt.date | None) -> str:
     return f"{value:%B} {value.day}, {value.year}" if value else ""
 
 
+NOWRAP = '<span style="white-space:nowrap">{}</span>'
+
+
+def nowrap(text: str) -> Markup:
+    """Text that never breaks across lines (a date, say)."""
+    return Markup(NOWRAP).format(text)
+
+
+def with_last_word(text: str, tail: str) -> Markup:
+    """``text`` with ``tail`` (e.g. an arrow) kept on one line with its last word."""
+    head, _, last = str(text).rpartition(" ")
+    kept = Markup(NOWRAP).format(Markup("{}&nbsp;{}").format(last, tail))
+    return Markup("{} {}").format(head, kept) if head else kept
+
+
 def wrap(text: str, width: int = TEXT_WIDTH) -> str:
     """Wrap each line of ``text`` at ``width``; never break a URL or a long word."""
     lines = []
@@ -71,6 +86,8 @@ def make_environment(folder: Path) -> jinja2.Environment:
     env.filters["plaintext"] = lambda text: inline_text(text or "")
     env.filters["longdate"] = longdate
     env.filters["wrap"] = wrap
+    env.filters["nowrap"] = nowrap
+    env.filters["with_last_word"] = with_last_word
     return env
 
 
