@@ -88,6 +88,20 @@ def check_issue(issue: Issue) -> list[Finding]:
                 findings.append(
                     Finding("error", f"read-more link {expert.read_more!r} of {at} {problem}")
                 )
+            if not (expert.affiliation or "").strip():
+                findings.append(
+                    Finding("warning", f"{at} has no affiliation; readers like to know who it is")
+                )
+            if expert.anchor_from_name:
+                anchor = expert.read_more.partition("#")[2]
+                findings.append(
+                    Finding(
+                        "warning",
+                        f"the read-more anchor #{anchor} of {at} was made from the name, not "
+                        "found on the page: open the link to check it lands on the comment, "
+                        "then delete anchor_from_name",
+                    )
+                )
             for url in link_targets(expert.excerpt):
                 if problem := _link_problem(url):
                     findings.append(

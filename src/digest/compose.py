@@ -9,7 +9,15 @@ import httpx
 
 from digest.config import Settings
 from digest.errors import SourceError
-from digest.excerpt import excerpt, first_sentence, read_more_url, slugify
+from digest.excerpt import (
+    excerpt,
+    first_sentence,
+    intro_excerpt,
+    people_phrase,
+    read_more_url,
+    slugify,
+    titles_phrase,
+)
 from digest.issuefile import Expert, Issue, Section
 from digest.model import Conversation
 from digest.sources import read_conversation
@@ -36,42 +44,67 @@ def section_for(conversation: Conversation, settings: Settings, slug: str) -> Se
             "utm_medium": compose.utm.medium,
             "utm_campaign": compose.utm.campaign.format(slug=slug),
         }
-    experts = tuple(
-        Expert(
-            name=comment.name,
-            affiliation=comment.affiliation,
-            headline=comment.headline,
-            excerpt=excerpt(comment.paragraphs, compose.excerpt.words),
-            read_more=read_more_url(
-                conversation.url,
+    experts = []
+    used: set[str] = set()
+    for comment in conversation.comments:
+        anchor = comment.anchor if comment.anchor not in used else None
+        from_name = anchor is None
+        if anchor is None:  # made from the name; never one another expert already has
+            base = anchor = slugify(comment.name)
+            count = 1
+            while anchor in used:
+                count += 1
+                anchor = f"{base}-{count}"
+        used.add(anchor)
+        experts.append(
+            Expert(
                 name=comment.name,
-                anchor=comment.anchor,
-                pattern=compose.read_more,
-                utm=utm,
-            ),
+                affiliation=comment.affiliation,
+                headline=comment.headline,
+                excerpt=excerpt(comment.paragraphs, compose.excerpt.words),
+                read_more=read_more_url(
+                    conversation.url,
+                    name=comment.name,
+                    anchor=anchor,
+                    pattern=compose.read_more,
+                    utm=utm,
+                ),
+                anchor_from_name=from_name and "{anchor}" in compose.read_more,
+            )
         )
-        for comment in conversation.comments
-    )
-    intro = excerpt(conversation.intro, compose.excerpt.intro_words) or None
+    intro = intro_excerpt(conversation.intro, compose.excerpt.intro_words) or None
     return Section(
         title=conversation.title,
         url=conversation.url,
         date=conversation.date,
         series=conversation.series,
         intro=intro,
-        experts=experts,
+        experts=tuple(experts),
     )
+
+
+def preheader_for(conversations: list[Conversation], max_chars: int) -> str | None:
+    """The inbox snippet after the subject: something the subject does not say, in whole
+    words: who speaks (one conversation) or what else is inside (several); else the
+    intro's first sentence if it fits whole."""
+    first = conversations[0]
+    if len(conversations) > 1:
+        phrase = titles_phrase([c.title for c in conversations[1:]], max_chars)
+    else:
+        phrase = people_phrase([c.name for c in first.comments], max_chars)
+    if phrase:
+        return phrase
+    sentence = first_sentence(first.intro or first.comments[0].paragraphs, 10_000)
+    return sentence if sentence and len(sentence) <= max_chars else None
 
 
 def build_issue(
     conversations: list[Conversation], settings: Settings, slug: str, today: dt.date
 ) -> Issue:
     first = conversations[0]
-    lead = first.intro or first.comments[0].paragraphs
-    preheader = first_sentence(lead, settings.compose.excerpt.preheader_chars) or None
     return Issue(
         subject=first.title,
-        preheader=preheader,
+        preheader=preheader_for(conversations, settings.compose.excerpt.preheader_chars),
         date=first.date or today,
         sections=tuple(section_for(c, settings, slug) for c in conversations),
     )

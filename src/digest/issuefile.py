@@ -48,6 +48,7 @@ class Expert(_Strict):
     headline: str | None = None
     excerpt: str = ""  # an empty one is reported by `digest check`, with where it is
     read_more: str = ""
+    anchor_from_name: bool = False  # the link's #anchor was made up, not found on the page
 
 
 class Section(_Strict):
@@ -121,6 +122,8 @@ def _commented(issue: Issue) -> CommentedMap:
             if expert.headline:
                 values["headline"] = expert.headline
             values |= {"excerpt": expert.excerpt, "read_more": expert.read_more}
+            if expert.anchor_from_name:
+                values["anchor_from_name"] = True
             experts.append(mapping(values))
         values = {"title": section.title, "url": section.url, "date": section.date}
         if section.series:

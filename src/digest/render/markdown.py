@@ -8,42 +8,15 @@ visible as literal text (and `digest check` reports it).
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+from digest.inline_markdown import PARSER, inline_tokens, is_safe_link
 
-ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
-
-
-def is_safe_link(url: str) -> bool:
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    if scheme not in ALLOWED_SCHEMES:
-        return False
-    if scheme == "mailto":
-        return "@" in parts.path
-    return bool(parts.hostname)
-
-
-def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-    md.disable(["image", "html_inline", "html_block"])
-    md.validateLink = is_safe_link  # type: ignore[method-assign]
-    return md
-
-
-_MD = _parser()
+__all__ = ["inline_html", "inline_text", "inline_tokens", "is_safe_link", "link_targets"]
 
 
 def inline_html(text: str) -> str:
     """Inline Markdown -> HTML (links, emphasis, code); everything else escaped."""
-    return str(_MD.renderInline(text)).strip()
-
-
-def inline_tokens(text: str) -> list[Token]:
-    tokens = _MD.parseInline(text)
-    return tokens[0].children or [] if tokens else []
+    return str(PARSER.renderInline(text)).strip()
 
 
 _LITERAL_LINK = re.compile(r"\]\(\s*<?(\S+?)>?\)(?=\s|$|[.,;:!?])")

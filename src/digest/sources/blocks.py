@@ -25,7 +25,19 @@ CONTAINER_TAGS = frozenset(
 )  # fmt: skip
 BLOCK_TAGS = frozenset({"p", "pre", "li", "dt", "figcaption", "summary", "address"})
 STOP_ATTRIBUTE = "data-digest-stop"  # marks where a reader of blocks should stop
-COMMENTS_HEADINGS = frozenset({"comments", "responses", "the comments", "the responses"})
+COMMENTS_HEADINGS = frozenset(
+    {
+        "comments",
+        "responses",
+        "the comments",
+        "the responses",
+        "评论",
+        "評論",
+        "回应",
+        "コメント",
+        "댓글",
+    }
+)
 EDITORS_SIGNOFF = re.compile(r"\s*[—–-]+\s*\*?\s*The Editors\s*\*?\s*$")
 
 _PARTICLES = {"de", "da", "di", "del", "der", "van", "von", "bin", "al", "el", "le", "la", "du",
@@ -115,8 +127,19 @@ def parse_date(text: str) -> dt.date | None:
     return None
 
 
+# A name in a script without capitals: 2-4 Han characters (李明, 欧阳修), or a Japanese or
+# Korean name of up to 8 characters, optionally split by a space or a middle dot.
+_CASELESS_NAME = re.compile(
+    r"^(?:[\u4e00-\u9fff]{2,4}|[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]{1,5}"
+    r"(?:[ ·・][\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]{1,5})?)$"
+)
+
+
 def looks_like_name(text: str) -> bool:
-    """A person's name: 2-6 capitalised words, initials and particles allowed."""
+    """A person's name: 2-6 capitalised words, initials and particles allowed; or a
+    short name in Chinese, Japanese or Korean script."""
+    if _CASELESS_NAME.match(text.strip()) and len(text.strip()) >= 2:
+        return text.strip() not in COMMENTS_HEADINGS
     words = text.split()
     if not 2 <= len(words) <= 6 or len(text) > 60:
         return False

@@ -22,10 +22,11 @@ from lxml import etree, html
 
 from digest.config import SiteSelectors
 from digest.errors import ConfigError, SourceError
-from digest.model import Comment, Conversation, Paragraph
+from digest.model import Comment, Conversation, Paragraph, plain_text
 from digest.sources.blocks import (
     COMMENTS_HEADINGS,
     STOP_ATTRIBUTE,
+    _is_whole,
     _strip_signoff,
     conversation_from_blocks,
     iter_blocks,
@@ -245,23 +246,43 @@ def _by_bylines(root: etree._Element, base_url: str | None) -> Found:
     return comments
 
 
-def _intro(root: etree._Element, found: Found, base_url: str | None) -> list[Paragraph]:
-    """The paragraphs before the first comment, less headings and date lines."""
+def _is_label(text: str) -> bool:
+    """A short line with no sentence punctuation: "Meridian Conversation"."""
+    return 0 < len(text.split()) <= 6 and text.rstrip()[-1:] not in ".!?:"
+
+
+def _intro(
+    root: etree._Element, found: Found, base_url: str | None
+) -> tuple[list[Paragraph], str | None, str | None]:
+    """The paragraphs before the first comment, less headings and date lines; and the
+    series label (a short line just before the title, e.g. <p class="series">) with its
+    description (a wholly italic paragraph right after the title), which are not intro."""
     first, *rest = [container for container, _ in found]
     for container in rest:
         if container.getparent() is not None:
             _drop(container)
     first.set(STOP_ATTRIBUTE, "")
     paras: list[Paragraph] = []
+    series = description = None
+    after_title = False
     for block in iter_blocks(root, base_url):
         if block.kind == "stop" or (
             block.kind == "h" and block.text.strip().lower() in COMMENTS_HEADINGS
         ):
             break
+        if block.kind == "h" and block.level == 1 and not after_title:
+            # what came before the title is a kicker, a breadcrumb or the series label
+            if paras and _is_label(block_text := plain_text(paras[-1])):
+                series = block_text.strip()
+            paras, after_title = [], True
+            continue
         if block.kind in {"h", "hr"} or parse_date(block.text):
             continue
+        if series and not paras and description is None and _is_whole(block.para, "em"):
+            description = block.text.strip()
+            continue
         paras.append(block.para)
-    return join_broken_paragraphs(_strip_signoff(paras))
+    return join_broken_paragraphs(_strip_signoff(paras)), series, description
 
 
 def parse_html(
@@ -300,11 +321,14 @@ def parse_html(
         return conversation_from_blocks(blocks, source=source, url=page_url, title=title, date=date)
     if not title:
         raise SourceError(source, "no title found (no og:title, <h1> or <title>)")
+    intro, series, description = _intro(root, found, page_url)
     return Conversation(
         title=title,
         url=page_url,
         date=date,
-        intro=tuple(_intro(root, found, page_url)),
+        intro=tuple(intro),
         comments=tuple(comment for _, comment in found),
+        series=series,
+        series_description=description,
         source=source,
     )
