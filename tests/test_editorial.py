@@ -248,22 +248,51 @@ def test_non_latin_names_get_their_own_anchors_and_no_two_experts_share_one(tmp_
 # --- 7. checks say what an editor should look at ----------------------------------------------
 
 
+NO_ANCHORS = """# Who Pays for the Grid?
+
+2025-05-02
+
+Utilities want more money. Who should pay?
+
+### Ana Silva
+
+*Economist, Lisbon School of Economics*
+
+Customers should pay. The rest is a public good.
+
+### Ben Okoro
+
+The utilities should pay first. They chose to underinvest.
+"""
+
+
 def test_check_warns_about_a_missing_affiliation_and_a_made_up_anchor(tmp_path: Path) -> None:
-    issue, path = composed(tmp_path, SAMPLE, SAMPLE_URL)
+    source = tmp_path / "grid.md"
+    source.write_text(NO_ANCHORS, encoding="utf-8")
+    issue, path = composed(tmp_path, source, "https://example.org/grid")
     write_issue(dump_issue(issue), path, force=True)
-    text = path.read_text(encoding="utf-8")
-    assert "anchor_from_name: true" in text  # the sample's anchors are made from the names
+    assert path.read_text(encoding="utf-8").count("anchor_from_name: true") == 2
     findings = [str(f) for f in check_issue(load_issue(path))]
     assert any(
-        f.startswith("warning:") and "Ana Lúcia Ferreira" in f and "made from the name" in f
+        f.startswith("warning:") and "#ana-silva" in f and "made from the name" in f
         for f in findings
     ), findings
-    edited = text.replace("affiliation: Housing Advocate, Harborside Tenants Union", "affiliation:")
-    path.write_text(edited, encoding="utf-8")
-    findings = [str(f) for f in check_issue(load_issue(path))]
-    assert any(
-        f.startswith("warning:") and "Selin Aydın" in f and "no affiliation" in f for f in findings
-    ), findings
+    assert [f for f in findings if "no affiliation" in f] == [
+        "warning: expert 'Ben Okoro' in section 1 ('Who Pays for the Grid?') has no "
+        "affiliation; readers like to know who it is"
+    ]
+
+
+def test_a_markdown_source_can_give_the_pages_anchors(tmp_path: Path) -> None:
+    issue, path = composed(tmp_path, SAMPLE, SAMPLE_URL)
+    write_issue(dump_issue(issue), path, force=True)
+    assert "anchor_from_name" not in path.read_text(encoding="utf-8")
+    assert [e.read_more.rsplit("#", 1)[1] for e in issue.sections[0].experts] == [
+        "comment-ferreira",
+        "comment-okafor",
+        "comment-aydin",
+    ]
+    assert not any("made from the name" in str(f) for f in check_issue(load_issue(path)))
 
 
 def test_anchors_taken_from_the_page_are_not_flagged(tmp_path: Path) -> None:

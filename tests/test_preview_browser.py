@@ -80,7 +80,7 @@ def test_editor_sees_inbox_frames_text_and_live_updates(preview: tuple[str, Path
         )
         expect(page.locator("#inbox-from")).to_have_text("The Conversation Digest")
         expect(page.locator("#inbox-preheader")).to_contain_text(
-            "Three of the world's ten busiest ports"
+            "With Ana Lúcia Ferreira, Tomás R. Okafor and Selin Aydın"
         )
         for frame_id, width in (("#frame-desktop", 700), ("#frame-phone", 375)):
             frame = page.frame_locator(frame_id)

@@ -33,7 +33,7 @@ def test_check_passes_the_sample_with_exit_zero(issue_file: Path) -> None:
 def test_check_prints_each_finding_and_exits_one_on_errors(issue_file: Path) -> None:
     text = issue_file.read_text(encoding="utf-8")
     text = re.sub(
-        r"read_more: https://example.org/harbor/hold-the-line\?[^\n]*ana-lucia-ferreira",
+        r"read_more: https://example.org/harbor/hold-the-line\?[^\n]*comment-ferreira",
         "read_more: '#'",
         text,
     )
@@ -55,7 +55,7 @@ def test_check_prints_each_finding_and_exits_one_on_errors(issue_file: Path) -> 
         ),
         (
             lambda t: t.replace("date: 2026-03-04\nsections", "date: someday\nsections"),
-            r":6: date: Input should be a valid date",
+            r":7: date: Input should be a valid date",
         ),
         (
             lambda t: t.replace("      - name: Tomás R. Okafor", "      - name: [Tomás]"),

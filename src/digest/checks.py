@@ -73,6 +73,9 @@ def check_issue(issue: Issue) -> list[Finding]:
                 f"preheader is {len(issue.preheader)} characters; keep it under about {PREHEADER_WARN_CHARS}",
             )
         )
+    for url in link_targets(issue.editor_note or ""):
+        if problem := _link_problem(url):
+            findings.append(Finding("error", f"link {url!r} in the editor_note {problem}"))
     for s, section in enumerate(issue.sections, 1):
         where = f"section {s} ({section.title!r})"
         for url in link_targets(section.intro or ""):
@@ -136,10 +139,13 @@ def check_html(rendered: RenderedIssue, personal_html: str, settings: Settings) 
     doc: html.HtmlElement = html.document_fromstring(rendered.html)
     if DANGEROUS_URL.search(rendered.html):
         findings.append(Finding("error", "a javascript:, file: or data: URL appears in the HTML"))
+    ids = {el.get("id") for el in doc.iter() if el.get("id")}
     for el in doc.iter("a", "area"):
         href = el.get("href")
         if href is None or href in MARKERS:
             continue
+        if len(href) > 1 and href.startswith("#") and href[1:] in ids:
+            continue  # a link within the email (the contents list)
         if problem := _link_problem(href):
             label = " ".join(el.text_content().split())[:40]
             findings.append(

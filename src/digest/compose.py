@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from digest.config import Settings
-from digest.errors import SourceError
+from digest.errors import ConfigError, DigestError, NothingNew, SourceError
 from digest.excerpt import (
     excerpt,
     first_sentence,
@@ -18,9 +21,10 @@ from digest.excerpt import (
     slugify,
     titles_phrase,
 )
-from digest.issuefile import Expert, Issue, Section
+from digest.issuefile import Expert, Issue, Section, load_issue
 from digest.model import Conversation
 from digest.sources import read_conversation
+from digest.sources.feed import FeedEntry, read_feed
 from digest.sources.fetch import is_url, make_client
 
 
@@ -99,14 +103,25 @@ def preheader_for(conversations: list[Conversation], max_chars: int) -> str | No
 
 
 def build_issue(
-    conversations: list[Conversation], settings: Settings, slug: str, today: dt.date
+    conversations: list[Conversation],
+    settings: Settings,
+    slug: str,
+    today: dt.date,
+    *,
+    feeds: tuple[str, ...] = (),
+    entry_ids: tuple[str | None, ...] = (),
 ) -> Issue:
     first = conversations[0]
+    sections = [section_for(c, settings, slug) for c in conversations]
+    for index, entry_id in enumerate(entry_ids):
+        sections[index] = sections[index].model_copy(update={"feed_entry": entry_id})
     return Issue(
         subject=first.title,
         preheader=preheader_for(conversations, settings.compose.excerpt.preheader_chars),
-        date=first.date or today,
-        sections=tuple(section_for(c, settings, slug) for c in conversations),
+        # a digest from feeds is dated the day it is composed; one conversation, its own day
+        date=today if feeds else first.date or today,
+        sections=tuple(sections),
+        feeds=feeds,
     )
 
 
@@ -137,3 +152,127 @@ def compose(
     issue = build_issue(conversations, settings, name, today)
     directory = out_dir or Path(settings.compose.issues_dir)
     return issue, directory / f"{name}.yaml"
+
+
+# --- from feeds -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedIssue:
+    issue: Issue
+    path: Path
+    skipped: tuple[str, ...]  # entries that did not compose, each with its reason
+
+
+def _page_key(url: str) -> str:
+    """An address without fragment, query or trailing slash, to recognise a page."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query="", fragment="", path=parts.path.rstrip("/")))
+
+
+@dataclass
+class _History:
+    """What earlier issue files in the folder already used."""
+
+    entry_ids: set[str]
+    pages: set[str]
+    last_date: dict[str, dt.date]  # feed -> the newest issue composed from it
+
+
+def _history(folder: Path) -> _History:
+    history = _History(set(), set(), {})
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        try:
+            issue = load_issue(path)
+        except DigestError:
+            continue  # a broken file is `digest check`'s business, not a reason to stop
+        for section in issue.sections:
+            if section.feed_entry:
+                history.entry_ids.add(section.feed_entry)
+            if section.url:
+                history.pages.add(_page_key(section.url))
+        for feed in issue.feeds:
+            if feed not in history.last_date or history.last_date[feed] < issue.date:
+                history.last_date[feed] = issue.date
+    return history
+
+
+def compose_from_feeds(
+    feeds: list[str],
+    settings: Settings,
+    *,
+    since: dt.date | None = None,
+    max_entries: int | None = None,
+    match: str | None = None,
+    force: bool = False,
+    client: httpx.Client | None = None,
+    today: dt.date | None = None,
+    out_dir: Path | None = None,
+) -> FeedIssue:
+    """One multi-section issue from the entries of ``feeds`` that are new: published since
+    ``since`` (default: the date of the last issue composed from the same feed) and not
+    used by an earlier issue in the folder (by entry id, then page address) unless
+    ``force``. Entries that fail are skipped and said; none composing is an error."""
+    today = today or dt.date.today()
+    folder = out_dir or Path(settings.compose.issues_dir)
+    history = _history(folder)
+    try:
+        pattern = re.compile(match) if match else None
+    except re.error as err:
+        raise DigestError(f"--match {match!r} is not a regular expression ({err})") from None
+    own_client = client is None
+    client = client or make_client(settings.fetch)
+    try:
+        candidates: dict[str, FeedEntry] = {}
+        skipped: list[str] = []
+        for source in feeds:
+            feed = read_feed(source, settings=settings, client=client)
+            skipped.extend(f"{source}: {note}" for note in feed.notes)
+            start = since if since is not None else history.last_date.get(source)
+            for entry in feed.entries:
+                if start and entry.published and entry.published.date() < start:
+                    continue
+                if not force and (
+                    entry.id in history.entry_ids or _page_key(entry.link) in history.pages
+                ):
+                    continue
+                if pattern and not (pattern.search(entry.link) or pattern.search(entry.title)):
+                    continue
+                if entry.id not in candidates:
+                    candidates[entry.id] = entry
+        oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
+        chosen = sorted(
+            candidates.values(),
+            key=lambda e: (e.published is not None, e.published or oldest),
+            reverse=True,
+        )[: max_entries or None]
+        if not chosen:
+            raise NothingNew(f"{', '.join(feeds)}: no new entries to compose")
+        conversations: list[Conversation] = []
+        entry_ids: list[str | None] = []
+        for entry in chosen:
+            try:
+                conversation = read_conversation(entry.link, settings=settings, client=client)
+            except ConfigError:
+                raise
+            except DigestError as err:
+                reason = err.reason if isinstance(err, SourceError) else str(err)
+                skipped.append(f"{entry.title!r} ({entry.link}): {reason}")
+                continue
+            if not force and _page_key(conversation.url or entry.link) in history.pages:
+                continue  # the page was used before under another feed address
+            conversations.append(conversation)
+            entry_ids.append(entry.id)
+    finally:
+        if own_client:
+            client.close()
+    if not conversations:
+        first = skipped[0] if skipped else "nothing was new"
+        raise SourceError(
+            ", ".join(feeds), f"none of {len(chosen)} new entries composed; first: {first}"
+        )
+    name = issue_name(conversations, today)
+    issue = build_issue(
+        conversations, settings, name, today, feeds=tuple(feeds), entry_ids=tuple(entry_ids)
+    )
+    return FeedIssue(issue, folder / f"{name}.yaml", tuple(skipped))

@@ -132,6 +132,14 @@ class Fetch(_Section):
     )
 
 
+class Draft(_Section):
+    """`digest draft`: the feeds a draft is composed from, and how much goes in."""
+
+    feeds: tuple[str, ...] = ()
+    max_conversations: int | None = Field(None, ge=1)
+    match: str | None = None
+
+
 class Limits(_Section):
     """Bounds on an issue file, so a broken or hostile one fails fast with one line."""
 
@@ -224,6 +232,7 @@ class Settings(_Section):
     staff: tuple[str, ...] = ("staff@example.org",)
     delivery: Delivery = Delivery()
     limits: Limits = Limits()
+    draft: Draft = Draft()
 
     def selectors_for(self, host: str) -> SiteSelectors | None:
         host = host.lower()

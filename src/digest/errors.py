@@ -2,6 +2,7 @@
 
     DigestError                 anything a user can act on; the CLI prints str(err) on one line
     ├── SourceError             a conversation source could not be read or understood
+    ├── NothingNew              a feed has no entry that an earlier issue did not use
     ├── IssueFileError          an issue file is missing, malformed, or would be overwritten
     ├── RenderError             a template, MJML or CSS problem while rendering an issue
     ├── ProviderError           a mail provider answered in a way digest cannot use
@@ -38,6 +39,10 @@ class SourceError(DigestError):
         self.source = source
         self.reason = reason
         super().__init__(f"{source}: {reason}")
+
+
+class NothingNew(DigestError):
+    """A feed has nothing an earlier issue did not already use (not a failure for drafts)."""
 
 
 class IssueFileError(DigestError):

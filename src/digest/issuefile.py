@@ -25,6 +25,7 @@ from digest.yamlio import read_yaml, validate
 HEADER = """\
 digest issue file: edit freely. Excerpts and intros are inline Markdown
 (*emphasis*, **bold**, [links](https://…)); reorder or delete experts as you like.
+editor_note, when set, is a short inline-Markdown note shown above the conversations.
 Check it with `digest check FILE`; nothing digest does rewrites this file.
 """
 
@@ -58,6 +59,7 @@ class Section(_Strict):
     series: str | None = None
     intro: str | None = None
     experts: tuple[Expert, ...] = Field(min_length=1)
+    feed_entry: str | None = None  # the feed entry's id, when composed from a feed
 
     _check_url = field_validator("url")(_absolute_http)
 
@@ -66,7 +68,9 @@ class Issue(_Strict):
     subject: str = Field(min_length=1)
     preheader: str | None = None
     date: dt.date
+    editor_note: str | None = None  # inline Markdown, shown above the conversations
     sections: tuple[Section, ...] = Field(min_length=1)
+    feeds: tuple[str, ...] = ()  # the feeds the issue was composed from
 
 
 def issue_slug(path: Path) -> str:
@@ -129,15 +133,20 @@ def _commented(issue: Issue) -> CommentedMap:
         if section.series:
             values["series"] = section.series
         values |= {"intro": section.intro, "experts": experts}
+        if section.feed_entry:
+            values["feed_entry"] = section.feed_entry
         sections.append(mapping(values))
-    doc = mapping(
-        {
-            "subject": issue.subject,
-            "preheader": issue.preheader,
-            "date": issue.date,
-            "sections": sections,
-        }
-    )
+    top: dict[str, Any] = {
+        "subject": issue.subject,
+        "preheader": issue.preheader,
+        "date": issue.date,
+    }
+    if issue.editor_note or len(issue.sections) > 1:
+        top["editor_note"] = issue.editor_note  # an invitation to write one
+    top["sections"] = sections
+    if issue.feeds:
+        top["feeds"] = list(issue.feeds)
+    doc = mapping(top)
     doc.yaml_set_start_comment(HEADER)
     return doc
 

@@ -34,9 +34,12 @@ def send_test(
     *,
     to: list[str] | None = None,
     client: httpx.Client | None = None,
+    prefix: str = TEST_PREFIX,
+    staff_note: str | None = None,
 ) -> list[Outcome]:
-    """Check, render once, and send to staff; one Outcome per address, in order."""
-    result = build(issue_path, settings)
+    """Check, render once, and send to staff; one Outcome per address, in order.
+    ``staff_note`` (inline Markdown) goes on top of the email, for staff only."""
+    result = build(issue_path, settings, staff_note=staff_note)
     errors = [f for f in result.findings if f.level == "error"]
     if errors:
         raise DigestError(
@@ -62,7 +65,7 @@ def send_test(
                     Recipient(a, None, TEST_TOKEN)
                     for a in unique[start : start + provider.batch_size]
                 )
-                batch = Batch(result.rendered, chunk, TEST_PREFIX, key=f"{run}-{start}")
+                batch = Batch(result.rendered, chunk, prefix, key=f"{run}-{start}")
                 outcomes.extend(
                     send_with_retries(
                         provider,

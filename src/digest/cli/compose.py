@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -11,32 +12,90 @@ from digest.cli.common import config_option, main, reports_errors, settings_from
 from digest.config import load_settings, resolve_config_path
 
 
+def parse_since(value: str | None) -> dt.date | None:
+    """--since: a date (YYYY-MM-DD), or "last-issue" (the default) for the date of the
+    last issue composed from the same feed."""
+    if value is None or value == "last-issue":
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD) or last-issue", param_hint="--since"
+        ) from None
+
+
 @main.command()
-@click.argument("sources", nargs=-1, required=True)
+@click.argument("sources", nargs=-1)
 @click.option("--url", help="The web address of a local file's conversation (for 'Read more').")
+@click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    metavar="URL|FILE",
+    help="Compose from the new entries of an RSS or Atom feed (repeatable).",
+)
+@click.option(
+    "--since",
+    metavar="DATE|last-issue",
+    help="With --feed: entries published on or after DATE (default: since the last issue from the feed).",
+)
+@click.option(
+    "--max", "max_entries", type=click.IntRange(1), help="With --feed: at most N conversations."
+)
+@click.option(
+    "--match", metavar="REGEX", help="With --feed: only entries whose link or title matches."
+)
 @click.option(
     "--out", "out_dir", metavar="DIR", help="Folder for the issue file (default: issues/)."
 )
 @click.option("--dry-run", is_flag=True, help="Print the issue YAML instead of writing it.")
-@click.option("--force", is_flag=True, help="Replace an existing issue file.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing issue file; with --feed, also reuse entries earlier issues used.",
+)
 @config_option
 @reports_errors
 def compose(
     sources: tuple[str, ...],
     url: str | None,
+    feeds: tuple[str, ...],
+    since: str | None,
+    max_entries: int | None,
+    match: str | None,
     out_dir: str | None,
     dry_run: bool,
     force: bool,
     config_path: str | None,
 ) -> None:
-    """Read conversation SOURCES (files or http(s) URLs) and write one issue file."""
+    """Read conversation SOURCES (files or http(s) URLs), or the new entries of --feed,
+    and write one issue file."""
     from digest.compose import compose as compose_issue
+    from digest.compose import compose_from_feeds
     from digest.issuefile import dump_issue, write_issue
 
+    if bool(sources) == bool(feeds):
+        raise click.UsageError("give conversation SOURCES or --feed, one of the two")
+    if not feeds and (since or max_entries or match):
+        raise click.UsageError("--since, --max and --match go with --feed")
     settings = settings_from(config_path)
-    issue, path = compose_issue(
-        list(sources), settings, url=url, out_dir=Path(out_dir) if out_dir else None
-    )
+    folder = Path(out_dir) if out_dir else None
+    if feeds:
+        result = compose_from_feeds(
+            list(feeds),
+            settings,
+            since=parse_since(since),
+            max_entries=max_entries,
+            match=match,
+            force=force,
+            out_dir=folder,
+        )
+        for reason in result.skipped:
+            click.echo(f"warning: skipped {reason}", err=True)
+        issue, path = result.issue, result.path
+    else:
+        issue, path = compose_issue(list(sources), settings, url=url, out_dir=folder)
     text = dump_issue(issue)
     if dry_run:
         click.echo(text, nl=False)
@@ -139,4 +198,32 @@ def send(issue: Path, test_send: bool, to: str | None, config_path: str | None) 
         err=True,
     )
     if refused:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--no-send", is_flag=True, help="Write and check the draft; send nothing.")
+@config_option
+@reports_errors
+def draft(no_send: bool, config_path: str | None) -> None:
+    """Draft an issue from the new entries of draft.feeds and send it to staff.
+
+    For cron or a systemd timer: with nothing new there is no draft and nothing is sent.
+    Subscribers get nothing until an editor schedules the draft."""
+    from digest.draft import make_draft
+
+    settings = settings_from(config_path)
+    made = make_draft(settings, send=not no_send)
+    if made is None:
+        click.echo(f"nothing new in {', '.join(settings.draft.feeds)}; no draft", err=True)
+        return
+    for reason in made.composed.skipped:
+        click.echo(f"warning: skipped {reason}", err=True)
+    sections = len(made.composed.issue.sections)
+    click.echo(f"drafted {sections} conversation(s)", err=True)
+    click.echo(str(made.path))
+    for outcome in made.outcomes:
+        detail = outcome.message_id if outcome.status == "accepted" else outcome.reason
+        click.echo(f"{outcome.status:<8}  {outcome.email}  {detail or ''}".rstrip(), err=True)
+    if any(o.status != "accepted" for o in made.outcomes):
         sys.exit(1)

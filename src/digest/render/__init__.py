@@ -46,7 +46,10 @@ class RenderedIssue:
     headers: dict[str, str] = field(default_factory=dict)  # List-Id, Feedback-ID
 
 
-def render_issue(issue: Issue, settings: Settings, slug: str) -> RenderedIssue:
+def render_issue(
+    issue: Issue, settings: Settings, slug: str, *, staff_note: str | None = None
+) -> RenderedIssue:
+    """``staff_note`` (inline Markdown) is shown on top of a draft sent to staff only."""
     newsletter = settings.newsletter
     env = make_environment(template_folder(settings.render.templates))
     greeting = newsletter.greeting.format(name=NAME_MARKER) if newsletter.greeting else None
@@ -58,6 +61,7 @@ def render_issue(issue: Issue, settings: Settings, slug: str) -> RenderedIssue:
         "preheader_padding": PREHEADER_PADDING if issue.preheader else "",
         "font_family": settings.render.font_family,
         "direction": direction(newsletter),
+        "staff_note": staff_note,
     }
     mjml_source = render_template(env, HTML_TEMPLATE, context)
     html = inline_css(compile_mjml(mjml_source, dict(settings.render.fonts)))

@@ -14,6 +14,9 @@ from digest.sources.guard import AddressPolicy, AddressRefused, GuardedBackend, 
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 MARKDOWN_TYPES = frozenset({"text/markdown", "text/x-markdown", "text/plain"})
+FEED_TYPES = frozenset(
+    {"application/rss+xml", "application/atom+xml", "application/xml", "text/xml", "text/plain"}
+)
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".mdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
 
@@ -94,9 +97,20 @@ def make_client(settings: Fetch, resolver: Resolver | None = None) -> httpx.Clie
     )
 
 
-def fetch_url(source: str, client: httpx.Client, settings: Fetch) -> Document:
-    """GET one page within ``total_timeout``; refuse errors, non-HTML content, bodies
-    over ``max_bytes`` and addresses the policy refuses."""
+@dataclass(frozen=True)
+class Fetched:
+    data: bytes
+    media: str  # the content type, without parameters
+    charset: str | None
+    url: str  # after redirects
+
+
+def fetch_bytes(
+    source: str, client: httpx.Client, settings: Fetch, accept: frozenset[str], what: str
+) -> Fetched:
+    """GET one address within ``total_timeout``; refuse errors, content types not in
+    ``accept`` (``what`` names them in the message), bodies over ``max_bytes`` and
+    addresses the policy refuses."""
     max_bytes = settings.max_bytes
     try:
         with deadline(settings.total_timeout), client.stream("GET", source) as response:
@@ -104,26 +118,19 @@ def fetch_url(source: str, client: httpx.Client, settings: Fetch) -> Document:
                 phrase = response.reason_phrase or "error"
                 raise SourceError(source, f"HTTP {response.status_code} {phrase}")
             media = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if media in HTML_TYPES:
-                kind = "html"
-            elif media in MARKDOWN_TYPES:
-                kind = "markdown"
-            else:
-                raise SourceError(
-                    source, f"content type {media or '(none)'!r} is not HTML or Markdown"
-                )
+            if media not in accept:
+                raise SourceError(source, f"content type {media or '(none)'!r} is not {what}")
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise SourceError(source, f"page is larger than the {max_bytes}-byte limit")
+                raise SourceError(source, f"larger than the {max_bytes}-byte limit")
             chunks: list[bytes] = []
             size = 0
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > max_bytes:
-                    raise SourceError(source, f"page is larger than the {max_bytes}-byte limit")
+                    raise SourceError(source, f"larger than the {max_bytes}-byte limit")
                 chunks.append(chunk)
-            final_url = str(response.url)
-            charset = response.charset_encoding
+            return Fetched(b"".join(chunks), media, response.charset_encoding, str(response.url))
     except httpx.TooManyRedirects:
         raise SourceError(source, "too many redirects") from None
     except AddressRefused as err:
@@ -136,4 +143,10 @@ def fetch_url(source: str, client: httpx.Client, settings: Fetch) -> Document:
         raise SourceError(source, "redirected to an address that is not http or https") from None
     except httpx.HTTPError as err:
         raise SourceError(source, f"cannot fetch ({type(err).__name__}: {err})") from None
-    return Document(source, _decode(source, b"".join(chunks), charset), kind, final_url)
+
+
+def fetch_url(source: str, client: httpx.Client, settings: Fetch) -> Document:
+    """One conversation page (HTML or Markdown), within the fetch limits."""
+    fetched = fetch_bytes(source, client, settings, HTML_TYPES | MARKDOWN_TYPES, "HTML or Markdown")
+    kind = "html" if fetched.media in HTML_TYPES else "markdown"
+    return Document(source, _decode(source, fetched.data, fetched.charset), kind, fetched.url)

@@ -1,13 +1,19 @@
 """Markdown in the shape of a published conversation -> Conversation.
 
 The Markdown is rendered to HTML with raw HTML disabled (so markup in the source stays
-text), then read by the same block pass as HTML pages.
+text), then read by the same block pass as HTML pages. A heading (or a "Name:" line) may
+end with the page's anchor for it, `### Ana Lúcia Ferreira {#ana-ferreira}`: it becomes
+the element's id, so "Read more" links to that expert's comment use the page's anchor.
 """
 
 from __future__ import annotations
 
+import re
+from itertools import pairwise
+
 from lxml import html
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from digest.model import Conversation
 from digest.sources.blocks import conversation_from_blocks, iter_blocks
@@ -15,8 +21,25 @@ from digest.sources.blocks import conversation_from_blocks, iter_blocks
 _MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 
 
+_HEADING_ID = re.compile(r"\s*\{#([A-Za-z][\w.:-]*)\}\s*$")
+
+
+def _block_ids(tokens: list[Token]) -> None:
+    """Move a trailing `{#anchor}` of a heading or paragraph into its id attribute."""
+    for opening, inline in pairwise(tokens):
+        if opening.type not in {"heading_open", "paragraph_open"} or not inline.children:
+            continue
+        last = inline.children[-1]
+        match = _HEADING_ID.search(last.content) if last.type == "text" else None
+        if match:
+            last.content = last.content[: match.start()]
+            opening.attrSet("id", match.group(1))
+
+
 def parse_markdown(text: str, *, source: str, url: str | None) -> Conversation:
-    rendered = _MD.render(text)
+    tokens = _MD.parse(text)
+    _block_ids(tokens)
+    rendered = _MD.renderer.render(tokens, _MD.options, {})
     root = html.fragment_fromstring(rendered or "<p></p>", create_parent="div")
     blocks = list(iter_blocks(root, url))
     return conversation_from_blocks(blocks, source=source, url=url)
