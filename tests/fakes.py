@@ -475,6 +475,12 @@ class FakeResend(FakeProvider):
         headers = email.get("headers") or {}
         if not all(isinstance(v, str) for v in headers.values()):
             return "Header values must be strings."
+        for tag in email.get("tags") or []:
+            if not all(
+                re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(tag.get(k, "")))
+                for k in ("name", "value")
+            ):
+                return "Tags should only contain ASCII letters, numbers, underscores, or dashes."
         return None
 
     def _deliver(self, email: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import html as lxml_html
 
+from digest.build import build
 from digest.checks import check_issue
 from digest.compose import compose
 from digest.config import Settings
@@ -300,3 +301,40 @@ def test_anchors_taken_from_the_page_are_not_flagged(tmp_path: Path) -> None:
     write_issue(dump_issue(issue), path, force=True)
     assert "anchor_from_name" not in path.read_text(encoding="utf-8")
     assert not any("made from the name" in str(f) for f in check_issue(load_issue(path)))
+
+
+def test_an_issue_named_in_chinese_renders_and_sends_with_ascii_headers_and_tags(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.providers import Batch, create_provider, make_http_client
+    from digest.render.message import Recipient
+    from tests.conftest import run
+    from tests.fakes import FakeMailgun, FakeResend
+
+    Path("zh.md").write_text(CHINESE_NAMES, encoding="utf-8")
+    assert run("compose", "zh.md", "--url", "https://example.org/zh").exit_code == 0
+    (path,) = Path("issues").glob("*.yaml")
+    result = run("render", str(path))
+    assert result.exit_code == 0, result.output
+    (eml,) = Path("build").glob("*.eml")
+    head = eml.read_bytes().split(b"\n\n", 1)[0]
+    assert head.isascii()
+    assert b"Feedback-ID: 2024-03-01-" in head and b"Message-ID: <2024-03-01-" in head
+    assert run("send", str(path), "--test").exit_code == 0
+
+    rendered = build(path, SETTINGS).rendered
+    for fake_class, extra in ((FakeResend, {}), (FakeMailgun, {"domain": "mg.example.org"})):
+        with fake_class() as fake, make_http_client(SETTINGS) as client:
+            monkeypatch.setenv("DIGEST_TEST_KEY", fake.key)
+            settings = Settings(
+                provider={"name": fake_class.__name__[4:].lower(), "base_url": fake.url,
+                          "api_key_env": "DIGEST_TEST_KEY", **extra}
+            )  # fmt: skip
+            provider = create_provider(settings, client)
+            batch = Batch(
+                rendered, (Recipient("a@example.org"),), key=f"digest:x:{path.stem}:batch-1"
+            )
+            assert [o.status for o in provider.send(batch)] == ["accepted"]
+            (delivery,) = fake.deliveries
+            assert delivery.metadata["issue"].isascii()
+            assert delivery.metadata["issue"].startswith("2024-03-01-")

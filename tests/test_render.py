@@ -123,6 +123,12 @@ def test_eml_carries_list_id_and_feedback_id_from_config_and_no_precedence(
     default = parse(build(compose_to(tmp_path), SETTINGS).eml)
     assert default["List-Id"] == "The Conversation Digest <the-conversation-digest.example.org>"
     assert default["Feedback-ID"].endswith(":issue:the-conversation-digest:example-org")
+    # a long Feedback-ID (it has no spaces) stays on one raw line, never folded or
+    # RFC 2047-encoded into something Gmail cannot read
+    eml = build(compose_to(tmp_path), SETTINGS).eml
+    raw = next(line for line in eml.split(b"\n") if line.startswith(b"Feedback-ID:"))
+    assert raw.rstrip() == f"Feedback-ID: {default['Feedback-ID']}".encode()
+    assert len(raw) > 78
 
 
 def test_html_declares_language_direction_and_turns_off_client_reformatting(

@@ -66,9 +66,9 @@ class Mailgun(HttpProvider):
             "recipient-variables": json.dumps(variables, ensure_ascii=False),
             "h:List-Unsubscribe": placeholder("list_unsubscribe"),
             "h:List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "o:tag": rendered.slug,
+            "o:tag": rendered.issue_id,
             "o:tracking": "no",
-            "v:issue": rendered.slug,
+            "v:issue": rendered.issue_id,
         }
         data.update({f"h:{name}": value for name, value in rendered.headers.items()})
         if rendered.reply_to:

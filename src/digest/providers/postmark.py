@@ -57,8 +57,8 @@ class Postmark(HttpProvider):
                 {"Name": k, "Value": v}
                 for k, v in list_headers(rendered, values["list_unsubscribe"]).items()
             ],
-            "Tag": rendered.slug,
-            "Metadata": {"issue": rendered.slug},
+            "Tag": rendered.issue_id,
+            "Metadata": {"issue": rendered.issue_id},
             "MessageStream": self.settings.message_stream,
             "TrackOpens": False,
         }

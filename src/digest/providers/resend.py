@@ -22,6 +22,7 @@ from digest.providers.base import (
     all_failed,
     short,
 )
+from digest.render.headers import ascii_id
 from digest.render.message import (
     JsonBodies,
     address_of,
@@ -36,7 +37,7 @@ NOT_RETRYABLE = {"daily_quota_exceeded", "monthly_quota_exceeded"}
 def idempotency_key(batch: Batch) -> str:
     """Stable for the same batch and recipients, different when the recipients differ."""
     members = hashlib.sha256("\n".join(r.email for r in batch.recipients).encode()).hexdigest()[:16]
-    return f"{batch.key or batch.rendered.slug}:{members}"[:256]
+    return ascii_id(f"{batch.key or batch.rendered.issue_id}:{members}")[:256]
 
 
 class Resend(HttpProvider):
@@ -56,7 +57,7 @@ class Resend(HttpProvider):
             "to": [address_of(recipient)],
             "subject": batch.subject,
             "headers": list_headers(rendered, values["list_unsubscribe"]),
-            "tags": [{"name": "issue", "value": rendered.slug[:256]}],
+            "tags": [{"name": "issue", "value": rendered.issue_id[:256]}],
         }
         if rendered.reply_to:
             fields["reply_to"] = rendered.reply_to

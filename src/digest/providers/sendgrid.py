@@ -65,8 +65,8 @@ class SendGrid(HttpProvider):
                 {"type": "text/plain", "value": text},
                 {"type": "text/html", "value": html},
             ],
-            "categories": [rendered.slug[:255]],
-            "custom_args": {"issue": rendered.slug},
+            "categories": [rendered.issue_id[:255]],
+            "custom_args": {"issue": rendered.issue_id},
             "tracking_settings": {
                 "click_tracking": {"enable": False},
                 "open_tracking": {"enable": False},

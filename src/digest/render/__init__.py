@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from digest.config import Settings
 from digest.issuefile import Issue
-from digest.render.headers import direction, identity_headers
+from digest.render.headers import ascii_id, direction, identity_headers
 from digest.render.html import compile_mjml, inline_css
 from digest.render.templates import (
     HTML_TEMPLATE,
@@ -44,6 +44,11 @@ class RenderedIssue:
     unsubscribe_mailto: str
     greeting_fallback: str
     headers: dict[str, str] = field(default_factory=dict)  # List-Id, Feedback-ID
+
+    @property
+    def issue_id(self) -> str:
+        """The slug in ASCII: what headers and provider tags carry."""
+        return ascii_id(self.slug)
 
 
 def render_issue(

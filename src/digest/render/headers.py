@@ -6,6 +6,7 @@ They are fixed per issue, so they are worked out once with the render.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from email.utils import formataddr, parseaddr
 
@@ -16,6 +17,17 @@ RTL_LANGUAGES = frozenset(
     {"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "ps", "sd", "ug", "ur", "yi"}
 )
 _NOT_LABEL = re.compile(r"[^a-z0-9]+")
+
+
+def ascii_id(name: str) -> str:
+    """``name`` itself when it is plain ASCII; else its ASCII letters, digits and dashes
+    plus a short hash of the whole, so "2024-03-01-中美关系" becomes "2024-03-01-9f2c…":
+    fit for Message-IDs, Feedback-ID, idempotency keys and provider tags."""
+    if name.isascii():
+        return name
+    kept = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9_.:-]+", "-", name)).strip("-")
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return f"{kept}-{digest}" if kept else digest
 
 
 def direction(newsletter: Newsletter) -> str:
@@ -50,5 +62,5 @@ def feedback_id(newsletter: Newsletter, issue: str, kind: str = "issue") -> str:
 def identity_headers(newsletter: Newsletter, issue: str) -> dict[str, str]:
     return {
         "List-Id": formataddr((newsletter.name, list_id(newsletter)), charset="utf-8"),
-        "Feedback-ID": feedback_id(newsletter, issue),
+        "Feedback-ID": feedback_id(newsletter, ascii_id(issue)),
     }

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from digest.render import NAME_MARKER, UNSUBSCRIBE_MARKER, RenderedIssue
 
-ONE_LINE_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+ONE_LINE_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post", "feedback-id"})
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Message:
     text: str
     sender: str
     reply_to: str | None
-    tag: str  # the issue's slug
+    tag: str  # the issue's slug, in ASCII
     headers: dict[str, str] = field(default_factory=dict)
     key: str = ""  # the sending batch's key: with the address, it makes the Message-ID
 
@@ -107,7 +107,7 @@ def personalise(
         text=text_body,
         sender=rendered.sender,
         reply_to=rendered.reply_to,
-        tag=rendered.slug,
+        tag=rendered.issue_id,
         headers=list_headers(rendered, values["list_unsubscribe"]),
         key=key,
     )
