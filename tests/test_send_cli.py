@@ -15,7 +15,7 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from digest.cli import main
 from tests.conftest import free_port, run
@@ -26,6 +26,19 @@ SECRET = "sk-live-DO-NOT-LEAK-4242"
 
 def write_config(text: str) -> None:
     Path("config.yaml").write_text(text, encoding="utf-8")
+
+
+def smtp_config(port: int, security: str = "none", smtp: str = "", top: str = "") -> None:
+    """config.yaml for the smtp provider on 127.0.0.1:PORT; ``smtp`` adds lines to its
+    section (indented four spaces), ``top`` whole sections before it."""
+    write_config(
+        f"{top}provider:\n  name: smtp\n  smtp:\n    host: 127.0.0.1\n    port: {port}\n"
+        f"    security: {security}\n{smtp}"
+    )
+
+
+def send_test_to_desk(issue_file: Path) -> Result:
+    return run("send", str(issue_file), "--test", "--to", "desk@example.org")
 
 
 class Inbox:
@@ -81,10 +94,8 @@ def test_test_send_through_a_real_smtp_server(
     issue_file: Path, smtp_server: tuple[Controller, Inbox]
 ) -> None:
     controller, inbox = smtp_server
-    write_config(
-        f"provider:\n  name: smtp\n  smtp:\n    host: 127.0.0.1\n    port: {controller.port}\n    security: none\n"
-    )
-    result = run("send", str(issue_file), "--test", "--to", "desk@example.org")
+    smtp_config(controller.port)
+    result = send_test_to_desk(issue_file)
     assert result.exit_code == 0, result.output
     ((rcpts, message),) = inbox.messages
     assert rcpts == ["desk@example.org"]
@@ -101,12 +112,12 @@ def test_smtp_bounces_go_to_the_configured_envelope_sender_and_list_headers_arri
     issue_file: Path, smtp_server: tuple[Controller, Inbox]
 ) -> None:
     controller, inbox = smtp_server
-    write_config(
-        "newsletter:\n  list_id: harbor.lists.example.org\n"
-        f"provider:\n  name: smtp\n  smtp:\n    host: 127.0.0.1\n    port: {controller.port}\n"
-        "    security: none\n    envelope_sender: bounces@example.org\n"
+    smtp_config(
+        controller.port,
+        smtp="    envelope_sender: bounces@example.org\n",
+        top="newsletter:\n  list_id: harbor.lists.example.org\n",
     )
-    result = run("send", str(issue_file), "--test", "--to", "desk@example.org")
+    result = send_test_to_desk(issue_file)
     assert result.exit_code == 0, result.output
     ((_, message),) = inbox.messages
     assert inbox.senders == ["bounces@example.org"]
@@ -120,11 +131,8 @@ def test_smtp_without_an_envelope_sender_uses_the_from_address(
     issue_file: Path, smtp_server: tuple[Controller, Inbox]
 ) -> None:
     controller, inbox = smtp_server
-    write_config(
-        f"provider:\n  name: smtp\n  smtp:\n    host: 127.0.0.1\n    port: {controller.port}\n"
-        "    security: none\n"
-    )
-    assert run("send", str(issue_file), "--test", "--to", "desk@example.org").exit_code == 0
+    smtp_config(controller.port)
+    assert send_test_to_desk(issue_file).exit_code == 0
     assert inbox.senders == ["digest@example.org"]
 
 
@@ -156,17 +164,17 @@ def test_smtp_with_starttls_and_login(issue_file: Path, monkeypatch: pytest.Monk
     controller.start()
     try:
         monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "pa55word")
-        write_config(
-            "provider:\n  name: smtp\n  smtp:\n    host: 127.0.0.1\n"
-            f"    port: {controller.port}\n    security: starttls\n    username: desk\n"
-            "    password_env: DIGEST_SMTP_PASSWORD\n    ca_file: ca.pem\n"
+        smtp_config(
+            controller.port,
+            "starttls",
+            "    username: desk\n    password_env: DIGEST_SMTP_PASSWORD\n    ca_file: ca.pem\n",
         )
-        result = run("send", str(issue_file), "--test", "--to", "desk@example.org")
+        result = send_test_to_desk(issue_file)
         assert result.exit_code == 0, result.output
         assert logins == [(b"desk", b"pa55word")] and len(inbox.messages) == 1
 
         monkeypatch.setenv("DIGEST_SMTP_PASSWORD", SECRET)
-        refused = run("send", str(issue_file), "--test", "--to", "desk@example.org")
+        refused = send_test_to_desk(issue_file)
         assert refused.exit_code == 1
         assert (
             "refused the login for desk" in refused.stderr
