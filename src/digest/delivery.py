@@ -240,7 +240,13 @@ class IssueDelivery:
             now = self.clock()
             result = result_for(member, outcome, self.settings, now)
             self.store.record(
-                self.slug, batch.id, [result], self.owner, now + self.lease, close=False
+                self.slug,
+                batch.id,
+                [result],
+                self.owner,
+                now + self.lease,
+                close=False,
+                provider=self.provider.name,
             )
 
         return record_one
@@ -276,7 +282,9 @@ class IssueDelivery:
     def record(self, batch: ClaimedBatch, outcomes: list[Outcome]) -> list[Result]:
         now = self.clock()
         results = results_for(batch, outcomes, self.settings, now)
-        self.store.record(self.slug, batch.id, results, self.owner, now + self.lease)
+        self.store.record(
+            self.slug, batch.id, results, self.owner, now + self.lease, provider=self.provider.name
+        )
         return results
 
     def recover(self, report: IssueReport, resend_unknown: bool) -> None:

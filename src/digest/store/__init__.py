@@ -89,6 +89,19 @@ class Result:
     next_attempt_at: dt.datetime | None = None
 
 
+@dataclass(frozen=True)
+class StoredEvent:
+    """Something that happened to mail after it was handed over (or a permanent refusal)."""
+
+    provider: str
+    kind: str  # hard_bounce | soft_bounce | complaint | unsubscribe | delivered | ...
+    email: str
+    issue: str | None
+    message_id: str | None
+    detail: str
+    occurred_at: dt.datetime
+
+
 class Store(Protocol):
     # subscribers
     def upsert_subscribers(
@@ -137,7 +150,9 @@ class Store(Protocol):
         lease_until: dt.datetime,
         *,
         close: bool = True,
+        provider: str = "",
     ) -> None: ...
+    def events_for(self, email: str) -> list[StoredEvent]: ...
     def next_retry_at(self, slug: str) -> dt.datetime | None: ...
     def remaining(self, slug: str) -> int: ...
     def delivery_counts(self, slug: str) -> dict[str, int]: ...

@@ -34,6 +34,7 @@ from digest.store import (
     IssueChanged,
     Result,
     ScheduledIssue,
+    StoredEvent,
     Subscriber,
     SubscriberRow,
     UpsertReport,
@@ -158,6 +159,25 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO renders (slug, rendered) SELECT slug, rendered FROM issues;
     UPDATE issues SET rendered = ''
+    """,
+    # 4: what happened to mail after it was handed over: bounces, complaints, provider
+    #    unsubscribes, deliveries; each stored once (by its fingerprint)
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL UNIQUE,
+        provider TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        email TEXT NOT NULL,
+        subscriber_id INTEGER,
+        issue TEXT,
+        message_id TEXT,
+        detail TEXT NOT NULL DEFAULT '',
+        occurred_at TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    );
+    CREATE INDEX events_issue ON events (issue, kind);
+    CREATE INDEX events_email ON events (email, occurred_at)
     """,
 ]
 
@@ -934,9 +954,11 @@ class SQLiteStore:
         lease_until: dt.datetime,
         *,
         close: bool = True,
+        provider: str = "",
     ) -> None:
         """Write each recipient's outcome and (with ``close``) close the batch, in one
-        transaction. Only recipients still in flight are written: an outcome recorded
+        transaction. A recipient the provider ``rejected`` for good (a 5xx, an inactive or
+        invalid address) is a hard bounce: suppressed at once, with an event saying why. Only recipients still in flight are written: an outcome recorded
         earlier (SMTP records each message as it is answered) is never counted twice.
 
         Recipients with the same outcome (a whole Mailgun batch shares one message id)
@@ -965,6 +987,9 @@ class SQLiteStore:
                 " WHERE issue = ? AND subscriber_id = ? AND batch_id = ? AND status = 'inflight'",
                 single,
             )
+            rejected = {r.subscriber_id: r.error or "" for r in results if r.status == "rejected"}
+            if rejected:
+                self._hard_bounce(db, slug, provider, rejected, when)
             if not close:
                 return
             db.execute("UPDATE batches SET status = 'done' WHERE id = ?", (batch_id,))
@@ -972,6 +997,42 @@ class SQLiteStore:
                 "UPDATE issues SET lease_until = ? WHERE slug = ? AND lease_owner = ?",
                 (stamp(lease_until), slug, owner),
             )
+
+    @staticmethod
+    def _hard_bounce(
+        db: sqlite3.Connection, slug: str, provider: str, reasons: dict[int, str], when: str
+    ) -> None:
+        rows = db.execute(
+            "SELECT id, email FROM subscribers WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(reasons)),),
+        ).fetchall()
+        db.executemany(
+            "INSERT OR IGNORE INTO events (fingerprint, provider, kind, email, subscriber_id,"
+            " issue, detail, occurred_at, received_at) VALUES (?, ?, 'hard_bounce', ?, ?, ?, ?, ?, ?)",
+            [
+                (f"sync:{slug}:{r['id']}", provider or "provider", r["email"], r["id"], slug,
+                 reasons[r["id"]], when, when)
+                for r in rows
+            ],
+        )  # fmt: skip
+        db.execute(
+            "UPDATE subscribers SET status = 'bounced', updated_at = ?"
+            " WHERE status = 'active' AND id IN (SELECT value FROM json_each(?))",
+            (when, json.dumps(list(reasons))),
+        )
+
+    def events_for(self, email: str) -> list[StoredEvent]:
+        """Everything recorded about one address, oldest first."""
+        rows = self.db.execute(
+            "SELECT provider, kind, email, issue, message_id, detail, occurred_at FROM events"
+            " WHERE email = ? ORDER BY occurred_at, id",
+            (email,),
+        ).fetchall()
+        return [
+            StoredEvent(r["provider"], r["kind"], r["email"], r["issue"], r["message_id"],
+                        r["detail"], parse_stamp(r["occurred_at"]))
+            for r in rows
+        ]  # fmt: skip
 
     def next_retry_at(self, slug: str) -> dt.datetime | None:
         row = self.db.execute(

@@ -1,0 +1,116 @@
+"""Closing the loop with readers: permanent rejections, bounces, complaints and provider
+unsubscribes suppress people at once, and every later issue skips them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from digest.config import Smtp
+from digest.delivery import QuietProgress, deliver_due
+from digest.providers import make_http_client
+from digest.schedule import schedule
+from digest.store.sqlite import SQLiteStore
+from tests.conftest import free_port
+from tests.fakes import FakePostmark
+from tests.helpers import KEY_ENV, SIGNING_ENV, SIGNING_KEY, sample_issue, settings
+
+
+class Rejecting:
+    """An SMTP server that refuses some recipients, and keeps who it was offered."""
+
+    def __init__(self, dead: dict[str, str]) -> None:
+        self.dead = dead
+        self.offered: list[str] = []
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        self.offered.append(address)
+        if address in self.dead:
+            return self.dead[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        return "250 OK"
+
+
+def deliver_now(store: SQLiteStore, values: Any) -> list[Any]:
+    with make_http_client(values) as client:
+        return deliver_due(store, values, client=client, progress=QuietProgress())
+
+
+def second_issue(first: Path) -> Path:
+    second = first.with_name("2026-03-11-the-next-issue.yaml")
+    shutil.copyfile(first, second)
+    return second
+
+
+def test_a_permanent_smtp_rejection_suppresses_the_address_for_every_later_issue(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    handler = Rejecting(
+        {
+            "dead@example.org": "550 5.1.1 <dead@example.org>: user unknown",
+            "full@example.org": "452 4.2.2 mailbox full, try later",
+        }
+    )
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        values = settings(
+            in_tmp,
+            "smtp",
+            smtp=Smtp(host="127.0.0.1", port=controller.port, security="none"),
+            max_attempts=1,
+        )
+        store = SQLiteStore(values.delivery.database)
+        emails = ["ann@example.org", "dead@example.org", "full@example.org", "zoe@example.org"]
+        store.upsert_subscribers(((e, None, {}) for e in emails), resubscribe=False)
+        first = sample_issue(in_tmp)
+        now = dt.datetime.now(dt.UTC)
+        schedule(store, first, values, "now", "UTC", now)
+        deliver_now(store, values)
+        dead = store.get_subscriber("dead@example.org")
+        assert dead is not None and dead.status == "bounced"
+        full = store.get_subscriber("full@example.org")
+        assert full is not None and full.status == "active"  # 4xx is not a bounce
+        events = store.events_for("dead@example.org")
+        assert [(e.kind, e.provider) for e in events] == [("hard_bounce", "smtp")]
+        assert "550: 5.1.1" in events[0].detail and "user unknown" in events[0].detail
+
+        handler.offered.clear()
+        schedule(store, second_issue(first), values, "now", "UTC", now)
+        deliver_now(store, values)
+        assert "dead@example.org" not in handler.offered
+        assert "ann@example.org" in handler.offered
+    finally:
+        controller.stop()
+
+
+def test_postmark_inactive_recipient_is_a_hard_bounce(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    with FakePostmark() as fake:
+        fake.inactive.add("gone@example.org")
+        monkeypatch.setenv(KEY_ENV, fake.key)
+        values = settings(in_tmp, "postmark", fake)
+        store = SQLiteStore(values.delivery.database)
+        store.upsert_subscribers(
+            ((e, None, {}) for e in ["gone@example.org", "here@example.org"]), resubscribe=False
+        )
+        schedule(store, sample_issue(in_tmp), values, "now", "UTC", dt.datetime.now(dt.UTC))
+        deliver_now(store, values)
+    gone = store.get_subscriber("gone@example.org")
+    assert gone is not None and gone.status == "bounced"
+    assert [e.kind for e in store.events_for("gone@example.org")] == ["hard_bounce"]
+    here = store.get_subscriber("here@example.org")
+    assert here is not None and here.status == "active"
