@@ -549,3 +549,113 @@ class FakeResend(FakeProvider):
         if key:
             self.idempotent[key] = (fingerprint, reply)
         return reply
+
+
+# --- Webhook senders: events signed exactly as each provider signs them ----------------
+
+
+@dataclass
+class SignedPost:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def postmark_post(record: dict[str, Any], credentials: str, path: str = "postmark") -> SignedPost:
+    """Postmark: basic-auth credentials from the webhook URL, one JSON record."""
+    import base64
+
+    auth = base64.b64encode(credentials.encode()).decode()
+    return SignedPost(
+        f"/webhooks/{path}",
+        {"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
+        json.dumps(record).encode(),
+    )
+
+
+def mailgun_post(
+    event: dict[str, Any], key: str, *, timestamp: int | None = None, token: str | None = None
+) -> SignedPost:
+    """Mailgun: hex HMAC-SHA256 of timestamp + token under the signing key."""
+    import hashlib
+    import hmac
+    import time
+
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    token = token or uuid.uuid4().hex
+    signature = hmac.new(key.encode(), f"{stamp}{token}".encode(), hashlib.sha256).hexdigest()
+    body = {
+        "signature": {"timestamp": stamp, "token": token, "signature": signature},
+        "event-data": event,
+    }
+    return SignedPost(
+        "/webhooks/mailgun", {"Content-Type": "application/json"}, json.dumps(body).encode()
+    )
+
+
+def sendgrid_keys() -> tuple[Any, str]:
+    """A P-256 key pair: the private key (the fake's) and the base64 DER public key
+    (what SendGrid shows as the verification key)."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    public = private.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return private, base64.b64encode(public).decode()
+
+
+def sendgrid_post(
+    events: list[dict[str, Any]], private: Any, *, timestamp: int | None = None
+) -> SignedPost:
+    """SendGrid: ECDSA P-256/SHA-256 over timestamp + raw body, base64 DER signature."""
+    import base64
+    import time
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    body = json.dumps(events).encode()
+    signature = private.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    return SignedPost(
+        "/webhooks/sendgrid",
+        {
+            "Content-Type": "application/json",
+            "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+            "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+        },
+        body,
+    )
+
+
+def resend_post(
+    payload: dict[str, Any],
+    secret: str,
+    *,
+    timestamp: int | None = None,
+    message_id: str | None = None,
+) -> SignedPost:
+    """Resend (Svix): base64 HMAC-SHA256 of "id.timestamp.body" under the whsec_ secret."""
+    import base64
+    import hashlib
+    import hmac
+    import time
+
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    message_id = message_id or f"msg_{uuid.uuid4().hex}"
+    body = json.dumps(payload).encode()
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{message_id}.{stamp}.".encode() + body
+    signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return SignedPost(
+        "/webhooks/resend",
+        {
+            "Content-Type": "application/json",
+            "svix-id": message_id,
+            "svix-timestamp": stamp,
+            "svix-signature": f"v1,{signature}",
+        },
+        body,
+    )

@@ -132,6 +132,29 @@ class Fetch(_Section):
     )
 
 
+class Webhooks(_Section):
+    """`digest serve` /webhooks/<provider>: the environment variables holding each
+    provider's secret (a provider whose variable is unset has no webhook), and what
+    events do."""
+
+    postmark_auth_env: str = "DIGEST_POSTMARK_WEBHOOK_AUTH"  # "user:password"
+    sendgrid_key_env: str = "DIGEST_SENDGRID_WEBHOOK_KEY"  # the verification public key
+    mailgun_key_env: str = "DIGEST_MAILGUN_WEBHOOK_KEY"  # the HTTP webhook signing key
+    resend_secret_env: str = "DIGEST_RESEND_WEBHOOK_SECRET"  # whsec_…
+    max_age_seconds: float = Field(300, ge=10, le=86_400)
+    max_body_bytes: int = Field(10_000_000, ge=10_000)
+    soft_bounce_limit: int = Field(3, ge=1, le=100)
+    soft_bounce_days: float = Field(30, gt=0, le=365)
+
+    def secret_env(self, provider: str) -> str:
+        return {
+            "postmark": self.postmark_auth_env,
+            "sendgrid": self.sendgrid_key_env,
+            "mailgun": self.mailgun_key_env,
+            "resend": self.resend_secret_env,
+        }[provider]
+
+
 class Draft(_Section):
     """`digest draft`: the feeds a draft is composed from, and how much goes in."""
 
@@ -233,6 +256,7 @@ class Settings(_Section):
     delivery: Delivery = Delivery()
     limits: Limits = Limits()
     draft: Draft = Draft()
+    webhooks: Webhooks = Webhooks()
 
     def selectors_for(self, host: str) -> SiteSelectors | None:
         host = host.lower()

@@ -1,4 +1,4 @@
-"""The public web app: unsubscribe pages and one-click unsubscribe."""
+"""The public web app: unsubscribe pages, one-click unsubscribe, provider webhooks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from digest.cli.common import config_option, main, reports_errors, settings_from
 @config_option
 @reports_errors
 def serve_command(host: str, port: int, config_path: str | None) -> None:
-    """Serve the unsubscribe pages and one-click unsubscribe endpoint."""
+    """Serve the unsubscribe pages, one-click unsubscribe and the provider webhooks."""
     from digest.tokens import signing_keys
     from digest.web import create_app
     from digest.web.server import listening_socket, run

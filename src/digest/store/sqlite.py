@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from digest.errors import StoreError
+from digest.events import SOFT_BOUNCE, SUPPRESSING, Event
 from digest.store import (
     ACTIVE,
     BatchRecipient,
@@ -206,8 +207,17 @@ CREATE TABLE IF NOT EXISTS unsubscribes (
     id INTEGER PRIMARY KEY,
     uid TEXT NOT NULL,
     received_at TEXT NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    event TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seen (
+    key TEXT PRIMARY KEY,
+    seen_at TEXT NOT NULL
+);
 """
+EVENTS_PER_APPLY = 5000
 
 
 def _filesystem_state(path: Path) -> str | None:
@@ -566,7 +576,7 @@ class SQLiteStore:
     def _inbox_db(self) -> sqlite3.Connection:
         if self._inbox is None:
             self._inbox = _connect(self.inbox_path, 5.0)
-            self._inbox.execute(INBOX_SCHEMA)
+            self._inbox.executescript(INBOX_SCHEMA)
         return self._inbox
 
     def request_unsubscribe(self, uid: str) -> None:
@@ -587,19 +597,106 @@ class SQLiteStore:
         if last:
             self._inbox_db().execute("DELETE FROM unsubscribes WHERE id <= ?", (last,))
 
-    def apply_inbox(self) -> int:
-        """Apply waiting unsubscribe requests to the subscriber list; the number applied.
-        A crash between the two steps applies them again next time, harmlessly."""
+    def receive_events(self, events: list[Event], replay_key: str | None = None) -> bool:
+        """Record provider events durably in the inbox, with the request's replay key in
+        the same transaction; False (and nothing recorded) when the key was seen before."""
+        inbox = self._inbox_db()
+        with self.lock:
+            inbox.execute("BEGIN IMMEDIATE")
+            try:
+                if replay_key is not None:
+                    inbox.execute(
+                        "INSERT INTO seen (key, seen_at) VALUES (?, ?)",
+                        (replay_key, stamp(now_utc())),
+                    )
+                inbox.executemany(
+                    "INSERT INTO events (event) VALUES (?)", [(e.to_json(),) for e in events]
+                )
+            except sqlite3.IntegrityError:
+                inbox.execute("ROLLBACK")
+                return False
+            except BaseException:
+                inbox.execute("ROLLBACK")
+                raise
+            inbox.execute("COMMIT")
+        return True
+
+    def _inbox_events(self) -> tuple[int, list[Event]]:
+        if self._inbox is None and not self.inbox_path.is_file():
+            return 0, []
+        rows = (
+            self._inbox_db()
+            .execute("SELECT id, event FROM events ORDER BY id LIMIT ?", (EVENTS_PER_APPLY,))
+            .fetchall()
+        )
+        return (rows[-1]["id"], [Event.from_json(r["event"]) for r in rows]) if rows else (0, [])
+
+    def apply_inbox(self, soft_limit: int = 3, soft_days: float = 30) -> int:
+        """Apply waiting unsubscribe requests and provider events to the subscriber list;
+        the number of subscribers changed. A crash between the two steps applies them
+        again next time, harmlessly (events are stored once, by fingerprint)."""
         last, uids = self._inbox_pending()
-        if not uids:
+        last_event, events = self._inbox_events()
+        if not uids and not events:
             return 0
         with self.transaction() as db:
-            changed = self._unsubscribe(db, uids)
+            changed = self._unsubscribe(db, uids) if uids else 0
+            changed += self._apply_events(db, events, soft_limit, soft_days)
         self._inbox_done(last)
+        if last_event:
+            self._inbox_db().execute("DELETE FROM events WHERE id <= ?", (last_event,))
+        return changed
+
+    @staticmethod
+    def _apply_events(
+        db: sqlite3.Connection, events: list[Event], soft_limit: int, soft_days: float
+    ) -> int:
+        """Store each event once; suppress on hard bounces, complaints and provider
+        unsubscribes, and on the soft_limit-th soft bounce within soft_days."""
+        changed = 0
+        received = stamp(now_utc())
+        for event in events:
+            subscriber = db.execute(
+                "SELECT id, status FROM subscribers WHERE email = ?", (event.email,)
+            ).fetchone()
+            issue = event.issue
+            if issue is None and subscriber is not None and event.message_id:
+                found = db.execute(
+                    "SELECT issue FROM deliveries WHERE subscriber_id = ? AND message_id IN (?, ?)",
+                    (subscriber["id"], event.message_id, f"<{event.message_id.strip('<>')}>"),
+                ).fetchone()
+                issue = found["issue"] if found else None
+            stored = db.execute(
+                "INSERT OR IGNORE INTO events (fingerprint, provider, kind, email, subscriber_id,"
+                " issue, message_id, detail, occurred_at, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (event.fingerprint, event.provider, event.kind, event.email,
+                 subscriber["id"] if subscriber else None, issue, event.message_id,
+                 event.detail[:500], stamp(event.occurred_at), received),
+            ).rowcount  # fmt: skip
+            if not stored or subscriber is None:
+                continue  # seen before, or nobody on the list: kept, never an error
+            status = subscriber["status"]
+            new = SUPPRESSING.get(event.kind)
+            if event.kind == SOFT_BOUNCE and status == ACTIVE:
+                since = stamp(event.occurred_at - dt.timedelta(days=soft_days))
+                count = db.execute(
+                    "SELECT COUNT(*) FROM events WHERE email = ? AND kind = 'soft_bounce'"
+                    " AND occurred_at >= ?",
+                    (event.email, since),
+                ).fetchone()[0]
+                new = "bounced" if count >= soft_limit else None
+            if new is None or status == new or (status != ACTIVE and new != "complained"):
+                continue  # a complaint outranks any other state; the rest only end 'active'
+            db.execute(
+                "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
+                (new, received, subscriber["id"]),
+            )
+            changed += 1
         return changed
 
     def inbox_waiting(self) -> int:
-        return len(self._inbox_pending()[1])
+        return len(self._inbox_pending()[1]) + len(self._inbox_events()[1])
 
     def forget(self, email: str) -> bool:
         """Delete the subscriber's personal data; keep a hash so imports skip them."""

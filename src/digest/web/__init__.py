@@ -1,6 +1,7 @@
 """The public web app: everything readers and providers reach from outside.
 
 One module per concern: ``unsubscribe`` (personal pages and one-click unsubscribe),
+``webhooks`` (provider events and the mailto unsubscribe),
 ``pages`` (the look they share), ``state`` (settings, keys and store access off the
 event loop), ``server`` (the listening socket and running it).
 """
@@ -13,7 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from digest.config import Settings
-from digest.web import unsubscribe
+from digest.web import unsubscribe, webhooks
 from digest.web.state import WebState
 
 
@@ -24,7 +25,7 @@ def create_app(settings: Settings, keys: tuple[bytes, ...]) -> Starlette:
         return PlainTextResponse("ok")
 
     return Starlette(
-        routes=[*unsubscribe.routes(state), Route("/healthz", health)],
+        routes=[*unsubscribe.routes(state), *webhooks.routes(state), Route("/healthz", health)],
         lifespan=state.lifespan,
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from digest.config import Settings
 from digest.errors import StoreError
+from digest.events import Event
 from digest.store.sqlite import SQLiteStore
 
 log = logging.getLogger("digest.web")
@@ -40,13 +42,26 @@ class WebState:
         await run_in_threadpool(self.requests.request_unsubscribe, uid)
         self.wake.set()
 
+    def webhook_secret(self, provider: str) -> str | None:
+        """The provider's webhook secret from its environment variable; None when unset."""
+        return os.environ.get(self.settings.webhooks.secret_env(provider)) or None
+
+    async def receive_events(self, events: list[Event], replay_key: str | None) -> bool:
+        fresh = await run_in_threadpool(self.requests.receive_events, events, replay_key)
+        self.wake.set()
+        return fresh
+
+    def _apply(self) -> int:
+        hooks = self.settings.webhooks
+        return self.applier.apply_inbox(hooks.soft_bounce_limit, hooks.soft_bounce_days)
+
     async def apply_inbox_forever(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), APPLY_EVERY)
             self.wake.clear()
             try:
-                await run_in_threadpool(self.applier.apply_inbox)
+                await run_in_threadpool(self._apply)
             except StoreError as err:  # locked by a long write: the next round tries again
                 log.info("unsubscribes wait in the inbox: %s", err)
 
@@ -60,6 +75,6 @@ class WebState:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             with contextlib.suppress(StoreError):
-                await run_in_threadpool(self.applier.apply_inbox)
+                await run_in_threadpool(self._apply)
             self.requests.close()
             self.applier.close()

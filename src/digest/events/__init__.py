@@ -1,0 +1,117 @@
+"""Provider events: what happened to mail after it was handed over.
+
+Each provider posts its events to ``/webhooks/<provider>`` in its own shape, signed its
+own way. One module per provider, the same shape in each:
+
+``verify(request, secret, max_age, now) -> str | None``
+    raise :class:`Refused` unless the request is signed as that provider documents; return
+    a key that must not be seen twice (replay protection), or None.
+``parse(body) -> list[Event]``
+    the events in the body, normalised; raise :class:`Malformed` for a body that is not
+    the provider's shape.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+import json
+from dataclasses import asdict, dataclass
+from types import ModuleType
+from typing import Any
+
+PROVIDERS = ("postmark", "sendgrid", "mailgun", "resend")
+
+# What an event does to the subscriber: suppress at once, count, or only record.
+HARD_BOUNCE = "hard_bounce"
+SOFT_BOUNCE = "soft_bounce"
+COMPLAINT = "complaint"
+UNSUBSCRIBE = "unsubscribe"
+DELIVERED = "delivered"
+DEFERRED = "deferred"
+OPEN = "open"
+CLICK = "click"
+SUPPRESSING = {HARD_BOUNCE: "bounced", COMPLAINT: "complained", UNSUBSCRIBE: "unsubscribed"}
+
+
+class Refused(Exception):
+    """The request is not from the provider: unsigned, forged, stale or replayed."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class Malformed(Exception):
+    """A verified body that is not the provider's event shape."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Event:
+    provider: str
+    kind: str
+    email: str
+    occurred_at: dt.datetime
+    message_id: str | None = None
+    issue: str | None = None  # the issue id the provider echoes back (tag or metadata)
+    detail: str = ""
+    fingerprint: str = ""  # the provider's event id, or a hash of the event
+
+    def with_fingerprint(self) -> Event:
+        if self.fingerprint:
+            return self
+        seed = f"{self.provider}\0{self.kind}\0{self.email}\0{self.message_id}\0{self.occurred_at.isoformat()}"
+        return Event(
+            **{**asdict(self), "fingerprint": hashlib.sha256(seed.encode()).hexdigest()[:32]}
+        )
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["occurred_at"] = self.occurred_at.isoformat()
+        return json.dumps(data, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Event:
+        data = json.loads(text)
+        data["occurred_at"] = dt.datetime.fromisoformat(data["occurred_at"])
+        return cls(**data)
+
+
+def provider_module(name: str) -> ModuleType | None:
+    return importlib.import_module(f"digest.events.{name}") if name in PROVIDERS else None
+
+
+def when(value: Any) -> dt.datetime:
+    """A provider's timestamp (epoch seconds or ISO 8601) as aware UTC; now if missing."""
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    if isinstance(value, str) and value:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return dt.datetime.now(dt.UTC)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return dt.datetime.now(dt.UTC)
+
+
+def json_body(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Malformed("the body is not JSON") from None
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
