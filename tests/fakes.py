@@ -68,6 +68,7 @@ class FakeProvider:
     def __init__(self, key: str = "test-key") -> None:
         self.key = key
         self.deliveries: list[Delivery] = []
+        self.refused: list[str] = []  # addresses answered as inactive/suppressed
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.faults: deque[Fault] = deque()
         self.lock = threading.Lock()
@@ -198,6 +199,7 @@ class FakePostmark(FakeProvider):
                 "Message": f"Error parsing 'To': Illegal email address '{to}'. It must contain the '@' symbol.",
             }
         if to.lower() in self.inactive:
+            self.refused.append(to.lower())
             return {
                 "ErrorCode": 406,
                 "Message": "You tried to send to recipient(s) that have been marked as inactive. Found inactive "

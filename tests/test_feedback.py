@@ -114,3 +114,41 @@ def test_postmark_inactive_recipient_is_a_hard_bounce(
     assert [e.kind for e in store.events_for("gone@example.org")] == ["hard_bounce"]
     here = store.get_subscriber("here@example.org")
     assert here is not None and here.status == "active"
+
+
+def test_the_reputation_guard_pauses_a_send_that_bounces_too_much_and_later_issues_skip_the_bounced(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10,000 recipients, 5 % of them hard-bouncing: the guard stops the issue after the
+    first thousand or so, with a message that says why and how to resume."""
+    from digest.delivery import deliver_due
+
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    emails = [f"r{i:05d}@example.org" for i in range(10_000)]
+    dead = {e for i, e in enumerate(emails) if i % 20 == 7}  # 5 %
+    with FakePostmark() as fake:
+        fake.keep_bodies = False
+        fake.inactive.update(dead)
+        monkeypatch.setenv(KEY_ENV, fake.key)
+        values = settings(in_tmp, "postmark", fake, delivery={"guard_after": 1000})
+        store = SQLiteStore(values.delivery.database)
+        store.upsert_subscribers(((e, None, {}) for e in emails), resubscribe=False)
+        first = sample_issue(in_tmp)
+        schedule(store, first, values, "now", "UTC", dt.datetime.now(dt.UTC))
+        with make_http_client(values) as client:
+            (report,) = deliver_due(store, values, client=client, progress=QuietProgress())
+        addressed = {d.email for d in fake.deliveries} | (dead & set(fake.refused))
+        assert report.error and "reputation guard" in report.error
+        assert "hard bounces" in report.error and "digest schedule" in report.error
+        assert store.get_schedule(first.stem).status == "stopped"  # type: ignore[union-attr]
+        assert len(fake.refused) + len(fake.deliveries) < 2_000, "the guard paused late"
+        bounced = {e for e in dead if store.get_subscriber(e).status == "bounced"}  # type: ignore[union-attr]
+        assert bounced and bounced <= addressed
+
+        fake.deliveries.clear()
+        fake.refused.clear()
+        schedule(store, second_issue(first), values, "now", "UTC", dt.datetime.now(dt.UTC))
+        with make_http_client(values) as client:
+            deliver_due(store, values, client=client, progress=QuietProgress())
+        offered_again = {d.email for d in fake.deliveries} | set(fake.refused)
+        assert not (bounced & offered_again)

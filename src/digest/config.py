@@ -229,6 +229,10 @@ class Delivery(_Section):
     lease_seconds: float = Field(60, ge=1)
     watch_interval: float = Field(30, ge=0.1)
     stop_grace_seconds: float = Field(30, ge=0, le=3600)
+    # the reputation guard: judged once this many recipients of an issue were answered
+    guard_after: int = Field(1000, ge=0)  # 0: no guard
+    guard_hard_bounce_rate: float = Field(0.02, gt=0, le=1)
+    guard_complaint_rate: float = Field(0.003, gt=0, le=1)
 
     @field_validator("timezone")
     @classmethod

@@ -416,6 +416,28 @@ class IssueDelivery:
                 return
             pending[pool.submit(self.send, batch)] = batch
 
+    def _guard(self, state: _RunState) -> None:
+        """Pause the issue when, past ``guard_after`` answered recipients, hard bounces or
+        complaints (refusals while sending and provider events alike) exceed the rates
+        the bulk-sender rules allow; scheduling the issue again resumes it."""
+        delivery = self.settings.delivery
+        if not delivery.guard_after or state.answered < delivery.guard_after or state.stopping:
+            return
+        events = self.store.issue_event_counts(self.slug, self.rendered.issue_id)
+        for kind, what, limit in (
+            ("hard_bounce", "hard bounces", delivery.guard_hard_bounce_rate),
+            ("complaint", "complaints", delivery.guard_complaint_rate),
+        ):
+            rate = events.get(kind, 0) / state.answered
+            if rate > limit:
+                state.stop_reason = (
+                    f"paused by the reputation guard: {rate:.1%} {what} after "
+                    f"{state.answered:,} recipients (limit {limit:.1%}); see digest report "
+                    f"{self.scheduled.path}, clean the list, then resume with digest schedule "
+                    f"{self.scheduled.path} --at now"
+                )
+                return
+
     def _wait_for_retries(self, state: _RunState) -> bool:
         """Sleep until the next retry is due (renewing the lease); False if none is."""
         retry_at = self.store.next_retry_at(self.slug)
@@ -458,6 +480,8 @@ class IssueDelivery:
             asked = max((o.retry_after or 0.0) for o in throttled)
             delay = max(asked, self.settings.provider.retry_delay)
             state.hold_until = max(state.hold_until, time.monotonic() + delay)
+        state.answered += sum(r.status in ("accepted", "rejected") for r in results)
+        self._guard(state)
         if any(r.status in ("accepted", "rejected") for r in results):
             state.consecutive = 0
         elif throttled and len(throttled) == len(outcomes):
@@ -485,6 +509,7 @@ class _RunState:
     fatal: BaseException | None = None
     changed: str | None = None  # the operator unscheduled or rescheduled the issue
     hold_until: float = 0.0  # monotonic time before which no batch starts (after a 429)
+    answered: int = 0  # recipients accepted or rejected (the reputation guard's base)
 
     @property
     def stopping(self) -> bool:

@@ -1118,6 +1118,14 @@ class SQLiteStore:
             (when, json.dumps(list(reasons))),
         )
 
+    def issue_event_counts(self, slug: str, issue_id: str | None = None) -> dict[str, int]:
+        """Events recorded for an issue, by kind (``issue_id``: the ASCII id providers echo)."""
+        rows = self.db.execute(
+            "SELECT kind, COUNT(*) AS n FROM events WHERE issue IN (?, ?) GROUP BY kind",
+            (slug, issue_id or slug),
+        )
+        return {r["kind"]: r["n"] for r in rows}
+
     def events_for(self, email: str) -> list[StoredEvent]:
         """Everything recorded about one address, oldest first."""
         rows = self.db.execute(
