@@ -152,3 +152,71 @@ def test_the_reputation_guard_pauses_a_send_that_bounces_too_much_and_later_issu
             deliver_due(store, values, client=client, progress=QuietProgress())
         offered_again = {d.email for d in fake.deliveries} | set(fake.refused)
         assert not (bounced & offered_again)
+
+
+def test_report_shows_outcomes_bounces_complaints_and_unsubscribes_in_every_form(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from digest.events import COMPLAINT, DELIVERED, Event
+    from tests.conftest import run
+
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    with FakePostmark() as fake:
+        fake.inactive.update({"gone@example.org"})
+        monkeypatch.setenv(KEY_ENV, fake.key)
+        values = settings(in_tmp, "postmark", fake)
+        from tests.helpers import yaml_config
+
+        Path("config.yaml").write_text(yaml_config(values), encoding="utf-8")
+        store = SQLiteStore(values.delivery.database)
+        people = ["ann@example.org", "=cmd@example.org", "gone@example.org", "dee@example.org"]
+        store.upsert_subscribers(((e, None, {}) for e in people), resubscribe=False)
+        issue = sample_issue(in_tmp)
+        schedule(store, issue, values, "now", "UTC", dt.datetime.now(dt.UTC))
+        deliver_now(store, values)
+    now = dt.datetime.now(dt.UTC)
+    store.receive_events(
+        [
+            Event(
+                "postmark",
+                COMPLAINT,
+                "=cmd@example.org",
+                now,
+                None,
+                issue.stem,
+                "spam complaint",
+                "c1",
+            ),
+            Event("postmark", DELIVERED, "ann@example.org", now, None, issue.stem, "", "d1"),
+        ]
+    )
+    dee = store.get_subscriber("dee@example.org")
+    assert dee is not None
+    store.request_unsubscribe(dee.uid, "one-click")
+    store.apply_inbox()
+
+    text = run("report", str(issue))
+    assert text.exit_code == 0, text.output
+    assert "4 recipient(s) answered" in text.stdout
+    assert "complaint" in text.stdout and "one-click 1" in text.stdout
+    assert "over Gmail's 0.3 % limit" in text.stdout  # 1 complaint in 4
+
+    data = json.loads(run("report", str(issue), "--json").stdout)
+    assert data["ledger"]["accepted"] == 3 and data["ledger"]["rejected"] == 1
+    assert data["events"]["complaint"] == 1 and data["events"]["hard_bounce"] == 1
+    assert data["events"]["delivered"] == 1
+    assert data["unsubscribes"] == {"one-click": 1}
+
+    both = run("report", str(issue), "--csv", "problems.csv", "--html", "report.html")
+    assert both.exit_code == 0, both.output
+    rows = Path("problems.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "email,kind,provider,when,reason"
+    assert any(r.startswith("gone@example.org,hard_bounce,postmark") for r in rows)
+    assert any(
+        r.startswith("'=cmd@example.org,complaint") for r in rows
+    )  # defused for spreadsheets
+    page = Path("report.html").read_text(encoding="utf-8")
+    assert "<svg" in page and "gone@example.org" in page
+    assert "<script" not in page and "http" not in page.split("</style>")[1]

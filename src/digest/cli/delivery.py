@@ -266,3 +266,41 @@ def status_command(issue: Path, config_path: str | None) -> None:
     if current.status == "sending" and recent:
         rate = recent / 60
         click.echo(f"rate\t{rate:.1f}/s over the last minute, ETA {remaining / rate:.0f}s")
+
+
+@main.command("report")
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--csv", "csv_path", metavar="FILE", help="Write the bounced and complained addresses."
+)
+@click.option(
+    "--html", "html_path", metavar="FILE", help="Write the report as a self-contained page."
+)
+@config_option
+@reports_errors
+def report_command(
+    issue: Path, as_json: bool, csv_path: str | None, html_path: str | None, config_path: str | None
+) -> None:
+    """Report what happened to ISSUE: outcomes, bounces, complaints, unsubscribes, rates."""
+    from digest import report as reports
+    from digest.issuefile import issue_slug
+    from digest.render.headers import ascii_id
+
+    settings = settings_from(config_path)
+    slug = issue_slug(issue)
+    store = open_store(settings)
+    try:
+        made = reports.make_report(store, slug, ascii_id(slug))
+    finally:
+        store.close()
+    click.echo(reports.as_json(made) if as_json else reports.as_text(made), nl=False)
+    if csv_path:
+        count = reports.write_csv(made, Path(csv_path))
+        click.echo(f"wrote {count} bounced or complained address(es) to {csv_path}", err=True)
+    if html_path:
+        try:
+            Path(html_path).write_text(reports.as_html(made), encoding="utf-8")
+        except OSError as err:
+            raise DigestError(f"{html_path}: cannot write ({err.strerror})") from None
+        click.echo(f"wrote {html_path}", err=True)

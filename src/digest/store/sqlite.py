@@ -206,7 +206,8 @@ INBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS unsubscribes (
     id INTEGER PRIMARY KEY,
     uid TEXT NOT NULL,
-    received_at TEXT NOT NULL
+    received_at TEXT NOT NULL,
+    channel TEXT NOT NULL DEFAULT 'link'
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -561,14 +562,33 @@ class SQLiteStore:
     def unsubscribe_uid(self, uid: str) -> bool:
         """Active -> unsubscribed; any other status (bounced, complained) stays."""
         with self.transaction() as db:
-            return self._unsubscribe(db, [uid]) > 0
+            return self._unsubscribe(db, [(uid, "manual")]) > 0
 
     @staticmethod
-    def _unsubscribe(db: sqlite3.Connection, uids: list[str]) -> int:
+    def _unsubscribe(db: sqlite3.Connection, requests: list[tuple[str, str]]) -> int:
+        """Unsubscribe each (uid, channel) still active, with an event saying how."""
+        when = stamp(now_utc())
+        channels = dict(requests)
+        rows = db.execute(
+            "SELECT id, uid, email FROM subscribers"
+            " WHERE status = 'active' AND uid IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(channels)),),
+        ).fetchall()
+        if not rows:
+            return 0
+        db.executemany(
+            "INSERT OR IGNORE INTO events (fingerprint, provider, kind, email, subscriber_id,"
+            " detail, occurred_at, received_at) VALUES (?, ?, 'unsubscribe', ?, ?, ?, ?, ?)",
+            [
+                (f"unsubscribe:{r['uid']}:{when}", channels[r["uid"]], r["email"], r["id"],
+                 f"by {channels[r['uid']]}", when, when)
+                for r in rows
+            ],
+        )  # fmt: skip
         return db.execute(
             "UPDATE subscribers SET status = 'unsubscribed', updated_at = ?"
-            " WHERE status = 'active' AND uid IN (SELECT value FROM json_each(?))",
-            (stamp(now_utc()), json.dumps(uids)),
+            " WHERE status = 'active' AND id IN (SELECT value FROM json_each(?))",
+            (when, json.dumps([r["id"] for r in rows])),
         ).rowcount
 
     # --- the inbox: unsubscribe requests that never wait on the main database ---------------
@@ -577,21 +597,31 @@ class SQLiteStore:
         if self._inbox is None:
             self._inbox = _connect(self.inbox_path, 5.0)
             self._inbox.executescript(INBOX_SCHEMA)
+            with contextlib.suppress(sqlite3.OperationalError):  # an inbox from before channels
+                self._inbox.execute(
+                    "ALTER TABLE unsubscribes ADD COLUMN channel TEXT NOT NULL DEFAULT 'link'"
+                )
         return self._inbox
 
-    def request_unsubscribe(self, uid: str) -> None:
-        """Record an unsubscribe durably in the inbox; applied by apply_inbox."""
+    def request_unsubscribe(self, uid: str, channel: str = "link") -> None:
+        """Record an unsubscribe durably in the inbox; applied by apply_inbox. ``channel``
+        says how it came: one-click, link (the page's button), mailto."""
         inbox = self._inbox_db()
         inbox.execute(
-            "INSERT INTO unsubscribes (uid, received_at) VALUES (?, ?)", (uid, stamp(now_utc()))
+            "INSERT INTO unsubscribes (uid, received_at, channel) VALUES (?, ?, ?)",
+            (uid, stamp(now_utc()), channel),
         )
 
-    def _inbox_pending(self) -> tuple[int, list[str]]:
-        """(the last request's id, the uids asked for) or (0, []) when nothing waits."""
+    def _inbox_pending(self) -> tuple[int, list[tuple[str, str]]]:
+        """(the last request's id, the (uid, channel) asked for) or (0, []) when none waits."""
         if self._inbox is None and not self.inbox_path.is_file():
             return 0, []
-        rows = self._inbox_db().execute("SELECT id, uid FROM unsubscribes ORDER BY id").fetchall()
-        return (rows[-1]["id"], [r["uid"] for r in rows]) if rows else (0, [])
+        rows = (
+            self._inbox_db()
+            .execute("SELECT id, uid, channel FROM unsubscribes ORDER BY id")
+            .fetchall()
+        )
+        return (rows[-1]["id"], [(r["uid"], r["channel"]) for r in rows]) if rows else (0, [])
 
     def _inbox_done(self, last: int) -> None:
         if last:
@@ -1126,6 +1156,52 @@ class SQLiteStore:
         )
         return {r["kind"]: r["n"] for r in rows}
 
+    def issue_events(
+        self, slug: str, issue_id: str | None, kinds: tuple[str, ...]
+    ) -> list[StoredEvent]:
+        """The issue's events of the given kinds, oldest first."""
+        rows = self.db.execute(
+            "SELECT provider, kind, email, issue, message_id, detail, occurred_at FROM events"
+            " WHERE issue IN (?, ?) AND kind IN (SELECT value FROM json_each(?))"
+            " ORDER BY occurred_at, id",
+            (slug, issue_id or slug, json.dumps(list(kinds))),
+        ).fetchall()
+        return [self._event(r) for r in rows]
+
+    @staticmethod
+    def _event(r: sqlite3.Row) -> StoredEvent:
+        return StoredEvent(r["provider"], r["kind"], r["email"], r["issue"], r["message_id"],
+                           r["detail"], parse_stamp(r["occurred_at"]))  # fmt: skip
+
+    def issue_window(self, slug: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """When the issue started going out, and when the next issue did (or None)."""
+        row = self.db.execute("SELECT started_at FROM issues WHERE slug = ?", (slug,)).fetchone()
+        if row is None or row["started_at"] is None:
+            return None, None
+        later = self.db.execute(
+            "SELECT MIN(started_at) AS t FROM issues WHERE started_at > ? AND slug != ?",
+            (row["started_at"], slug),
+        ).fetchone()
+        return parse_stamp(row["started_at"]), parse_stamp(later["t"]) if later["t"] else None
+
+    def unsubscribes_between(self, start: dt.datetime, end: dt.datetime | None) -> dict[str, int]:
+        """Unsubscribes through digest's own links and mailto, by channel, in a window."""
+        rows = self.db.execute(
+            "SELECT provider, COUNT(*) AS n FROM events WHERE kind = 'unsubscribe'"
+            " AND issue IS NULL AND occurred_at >= ? AND occurred_at < ? GROUP BY provider",
+            (stamp(start), stamp(end) if end else "9999"),
+        )
+        return {r["provider"]: r["n"] for r in rows}
+
+    def delivery_timeline(self, slug: str) -> list[tuple[str, str, int]]:
+        """(minute, status, count) of the issue's recipients, by when they were settled."""
+        rows = self.db.execute(
+            "SELECT substr(updated_at, 1, 16) AS minute, status, COUNT(*) AS n FROM deliveries"
+            " WHERE issue = ? GROUP BY minute, status ORDER BY minute",
+            (slug,),
+        )
+        return [(r["minute"], r["status"], r["n"]) for r in rows]
+
     def events_for(self, email: str) -> list[StoredEvent]:
         """Everything recorded about one address, oldest first."""
         rows = self.db.execute(
@@ -1133,11 +1209,7 @@ class SQLiteStore:
             " WHERE email = ? ORDER BY occurred_at, id",
             (email,),
         ).fetchall()
-        return [
-            StoredEvent(r["provider"], r["kind"], r["email"], r["issue"], r["message_id"],
-                        r["detail"], parse_stamp(r["occurred_at"]))
-            for r in rows
-        ]  # fmt: skip
+        return [self._event(r) for r in rows]
 
     def next_retry_at(self, slug: str) -> dt.datetime | None:
         row = self.db.execute(

@@ -38,8 +38,8 @@ class WebState:
         self.list_id = self.requests.list_identity()
         self.wake = asyncio.Event()
 
-    async def request_unsubscribe(self, uid: str) -> None:
-        await run_in_threadpool(self.requests.request_unsubscribe, uid)
+    async def request_unsubscribe(self, uid: str, channel: str) -> None:
+        await run_in_threadpool(self.requests.request_unsubscribe, uid, channel)
         self.wake.set()
 
     def webhook_secret(self, provider: str) -> str | None:

@@ -59,10 +59,13 @@ def routes(state: WebState) -> list[Route]:
             return page(
                 f"Unsubscribe from {settings.newsletter.name}",
                 f"<p>Press the button to stop receiving {name}.</p>"
-                '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+                '<form method="post"><input type="hidden" name="via" value="page">'
                 '<button type="submit">Unsubscribe</button></form>',
             )
-        await state.request_unsubscribe(uid)
+        # RFC 8058 clients post "List-Unsubscribe=One-Click"; the page's button posts "via=page"
+        body = await request.body()
+        channel = "one-click" if b"List-Unsubscribe=One-Click" in body[:1000] else "link"
+        await state.request_unsubscribe(uid, channel)
         return page("You are unsubscribed", f"<p>You will not receive {name} any more.</p>")
 
     return [Route(unsubscribe_route(settings), unsubscribe, methods=["GET", "POST"])]

@@ -99,7 +99,7 @@ def routes(state: WebState) -> list[Route]:
         token = inbound_token(message)
         uid = read_token(state.keys, state.list_id, token) if token else None
         if uid is not None:
-            await state.request_unsubscribe(uid)
+            await state.request_unsubscribe(uid, "mailto")
         # a mail without a valid token is answered 200 too: retrying it would not help
         return answer(200, "ok" if uid else "ok, no unsubscribe token in this mail")
 

@@ -1,0 +1,195 @@
+"""What happened to one issue: `digest report ISSUE` as text, JSON, CSV or a page.
+
+Counts come from the delivery ledger (accepted, rejected, failed, unknown, skipped) and
+from provider events (delivered, deferred, bounces, complaints, unsubscribes, opens and
+clicks where tracking is on). Unsubscribes through digest's own links and mailto are not
+tied to an issue; they are counted for the time from this issue's start to the next's.
+Rates are taken against the recipients the provider answered, and judged by the
+bulk-sender rules: complaints under 0.3 % (better 0.1 %), hard bounces under 2 %.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from digest.errors import DigestError
+from digest.store import Store, StoredEvent
+
+COMPLAINT_LIMIT, COMPLAINT_AIM, BOUNCE_LIMIT = 0.003, 0.001, 0.02
+EVENT_KINDS = ("delivered", "deferred", "hard_bounce", "soft_bounce", "complaint", "unsubscribe",
+               "open", "click")  # fmt: skip
+LEDGER = ("accepted", "rejected", "failed", "unknown", "skipped", "pending", "inflight")
+
+
+@dataclass
+class Report:
+    slug: str
+    status: str
+    answered: int  # accepted + rejected: the base of every rate
+    ledger: dict[str, int]
+    events: dict[str, int]
+    unsubscribes: dict[str, int]  # by channel: one-click, link, mailto, provider names
+    rates: dict[str, float]
+    warnings: list[str]
+    problems: list[StoredEvent] = field(default_factory=list)  # bounced and complained
+    timeline: list[tuple[str, str, int]] = field(default_factory=list)  # minute, status, n
+
+
+def make_report(store: Store, slug: str, issue_id: str) -> Report:
+    scheduled = store.get_schedule(slug)
+    if scheduled is None:
+        raise DigestError(f"{slug} is not scheduled, so there is nothing to report")
+    ledger = store.delivery_counts(slug)
+    events = store.issue_event_counts(slug, issue_id)
+    start, end = store.issue_window(slug)
+    unsubscribes = store.unsubscribes_between(start, end) if start else {}
+    for event in store.issue_events(slug, issue_id, ("unsubscribe",)):
+        unsubscribes[event.provider] = unsubscribes.get(event.provider, 0) + 1
+    answered = ledger.get("accepted", 0) + ledger.get("rejected", 0)
+    rates = {
+        kind: (events.get(kind, 0) / answered if answered else 0.0)
+        for kind in ("hard_bounce", "soft_bounce", "complaint")
+    }
+    rates["unsubscribe"] = sum(unsubscribes.values()) / answered if answered else 0.0
+    warnings = []
+    if rates["complaint"] > COMPLAINT_LIMIT:
+        warnings.append(
+            f"complaints at {rates['complaint']:.2%} are over Gmail's 0.3 % limit: stop and clean the list"
+        )
+    elif rates["complaint"] > COMPLAINT_AIM:
+        warnings.append(f"complaints at {rates['complaint']:.2%} are over the 0.1 % to aim for")
+    if rates["hard_bounce"] > BOUNCE_LIMIT:
+        warnings.append(
+            f"hard bounces at {rates['hard_bounce']:.2%} are over 2 %: the list has dead addresses"
+        )
+    if scheduled.error:
+        warnings.append(scheduled.error)
+    return Report(
+        slug=slug,
+        status=scheduled.status,
+        answered=answered,
+        ledger={k: ledger.get(k, 0) for k in LEDGER},
+        events={k: events.get(k, 0) for k in EVENT_KINDS if k != "unsubscribe"},
+        unsubscribes=unsubscribes,
+        rates=rates,
+        warnings=warnings,
+        problems=store.issue_events(slug, issue_id, ("hard_bounce", "complaint")),
+        timeline=store.delivery_timeline(slug),
+    )
+
+
+def as_text(report: Report) -> str:
+    lines = [f"{report.slug}: {report.status}, {report.answered:,} recipient(s) answered"]
+    lines += [f"  {name:<13}{count:>10,}" for name, count in report.ledger.items() if count]
+    lines.append("after sending (provider events):")
+    lines += [f"  {name:<13}{count:>10,}" for name, count in report.events.items()]
+    unsubscribed = sum(report.unsubscribes.values())
+    by = ", ".join(f"{k} {v}" for k, v in sorted(report.unsubscribes.items())) or "none"
+    lines.append(f"  {'unsubscribed':<13}{unsubscribed:>10,}  ({by})")
+    lines.append(
+        "rates: " + ", ".join(f"{k.replace('_', ' ')} {v:.2%}" for k, v in report.rates.items())
+    )
+    lines += [f"warning: {w}" for w in report.warnings]
+    return "\n".join(lines) + "\n"
+
+
+def as_json(report: Report) -> str:
+    data = asdict(report)
+    data["problems"] = [
+        {**asdict(p), "occurred_at": p.occurred_at.isoformat()} for p in report.problems
+    ]
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_csv(report: Report, path: Path) -> int:
+    """The bounced and complained addresses with their reasons; spreadsheet-safe."""
+    from digest.subscribers import spreadsheet_safe
+
+    try:
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["email", "kind", "provider", "when", "reason"])
+            for p in report.problems:
+                writer.writerow(
+                    [spreadsheet_safe(v) for v in
+                     (p.email, p.kind, p.provider, p.occurred_at.isoformat(), p.detail)]
+                )  # fmt: skip
+    except OSError as err:
+        raise DigestError(f"{path}: cannot write ({err.strerror})") from None
+    return len(report.problems)
+
+
+COLOURS = {"accepted": "#2f7d4f", "rejected": "#b3261e", "failed": "#c77700", "unknown": "#6b6b6b",
+           "skipped": "#9a9a9a", "pending": "#4a6fa5", "inflight": "#4a6fa5"}  # fmt: skip
+
+
+def _chart(report: Report) -> str:
+    """Recipients settled per minute, stacked by outcome, as inline SVG."""
+    minutes: dict[str, dict[str, int]] = {}
+    for minute, status, count in report.timeline:
+        minutes.setdefault(minute, {})[status] = count
+    if not minutes:
+        return "<p>Nothing sent yet.</p>"
+    width, height, bar = 640, 160, max(2, 600 // max(len(minutes), 1))
+    peak = max(sum(v.values()) for v in minutes.values()) or 1
+    shapes = []
+    for i, (minute, counts) in enumerate(sorted(minutes.items())):
+        y = float(height)
+        for status in LEDGER:
+            n = counts.get(status, 0)
+            if not n:
+                continue
+            h = n / peak * (height - 20)
+            y -= h
+            shapes.append(
+                f'<rect x="{20 + i * bar}" y="{y:.1f}" width="{bar - 1}" height="{h:.1f}" '
+                f'fill="{COLOURS[status]}"><title>{html.escape(minute)} {status}: {n}</title></rect>'
+            )
+    return (
+        f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'aria-label="recipients settled per minute">{"".join(shapes)}</svg>'
+    )
+
+
+def as_html(report: Report) -> str:
+    """The report as one self-contained page: no scripts, no external assets."""
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(k)}</td><td>{v:,}</td></tr>"
+        for k, v in [*report.ledger.items(), *report.events.items()]
+    )
+    unsub = "".join(
+        f"<tr><td>unsubscribed ({e(k)})</td><td>{v:,}</td></tr>"
+        for k, v in sorted(report.unsubscribes.items())
+    )
+    rates = "".join(
+        f"<tr><td>{e(k.replace('_', ' '))}</td><td>{v:.2%}</td></tr>"
+        for k, v in report.rates.items()
+    )
+    warnings = "".join(f'<p class="warn">{e(w)}</p>' for w in report.warnings)
+    problems = "".join(
+        f"<tr><td>{e(p.email)}</td><td>{e(p.kind)}</td><td>{e(p.provider)}</td><td>{e(p.detail)}</td></tr>"
+        for p in report.problems[:500]
+    )
+    legend = " ".join(
+        f'<span style="color:{c}">&#9632; {s}</span>' for s, c in COLOURS.items() if s != "inflight"
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Report: {e(report.slug)}</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<style>body{{font:15px/1.5 system-ui,sans-serif;max-width:760px;margin:2em auto;padding:0 1em;color:#1f1d1a}}
+table{{border-collapse:collapse;margin:1em 0}}td{{padding:2px 12px 2px 0;border-bottom:1px solid #e4ddd0}}
+.warn{{background:#fff4c2;padding:.5em}}</style></head><body>
+<h1>{e(report.slug)}</h1>
+<p>Status: <strong>{e(report.status)}</strong>; {report.answered:,} recipient(s) answered.</p>
+{warnings}
+<h2>Over time</h2>{_chart(report)}<p>{legend}</p>
+<h2>Counts</h2><table>{rows}{unsub}</table>
+<h2>Rates</h2><table>{rates}</table>
+<h2>Bounced and complained</h2><table>{problems or "<tr><td>none</td></tr>"}</table>
+</body></html>
+"""
