@@ -665,17 +665,18 @@ class SQLiteStore:
         """Apply waiting unsubscribe requests and provider events to the subscriber list;
         the number of subscribers changed. A crash between the two steps applies them
         again next time, harmlessly (events are stored once, by fingerprint)."""
-        last, uids = self._inbox_pending()
-        last_event, events = self._inbox_events()
-        if not uids and not events:
-            return 0
-        with self.transaction() as db:
-            changed = self._unsubscribe(db, uids) if uids else 0
-            changed += self._apply_events(db, events, soft_limit, soft_days)
-        self._inbox_done(last)
-        if last_event:
-            self._inbox_db().execute("DELETE FROM events WHERE id <= ?", (last_event,))
-        return changed
+        changed = 0
+        while True:  # a chunk per transaction, so a backlog never holds the lock for long
+            last, uids = self._inbox_pending()
+            last_event, events = self._inbox_events()
+            if not uids and not events:
+                return changed
+            with self.transaction() as db:
+                changed += self._unsubscribe(db, uids) if uids else 0
+                changed += self._apply_events(db, events, soft_limit, soft_days)
+            self._inbox_done(last)
+            if last_event:
+                self._inbox_db().execute("DELETE FROM events WHERE id <= ?", (last_event,))
 
     @staticmethod
     def _apply_events(
