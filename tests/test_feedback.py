@@ -159,7 +159,7 @@ def test_report_shows_outcomes_bounces_complaints_and_unsubscribes_in_every_form
 ) -> None:
     import json
 
-    from digest.events import COMPLAINT, DELIVERED, Event
+    from digest.events import CLICK, COMPLAINT, DELIVERED, OPEN, Event
     from tests.conftest import run
 
     monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
@@ -177,6 +177,9 @@ def test_report_shows_outcomes_bounces_complaints_and_unsubscribes_in_every_form
         schedule(store, issue, values, "now", "UTC", dt.datetime.now(dt.UTC))
         deliver_now(store, values)
     now = dt.datetime.now(dt.UTC)
+    from digest.issuefile import load_issue
+
+    first_link = load_issue(issue).sections[0].experts[0].read_more
     store.receive_events(
         [
             Event(
@@ -190,6 +193,9 @@ def test_report_shows_outcomes_bounces_complaints_and_unsubscribes_in_every_form
                 "c1",
             ),
             Event("postmark", DELIVERED, "ann@example.org", now, None, issue.stem, "", "d1"),
+            Event("postmark", OPEN, "ann@example.org", now, None, issue.stem, "", "o1"),
+            Event("postmark", OPEN, "ann@example.org", now, None, issue.stem, "", "o2"),
+            Event("postmark", CLICK, "ann@example.org", now, None, issue.stem, first_link, "k1"),
         ]
     )
     dee = store.get_subscriber("dee@example.org")
@@ -202,6 +208,8 @@ def test_report_shows_outcomes_bounces_complaints_and_unsubscribes_in_every_form
     assert "4 recipient(s) answered" in text.stdout
     assert "complaint" in text.stdout and "one-click 1" in text.stdout
     assert "over Gmail's 0.3 % limit" in text.stdout  # 1 complaint in 4
+    assert "1 unique open(s)" in text.stdout
+    assert "1  Read more from Ana Lúcia Ferreira" in text.stdout  # the click, by expert
 
     data = json.loads(run("report", str(issue), "--json").stdout)
     assert data["ledger"]["accepted"] == 3 and data["ledger"]["rejected"] == 1

@@ -570,3 +570,27 @@ def test_every_provider_sends_list_id_feedback_id_and_the_same_issue_id_as_metad
         assert feedback == f"{rendered.slug}:issue:the-conversation-digest:example-org"
         assert delivery.metadata["issue"] == feedback.split(":")[0] == rendered.slug
         assert "Precedence" not in delivery.headers
+
+
+@pytest.mark.parametrize("tracking", [False, True])
+def test_open_and_click_tracking_is_off_unless_asked_for(
+    rendered: RenderedIssue, client: httpx.Client, monkeypatch: pytest.MonkeyPatch, tracking: bool
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "k")
+    batch = Batch(rendered, people("a@example.org"), key="k")
+
+    def request(name: str, **extra: Any) -> dict[str, Any]:
+        options = {"name": name, "api_key_env": KEY_ENV, "tracking": tracking, **extra}
+        provider = create_provider(Settings(provider=ProviderSettings(**options)), client)
+        return provider.request(batch)  # type: ignore[attr-defined, no-any-return]
+
+    postmark = json.loads(b"".join(request("postmark")["content"]))
+    assert postmark["TrackOpens"] is tracking
+    assert postmark["TrackLinks"] == ("HtmlOnly" if tracking else "None")
+    sendgrid = request("sendgrid")["json"]["tracking_settings"]
+    assert sendgrid == {
+        "click_tracking": {"enable": tracking},
+        "open_tracking": {"enable": tracking},
+    }
+    mailgun = request("mailgun", domain="mg.example.org")["data"]
+    assert mailgun["o:tracking"] == ("yes" if tracking else "no")

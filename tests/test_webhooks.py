@@ -259,3 +259,27 @@ def test_a_verified_body_in_the_wrong_shape_is_400_and_unknown_providers_are_404
     assert served.post(not_json).status_code == 400
     served.settle()
     assert served.event_count() == 0
+
+
+def test_opens_and_clicks_are_recorded_with_the_link_and_change_no_one(served: Served) -> None:
+    clicked = mailgun_event("ann@example.org", event="clicked") | {
+        "url": "https://example.org/harbor#comment-okafor"
+    }
+    assert served.post(mailgun_post(clicked, MAILGUN_KEY)).status_code == 200
+    assert (
+        served.post(
+            resend_post(resend_event("bob@example.org", "email.opened"), RESEND_SECRET)
+        ).status_code
+        == 200
+    )
+    pm_click = {"RecordType": "Click", "Recipient": "cy@example.org", "MessageID": "pm-9",
+                "ReceivedAt": "2026-11-29T06:00:00Z", "OriginalLink": "https://example.org/x",
+                "Metadata": {"issue": "2026-11-30-weekly"}}  # fmt: skip
+    assert served.post(postmark_post(pm_click, POSTMARK_AUTH)).status_code == 200
+    served.settle()
+    assert [(e.kind, e.detail) for e in served.store.events_for("ann@example.org")] == [
+        ("click", "https://example.org/harbor#comment-okafor")
+    ]
+    assert [e.kind for e in served.store.events_for("bob@example.org")] == ["open"]
+    assert [e.kind for e in served.store.events_for("cy@example.org")] == ["click"]
+    assert {served.status(p) for p in PEOPLE} == {"active"}

@@ -210,6 +210,7 @@ class Provider(_Section):
     retry_delay: float = Field(1.0, ge=0, le=600)
     max_retry_delay: float = Field(60.0, ge=0, le=3600)
     batch_size: int | None = Field(None, ge=1)
+    tracking: bool = False  # the provider's open and click tracking (off: privacy)
     smtp: Smtp = Smtp()
 
     @field_validator("base_url")

@@ -15,6 +15,7 @@ import html
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from digest.errors import DigestError
 from digest.store import Store, StoredEvent
@@ -37,9 +38,21 @@ class Report:
     warnings: list[str]
     problems: list[StoredEvent] = field(default_factory=list)  # bounced and complained
     timeline: list[tuple[str, str, int]] = field(default_factory=list)  # minute, status, n
+    unique_opens: int = 0  # with tracking on
+    clicks: list[tuple[str, int]] = field(default_factory=list)  # (link or expert, unique)
 
 
-def make_report(store: Store, slug: str, issue_id: str) -> Report:
+def _page(url: str) -> str:
+    """A link without its query (UTM tags) for matching clicks to "Read more" links."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query=""))
+
+
+def make_report(
+    store: Store, slug: str, issue_id: str, read_more: dict[str, str] | None = None
+) -> Report:
+    """``read_more`` maps each expert's "Read more" link to their name, so clicks say
+    which expert's excerpt drew readers."""
     scheduled = store.get_schedule(slug)
     if scheduled is None:
         raise DigestError(f"{slug} is not scheduled, so there is nothing to report")
@@ -50,6 +63,8 @@ def make_report(store: Store, slug: str, issue_id: str) -> Report:
     for event in store.issue_events(slug, issue_id, ("unsubscribe",)):
         unsubscribes[event.provider] = unsubscribes.get(event.provider, 0) + 1
     answered = ledger.get("accepted", 0) + ledger.get("rejected", 0)
+    opens, clicks = store.engagement(slug, issue_id)
+    labels = {_page(url): f"Read more from {name}" for url, name in (read_more or {}).items()}
     rates = {
         kind: (events.get(kind, 0) / answered if answered else 0.0)
         for kind in ("hard_bounce", "soft_bounce", "complaint")
@@ -79,6 +94,8 @@ def make_report(store: Store, slug: str, issue_id: str) -> Report:
         warnings=warnings,
         problems=store.issue_events(slug, issue_id, ("hard_bounce", "complaint")),
         timeline=store.delivery_timeline(slug),
+        unique_opens=opens,
+        clicks=[(labels.get(_page(url), url), n) for url, n in clicks],
     )
 
 
@@ -93,6 +110,9 @@ def as_text(report: Report) -> str:
     lines.append(
         "rates: " + ", ".join(f"{k.replace('_', ' ')} {v:.2%}" for k, v in report.rates.items())
     )
+    if report.unique_opens or report.clicks:
+        lines.append(f"tracking: {report.unique_opens:,} unique open(s); unique clicks:")
+        lines += [f"  {n:>6,}  {label}" for label, n in report.clicks]
     lines += [f"warning: {w}" for w in report.warnings]
     return "\n".join(lines) + "\n"
 
@@ -171,6 +191,7 @@ def as_html(report: Report) -> str:
         for k, v in report.rates.items()
     )
     warnings = "".join(f'<p class="warn">{e(w)}</p>' for w in report.warnings)
+    clicks = "".join(f"<tr><td>{e(label)}</td><td>{n:,}</td></tr>" for label, n in report.clicks)
     problems = "".join(
         f"<tr><td>{e(p.email)}</td><td>{e(p.kind)}</td><td>{e(p.provider)}</td><td>{e(p.detail)}</td></tr>"
         for p in report.problems[:500]
@@ -190,6 +211,7 @@ table{{border-collapse:collapse;margin:1em 0}}td{{padding:2px 12px 2px 0;border-
 <h2>Over time</h2>{_chart(report)}<p>{legend}</p>
 <h2>Counts</h2><table>{rows}{unsub}</table>
 <h2>Rates</h2><table>{rates}</table>
+<h2>Opens and clicks</h2><table><tr><td>unique opens</td><td>{report.unique_opens:,}</td></tr>{clicks}</table>
 <h2>Bounced and complained</h2><table>{problems or "<tr><td>none</td></tr>"}</table>
 </body></html>
 """

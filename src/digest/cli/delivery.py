@@ -284,14 +284,21 @@ def report_command(
 ) -> None:
     """Report what happened to ISSUE: outcomes, bounces, complaints, unsubscribes, rates."""
     from digest import report as reports
-    from digest.issuefile import issue_slug
+    from digest.issuefile import issue_slug, load_issue
     from digest.render.headers import ascii_id
 
     settings = settings_from(config_path)
     slug = issue_slug(issue)
+    read_more = {}
+    if issue.is_file():  # to name the expert behind each "Read more" click
+        read_more = {
+            e.read_more: e.name
+            for section in load_issue(issue, settings.limits).sections
+            for e in section.experts
+        }
     store = open_store(settings)
     try:
-        made = reports.make_report(store, slug, ascii_id(slug))
+        made = reports.make_report(store, slug, ascii_id(slug), read_more)
     finally:
         store.close()
     click.echo(reports.as_json(made) if as_json else reports.as_text(made), nl=False)

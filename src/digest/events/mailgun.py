@@ -14,9 +14,11 @@ import hmac
 from typing import Any
 
 from digest.events import (
+    CLICK,
     COMPLAINT,
     DELIVERED,
     HARD_BOUNCE,
+    OPEN,
     SOFT_BOUNCE,
     UNSUBSCRIBE,
     Event,
@@ -29,7 +31,13 @@ from digest.events import (
     when,
 )
 
-KINDS = {"complained": COMPLAINT, "unsubscribed": UNSUBSCRIBE, "delivered": DELIVERED}
+KINDS = {
+    "complained": COMPLAINT,
+    "unsubscribed": UNSUBSCRIBE,
+    "delivered": DELIVERED,
+    "opened": OPEN,
+    "clicked": CLICK,
+}
 
 
 def _signature(body: bytes) -> dict[str, Any]:
@@ -74,7 +82,10 @@ def parse(body: bytes) -> list[Event]:
     if "@" not in email:
         raise Malformed(f"mailgun: {name} event without a recipient")
     status = mapping(event.get("delivery-status"))
-    detail = " ".join(str(status.get(k) or "") for k in ("code", "message", "description")).strip()
+    detail = (
+        text(event.get("url"))
+        or " ".join(str(status.get(k) or "") for k in ("code", "message", "description")).strip()
+    )
     message = mapping(event.get("message"))
     headers = mapping(message.get("headers"))
     message_id = text(headers.get("message-id")) or None

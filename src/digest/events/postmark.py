@@ -13,9 +13,11 @@ import hmac
 from typing import Any
 
 from digest.events import (
+    CLICK,
     COMPLAINT,
     DELIVERED,
     HARD_BOUNCE,
+    OPEN,
     SOFT_BOUNCE,
     UNSUBSCRIBE,
     Event,
@@ -79,14 +81,15 @@ def parse(body: bytes) -> list[Event]:
         email, at, detail = text(record.get("Recipient")), record.get("ChangedAt"), reason
         fingerprint += f":{at}"
     elif kind_of == "Delivery":
-        kind, email, at, detail = (
-            DELIVERED,
-            text(record.get("Recipient")),
-            record.get("DeliveredAt"),
-            "",
-        )
+        kind, email, at = DELIVERED, text(record.get("Recipient")), record.get("DeliveredAt")
+        detail = ""
+    elif kind_of in ("Open", "Click"):  # only sent when tracking is on
+        kind = OPEN if kind_of == "Open" else CLICK
+        email, at = text(record.get("Recipient")), record.get("ReceivedAt")
+        detail = text(record.get("OriginalLink"))
+        fingerprint += f":{email}:{at}:{detail}"
     else:
-        return []  # opens, clicks and others are not asked for
+        return []  # other record types are not asked for
     if "@" not in email:
         raise Malformed(f"postmark: {kind_of} record without an address")
     return [

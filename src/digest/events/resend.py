@@ -15,10 +15,12 @@ import hmac
 from typing import Any
 
 from digest.events import (
+    CLICK,
     COMPLAINT,
     DEFERRED,
     DELIVERED,
     HARD_BOUNCE,
+    OPEN,
     SOFT_BOUNCE,
     Event,
     Incoming,
@@ -31,6 +33,8 @@ from digest.events import (
 )
 
 KINDS = {
+    "email.opened": OPEN,
+    "email.clicked": CLICK,
     "email.complained": COMPLAINT,
     "email.delivered": DELIVERED,
     "email.delivery_delayed": DEFERRED,
@@ -91,7 +95,7 @@ def parse(body: bytes) -> list[Event]:
         )
         detail = text(bounce.get("message")) or "bounced"
     elif name in KINDS:
-        kind, detail = KINDS[name], name
+        kind, detail = KINDS[name], text(mapping(data.get("click")).get("link")) or name
     else:
         return []
     to = data.get("to")
@@ -104,6 +108,6 @@ def parse(body: bytes) -> list[Event]:
     issue = _tags(data).get("issue")
     return [
         Event("resend", kind, address.lower(), when(payload.get("created_at")), message_id, issue,
-              detail, f"resend:{name}:{message_id}:{address.lower()}")
+              detail, f"resend:{name}:{message_id}:{address.lower()}:{payload.get('created_at')}")
         for address in addresses
     ]  # fmt: skip

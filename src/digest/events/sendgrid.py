@@ -20,10 +20,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
 from digest.events import (
+    CLICK,
     COMPLAINT,
     DEFERRED,
     DELIVERED,
     HARD_BOUNCE,
+    OPEN,
     SOFT_BOUNCE,
     UNSUBSCRIBE,
     Event,
@@ -38,6 +40,8 @@ from digest.events import (
 SIGNATURE = "x-twilio-email-event-webhook-signature"
 TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
 KINDS = {
+    "open": OPEN,
+    "click": CLICK,
     "deferred": DEFERRED,
     "delivered": DELIVERED,
     "spamreport": COMPLAINT,
@@ -98,7 +102,7 @@ def _one(item: dict[str, Any]) -> Event | None:
     if "@" not in email:
         raise Malformed(f"sendgrid: {name} event without an email")
     message_id = text(item.get("sg_message_id")).split(".")[0] or None
-    detail = text(item.get("reason")) or text(item.get("response")) or name
+    detail = text(item.get("url")) or text(item.get("reason")) or text(item.get("response")) or name
     fingerprint = f"sendgrid:{text(item.get('sg_event_id'))}" if item.get("sg_event_id") else ""
     return Event("sendgrid", kind, email.lower(), when(item.get("timestamp")), message_id,
                  text(item.get("issue")) or None, detail, fingerprint)  # fmt: skip

@@ -67,7 +67,7 @@ class Mailgun(HttpProvider):
             "h:List-Unsubscribe": placeholder("list_unsubscribe"),
             "h:List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "o:tag": rendered.issue_id,
-            "o:tracking": "no",
+            "o:tracking": "yes" if self.settings.tracking else "no",
             "v:issue": rendered.issue_id,
         }
         data.update({f"h:{name}": value for name, value in rendered.headers.items()})

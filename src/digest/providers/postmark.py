@@ -60,7 +60,8 @@ class Postmark(HttpProvider):
             "Tag": rendered.issue_id,
             "Metadata": {"issue": rendered.issue_id},
             "MessageStream": self.settings.message_stream,
-            "TrackOpens": False,
+            "TrackOpens": self.settings.tracking,
+            "TrackLinks": "HtmlOnly" if self.settings.tracking else "None",
         }
         if rendered.reply_to:
             fields["ReplyTo"] = rendered.reply_to

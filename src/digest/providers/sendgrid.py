@@ -68,8 +68,8 @@ class SendGrid(HttpProvider):
             "categories": [rendered.issue_id[:255]],
             "custom_args": {"issue": rendered.issue_id},
             "tracking_settings": {
-                "click_tracking": {"enable": False},
-                "open_tracking": {"enable": False},
+                "click_tracking": {"enable": self.settings.tracking},
+                "open_tracking": {"enable": self.settings.tracking},
             },
         }
         if rendered.reply_to:

@@ -1174,6 +1174,20 @@ class SQLiteStore:
         return StoredEvent(r["provider"], r["kind"], r["email"], r["issue"], r["message_id"],
                            r["detail"], parse_stamp(r["occurred_at"]))  # fmt: skip
 
+    def engagement(self, slug: str, issue_id: str | None) -> tuple[int, list[tuple[str, int]]]:
+        """Unique openers, and unique clickers per link, of an issue (tracking on)."""
+        issues = (slug, issue_id or slug)
+        opened = self.db.execute(
+            "SELECT COUNT(DISTINCT email) FROM events WHERE issue IN (?, ?) AND kind = 'open'",
+            issues,
+        ).fetchone()[0]
+        clicks = self.db.execute(
+            "SELECT detail, COUNT(DISTINCT email) AS n FROM events"
+            " WHERE issue IN (?, ?) AND kind = 'click' GROUP BY detail ORDER BY n DESC",
+            issues,
+        ).fetchall()
+        return int(opened), [(r["detail"], r["n"]) for r in clicks]
+
     def issue_window(self, slug: str) -> tuple[dt.datetime | None, dt.datetime | None]:
         """When the issue started going out, and when the next issue did (or None)."""
         row = self.db.execute("SELECT started_at FROM issues WHERE slug = ?", (slug,)).fetchone()
