@@ -196,6 +196,7 @@ def test_report_shows_outcomes_bounces_complaints_and_unsubscribes_in_every_form
             Event("postmark", OPEN, "ann@example.org", now, None, issue.stem, "", "o1"),
             Event("postmark", OPEN, "ann@example.org", now, None, issue.stem, "", "o2"),
             Event("postmark", CLICK, "ann@example.org", now, None, issue.stem, first_link, "k1"),
+            Event("postmark", DELIVERED, "stranger@example.net", now, None, issue.stem, "", "s1"),
         ]
     )
     dee = store.get_subscriber("dee@example.org")
@@ -209,12 +210,13 @@ def test_report_shows_outcomes_bounces_complaints_and_unsubscribes_in_every_form
     assert "complaint" in text.stdout and "one-click 1" in text.stdout
     assert "over Gmail's 0.3 % limit" in text.stdout  # 1 complaint in 4
     assert "1 unique open(s)" in text.stdout
+    assert "1 event(s) named addresses not on the list" in text.stdout
     assert "1  Read more from Ana Lúcia Ferreira" in text.stdout  # the click, by expert
 
     data = json.loads(run("report", str(issue), "--json").stdout)
     assert data["ledger"]["accepted"] == 3 and data["ledger"]["rejected"] == 1
     assert data["events"]["complaint"] == 1 and data["events"]["hard_bounce"] == 1
-    assert data["events"]["delivered"] == 1
+    assert data["events"]["delivered"] == 2
     assert data["unsubscribes"] == {"one-click": 1}
 
     both = run("report", str(issue), "--csv", "problems.csv", "--html", "report.html")

@@ -283,3 +283,86 @@ def test_opens_and_clicks_are_recorded_with_the_link_and_change_no_one(served: S
     assert [e.kind for e in served.store.events_for("bob@example.org")] == ["open"]
     assert [e.kind for e in served.store.events_for("cy@example.org")] == ["click"]
     assert {served.status(p) for p in PEOPLE} == {"active"}
+
+
+def test_the_whole_loop_deliver_events_suppress_skip_and_report(tmp_path: Path) -> None:
+    """Deliver through a fake Postmark; it posts two bounces and a complaint to a real
+    `digest serve`, and a reader mails the List-Unsubscribe address; the next issue is
+    not addressed to any of them, and `digest report` shows each."""
+    from tests.fakes import FakePostmark
+    from tests.helpers import KEY_ENV, sample_issue, settings, yaml_config
+
+    with FakePostmark() as fake:
+        values = settings(tmp_path, "postmark", fake)
+        (tmp_path / "config.yaml").write_text(yaml_config(values), encoding="utf-8")
+        env = {**os.environ, SIGNING_ENV: SIGNING_KEY, KEY_ENV: fake.key,
+               "DIGEST_POSTMARK_WEBHOOK_AUTH": POSTMARK_AUTH}  # fmt: skip
+        store = SQLiteStore(values.delivery.database)
+        store.upsert_subscribers(((e, None, {}) for e in PEOPLE), resubscribe=False)
+
+        def digest(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "digest", *args], cwd=tmp_path, env=env,
+                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+
+        first = sample_issue(tmp_path)
+        assert digest("schedule", str(first), "--at", "now").returncode == 0
+        assert digest("deliver").returncode == 0
+        assert sorted(fake.delivered_to()) == sorted(PEOPLE)
+        message_ids = {d.email: d.message_id for d in fake.deliveries}
+
+        server = subprocess.Popen([sys.executable, "-m", "digest", "serve", "--port", "0"], cwd=tmp_path,
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            assert server.stdout is not None
+            served = Served(server.stdout.readline().strip(), store, None, tmp_path)
+            for n, (email, kind) in enumerate(
+                [("ann@example.org", "HardBounce"), ("bob@example.org", "BadEmailAddress")]
+            ):
+                record = postmark_bounce(email, kind, record_id=n) | {
+                    "MessageID": message_ids[email], "Metadata": {"issue": first.stem}}  # fmt: skip
+                assert served.post(postmark_post(record, POSTMARK_AUTH)).status_code == 200
+            complaint = {"RecordType": "SpamComplaint", "ID": 9, "Email": "cy@example.org",
+                         "MessageID": message_ids["cy@example.org"], "BouncedAt": "2026-11-29T06:00:00Z",
+                         "Metadata": {"issue": first.stem}}  # fmt: skip
+            assert served.post(postmark_post(complaint, POSTMARK_AUTH)).status_code == 200
+            dee = store.get_subscriber("dee@example.org")
+            assert dee is not None
+            token = make_token(SIGNING_KEY.encode(), store.list_identity(), dee.uid)
+            mail = {
+                "From": "dee@example.org",
+                "To": "unsubscribe@example.org",
+                "Subject": f"unsubscribe {token}",
+            }
+            assert (
+                served.post(postmark_post(mail, POSTMARK_AUTH, "postmark-inbound")).status_code
+                == 200
+            )
+            for email, status in [("ann@example.org", "bounced"), ("bob@example.org", "bounced"),
+                                  ("cy@example.org", "complained"), ("dee@example.org", "unsubscribed")]:  # fmt: skip
+                served.wait_for(email, status)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+        fake.deliveries.clear()
+        second = first.with_name("2026-03-11-the-next-issue.yaml")
+        second.write_bytes(first.read_bytes())
+        assert digest("schedule", str(second), "--at", "now").returncode == 0
+        assert digest("deliver").returncode == 0
+        assert sorted(fake.delivered_to()) == [
+            "eve@example.org",
+            "fay@example.org",
+            "gus@example.org",
+        ]
+
+        report = digest("report", str(first), "--html", "report.html")
+        assert report.returncode == 0, report.stderr
+        assert (
+            "hard_bounce           2" in report.stdout
+            and "complaint             1" in report.stdout
+        )
+        assert "(mailto 1)" in report.stdout and "not on the list" not in report.stdout
+        page = (tmp_path / "report.html").read_text(encoding="utf-8")
+        for email in ("ann@example.org", "bob@example.org", "cy@example.org"):
+            assert email in page
+    store.close()

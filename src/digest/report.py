@@ -81,6 +81,11 @@ def make_report(
         warnings.append(
             f"hard bounces at {rates['hard_bounce']:.2%} are over 2 %: the list has dead addresses"
         )
+    if events.get("not_on_the_list"):
+        warnings.append(
+            f"{events['not_on_the_list']} event(s) named addresses not on the list "
+            "(forgotten, or never subscribed); they are kept, not applied"
+        )
     if scheduled.error:
         warnings.append(scheduled.error)
     return Report(

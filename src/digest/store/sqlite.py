@@ -1150,12 +1150,16 @@ class SQLiteStore:
         )
 
     def issue_event_counts(self, slug: str, issue_id: str | None = None) -> dict[str, int]:
-        """Events recorded for an issue, by kind (``issue_id``: the ASCII id providers echo)."""
+        """Events recorded for an issue, by kind (``issue_id``: the ASCII id providers echo),
+        and how many of them named an address not on the list ("not_on_the_list")."""
         rows = self.db.execute(
-            "SELECT kind, COUNT(*) AS n FROM events WHERE issue IN (?, ?) GROUP BY kind",
+            "SELECT kind, COUNT(*) AS n, SUM(subscriber_id IS NULL) AS strangers FROM events"
+            " WHERE issue IN (?, ?) GROUP BY kind",
             (slug, issue_id or slug),
-        )
-        return {r["kind"]: r["n"] for r in rows}
+        ).fetchall()
+        counts = {r["kind"]: r["n"] for r in rows}
+        strangers = sum(r["strangers"] or 0 for r in rows)
+        return counts | ({"not_on_the_list": strangers} if strangers else {})
 
     def issue_events(
         self, slug: str, issue_id: str | None, kinds: tuple[str, ...]
