@@ -82,3 +82,26 @@ def scheduled_in_folder(folder: Path, values: Settings, count: int) -> tuple[SQL
     result = run("schedule", str(issue), "--at", "now")
     assert result.exit_code == 0, result.output
     return store, issue
+
+
+def start_serve(folder: Path, env: dict[str, str], port: int = 0) -> tuple[Any, str]:
+    """A real `digest serve` in ``folder``; the process and the base URL it printed."""
+    import subprocess
+    import sys
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "digest", "serve", "--port", str(port)],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    base = server.stdout.readline().strip()
+    if not base.startswith("http://127.0.0.1:"):
+        server.kill()
+        raise AssertionError(
+            server.stderr.read() if server.stderr else "digest serve did not start"
+        )
+    return server, base

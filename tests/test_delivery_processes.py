@@ -182,18 +182,10 @@ def test_new_user_flow_import_schedule_deliver_and_unsubscribe(tmp_path: Path) -
         r"<(https://news\.example\.org/unsubscribe/[^>]+)>", str(message["List-Unsubscribe"])
     )
     assert link
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "digest", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    from tests.helpers import start_serve
+
+    server, base = start_serve(tmp_path, env)
     try:
-        assert server.stdout is not None
-        base = server.stdout.readline().strip()
         path = link.group(1).removeprefix("https://news.example.org")
         with httpx.Client(base_url=base) as client:
             assert client.get(path).status_code == 200

@@ -337,8 +337,6 @@ def test_one_click_posts_answer_at_once_while_the_database_is_locked_and_count_a
     timeout) must not delay or lose a one-click unsubscribe."""
     import os
     import sqlite3
-    import subprocess
-    import sys
     import time
 
     import httpx
@@ -354,18 +352,11 @@ def test_one_click_posts_answer_at_once_while_the_database_is_locked_and_count_a
         assert subscriber is not None
         tokens[address] = make_token(SIGNING_KEY.encode(), store.list_identity(), subscriber.uid)
     env = {**os.environ, SIGNING_ENV: SIGNING_KEY}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "digest", "serve", "--port", "0"],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    from tests.helpers import start_serve
+
+    server, base = start_serve(folder, env)
     holder = sqlite3.connect(folder / "digest.sqlite3", isolation_level=None)
     try:
-        assert server.stdout is not None
-        base = server.stdout.readline().strip()
         holder.execute("BEGIN IMMEDIATE")  # what a long import does
         holder.execute(
             "UPDATE subscribers SET name = 'importing' WHERE email = ?", ("reader0@example.org",)

@@ -26,7 +26,7 @@ from tests.fakes import (
     sendgrid_keys,
     sendgrid_post,
 )
-from tests.helpers import SIGNING_ENV, SIGNING_KEY
+from tests.helpers import SIGNING_ENV, SIGNING_KEY, start_serve
 
 POSTMARK_AUTH = "hooks:pm-s3cret"
 MAILGUN_KEY = "mailgun-signing-key-0123"
@@ -90,18 +90,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
         "DIGEST_RESEND_WEBHOOK_SECRET": RESEND_SECRET,
         "DIGEST_SENDGRID_WEBHOOK_KEY": public,
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "digest", "serve", "--port", "0"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server, base = start_serve(tmp_path, env)
     try:
-        assert server.stdout is not None
-        base = server.stdout.readline().strip()
-        assert base.startswith("http://127.0.0.1:"), server.stderr.read() if server.stderr else ""
         yield Served(base, store, private, tmp_path)
     finally:
         server.terminate()
@@ -310,11 +300,9 @@ def test_the_whole_loop_deliver_events_suppress_skip_and_report(tmp_path: Path) 
         assert sorted(fake.delivered_to()) == sorted(PEOPLE)
         message_ids = {d.email: d.message_id for d in fake.deliveries}
 
-        server = subprocess.Popen([sys.executable, "-m", "digest", "serve", "--port", "0"], cwd=tmp_path,
-                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        server, base = start_serve(tmp_path, env)
         try:
-            assert server.stdout is not None
-            served = Served(server.stdout.readline().strip(), store, None, tmp_path)
+            served = Served(base, store, None, tmp_path)
             for n, (email, kind) in enumerate(
                 [("ann@example.org", "HardBounce"), ("bob@example.org", "BadEmailAddress")]
             ):

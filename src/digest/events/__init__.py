@@ -85,6 +85,16 @@ class Event:
         return cls(**data)
 
 
+def check_age(provider: str, timestamp: str, max_age: float, now: float) -> None:
+    """Refuse a signed timestamp that is not a number (401) or too far from now (400)."""
+    try:
+        age = abs(now - float(timestamp))
+    except ValueError:
+        raise Refused(401, f"{provider}: the timestamp is not a number") from None
+    if age > max_age:
+        raise Refused(400, f"{provider}: the signature is {age:.0f}s old (stale)")
+
+
 def provider_module(name: str) -> ModuleType | None:
     return importlib.import_module(f"digest.events.{name}") if name in PROVIDERS else None
 

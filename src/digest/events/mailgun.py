@@ -25,6 +25,7 @@ from digest.events import (
     Incoming,
     Malformed,
     Refused,
+    check_age,
     json_body,
     mapping,
     text,
@@ -57,12 +58,7 @@ def verify(request: Incoming, secret: str, max_age: float, now: float) -> str | 
     expected = hmac.new(secret.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
     if not token or not hmac.compare_digest(expected, text(signature.get("signature"))):
         raise Refused(401, "mailgun: the signature does not match")
-    try:
-        age = abs(now - float(timestamp))
-    except ValueError:
-        raise Refused(401, "mailgun: the timestamp is not a number") from None
-    if age > max_age:
-        raise Refused(400, f"mailgun: the signature is {age:.0f}s old (stale)")
+    check_age("mailgun", timestamp, max_age, now)
     return f"mailgun:{token}"
 
 

@@ -26,6 +26,7 @@ from digest.events import (
     Incoming,
     Malformed,
     Refused,
+    check_age,
     json_body,
     mapping,
     text,
@@ -62,12 +63,7 @@ def verify(request: Incoming, secret: str, max_age: float, now: float) -> str | 
     versions = [part.partition(",") for part in given.split()]
     if not any(v == "v1" and hmac.compare_digest(sig, expected) for v, _, sig in versions):
         raise Refused(401, "resend: the signature does not match")
-    try:
-        age = abs(now - float(timestamp))
-    except ValueError:
-        raise Refused(401, "resend: the timestamp is not a number") from None
-    if age > max_age:
-        raise Refused(400, f"resend: the signature is {age:.0f}s old (stale)")
+    check_age("resend", timestamp, max_age, now)
     return f"resend:{message_id}"
 
 

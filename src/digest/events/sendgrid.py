@@ -32,6 +32,7 @@ from digest.events import (
     Incoming,
     Malformed,
     Refused,
+    check_age,
     json_body,
     text,
     when,
@@ -79,12 +80,7 @@ def verify(request: Incoming, secret: str, max_age: float, now: float) -> str | 
         )
     except (InvalidSignature, binascii.Error, ValueError):
         raise Refused(401, "sendgrid: the signature does not match") from None
-    try:
-        age = abs(now - float(timestamp))
-    except ValueError:
-        raise Refused(401, "sendgrid: the timestamp is not a number") from None
-    if age > max_age:
-        raise Refused(400, f"sendgrid: the signature is {age:.0f}s old (stale)")
+    check_age("sendgrid", timestamp, max_age, now)
     return f"sendgrid:{signature}"
 
 
