@@ -113,7 +113,8 @@ def _article_root(body: etree._Element) -> etree._Element:
     )
 
     def weight(el: etree._Element) -> int:
-        return sum(len(text_of(p)) for p in el.iter("p"))
+        # paragraph text as lxml reads it (C speed); only candidates are compared with it
+        return sum(len(p.text_content()) for p in el.iter("p"))
 
     best = max(candidates, key=weight, default=None)
     return best if best is not None and weight(best) > 0 else body
@@ -209,16 +210,19 @@ def _by_bylines(root: etree._Element, base_url: str | None) -> Found:
         and _byline_name(el)
     ]
     # Keep the outermost byline element of nested ones (<div class=author><span class=author-name>).
-    bylines = [
-        b for b in bylines if not any(o is not b and b in o.iterdescendants() for o in bylines)
-    ]
+    # Ancestry is walked upwards (a few levels), never by scanning subtrees: linear in the page.
+    marked = set(bylines)
+    bylines = [b for b in bylines if not any(a in marked for a in b.iterancestors())]
+    holding: dict[etree._Element, int] = {}  # element -> how many bylines it contains
+    for b in bylines:
+        for ancestor in b.iterancestors():
+            holding[ancestor] = holding.get(ancestor, 0) + 1
     comments: Found = []
     seen: set[int] = set()
     for byline in bylines:
         container = byline.getparent()
         while container is not None and container is not root:
-            others = [b for b in bylines if b is not byline and b in container.iterdescendants()]
-            if others:
+            if holding.get(container, 0) > 1:  # another expert's byline is in here too
                 container = None
                 break
             if any(
