@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digest.compose import compose  # noqa: E402
-from digest.config import Settings  # noqa: E402
+from digest.compose import compose
+from digest.config import Settings
 
 PARAGRAPH = (
     "<p>The harbor authority has spent a decade on <a href='https://example.org/r/{i}'>surge "

@@ -412,3 +412,22 @@ def test_render_issue_runs_once_per_issue_not_per_recipient(sample_build: Build)
         personalise(rendered, Recipient(f"r{i}@example.org", None, str(i))) for i in range(50)
     ]
     assert len({m.html for m in messages}) == 50
+
+
+def test_a_template_edited_on_disk_is_used_by_the_next_render(tmp_path: Path) -> None:
+    """Environments are cached per folder (the preview renders on every save), but a
+    changed template file is read again."""
+    import os
+    import shutil
+
+    folder = tmp_path / "templates"
+    shutil.copytree(bundled_templates(), folder)
+    settings = Settings(render=Render(templates=str(folder)))
+    issue = compose_to(tmp_path)
+    first = build(issue, settings).sample.text
+    text_template = folder / "email.txt.j2"
+    text_template.write_text("EDITED {{ issue.subject }}\n", encoding="utf-8")
+    later = text_template.stat().st_mtime + 5
+    os.utime(text_template, (later, later))
+    second = build(issue, settings).sample.text
+    assert "EDITED" not in first and second.startswith("EDITED Can Harbor Cities")

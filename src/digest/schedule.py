@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.build import build
 from digest.config import Settings
 from digest.errors import DigestError
 from digest.render import RenderedIssue
@@ -77,6 +76,8 @@ def schedule(
     """Check, render and freeze the issue at ``path``, to go out at ``at``."""
     signing_keys(settings)  # no delivery can work without them: say so now
     send_at = parse_send_time(at, tz_name, now)
+    from digest.build import build  # rendering loads Jinja2, MJML and premailer
+
     result = build(path, settings)
     errors = [f for f in result.findings if f.level == "error"]
     if errors:

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from digest import __version__
-from digest.config import Settings, load_settings, resolve_config_path
 from digest.errors import DigestError
 
+# Settings (pydantic), the store and everything else a command needs are imported by the
+# command when it runs: `digest --help` loads only click.
 if TYPE_CHECKING:
+    from digest.config import Settings
     from digest.store.sqlite import SQLiteStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,6 +53,8 @@ config_option = click.option(
 
 
 def settings_from(config_path: str | None) -> Settings:
+    from digest.config import load_settings, resolve_config_path
+
     return load_settings(resolve_config_path(config_path))
 
 

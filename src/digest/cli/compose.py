@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from digest.cli.common import config_option, main, reports_errors, settings_from
-from digest.config import load_settings, resolve_config_path
 
 
 def parse_since(value: str | None) -> dt.date | None:
@@ -130,7 +129,7 @@ def check(issue: Path, config_path: str | None) -> None:
     from digest.build import build
     from digest.checks import has_errors
 
-    result = build(issue, load_settings(resolve_config_path(config_path)))
+    result = build(issue, settings_from(config_path))
     for finding in result.findings:
         click.echo(str(finding))
     errors = sum(f.level == "error" for f in result.findings)
@@ -151,6 +150,7 @@ def preview(issue: Path, host: str, port: int, open_browser: bool, config_path: 
     """Serve a live preview of ISSUE that re-renders on every save."""
     import webbrowser
 
+    from digest.config import load_settings, resolve_config_path
     from digest.preview import serve
 
     config = resolve_config_path(config_path)

@@ -11,14 +11,6 @@ from dataclasses import dataclass, field
 from digest.config import Settings
 from digest.issuefile import Issue
 from digest.render.headers import ascii_id, direction, identity_headers
-from digest.render.html import compile_mjml, inline_css
-from digest.render.templates import (
-    HTML_TEMPLATE,
-    TEXT_TEMPLATE,
-    make_environment,
-    render_template,
-    template_folder,
-)
 
 # Per-recipient markers: plain ASCII that survives MJML, premailer and URL encoding.
 UNSUBSCRIBE_MARKER = "__DIGEST_UNSUBSCRIBE_URL__"
@@ -55,8 +47,18 @@ def render_issue(
     issue: Issue, settings: Settings, slug: str, *, staff_note: str | None = None
 ) -> RenderedIssue:
     """``staff_note`` (inline Markdown) is shown on top of a draft sent to staff only."""
+    # Jinja2, MJML and premailer load here, when something is rendered: commands that
+    # only send a frozen render (deliver) never import them.
+    from digest.render.html import compile_mjml, inline_css
+    from digest.render.templates import (
+        HTML_TEMPLATE,
+        TEXT_TEMPLATE,
+        environment_for,
+        render_template,
+    )
+
     newsletter = settings.newsletter
-    env = make_environment(template_folder(settings.render.templates))
+    env = environment_for(settings.render.templates)
     greeting = newsletter.greeting.format(name=NAME_MARKER) if newsletter.greeting else None
     context: dict[str, object] = {
         "issue": issue,

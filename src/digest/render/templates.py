@@ -7,6 +7,7 @@ Templates come from config.yaml's ``render.templates`` folder when set, else the
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import textwrap
 from pathlib import Path
 
@@ -71,6 +72,17 @@ def wrap(text: str, width: int = TEXT_WIDTH) -> str:
         )  # fmt: skip
         lines.extend(wrapped or [""])
     return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_environment(folder: Path) -> jinja2.Environment:
+    return make_environment(folder)
+
+
+def environment_for(configured: str | None) -> jinja2.Environment:
+    """The Jinja2 environment for the configured template folder, made once per folder:
+    its compiled templates are kept, and reloaded when a template file changes."""
+    return _cached_environment(template_folder(configured).resolve())
 
 
 def make_environment(folder: Path) -> jinja2.Environment:

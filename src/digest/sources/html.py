@@ -114,7 +114,7 @@ def _article_root(body: etree._Element) -> etree._Element:
 
     def weight(el: etree._Element) -> int:
         # paragraph text as lxml reads it (C speed); only candidates are compared with it
-        return sum(len(p.text_content()) for p in el.iter("p"))
+        return sum(len(cast(html.HtmlElement, p).text_content()) for p in el.iter("p"))
 
     best = max(candidates, key=weight, default=None)
     return best if best is not None and weight(best) > 0 else body
