@@ -1,6 +1,11 @@
 """Benchmark: deliver the bundled sample to N generated subscribers through the fake
-provider servers on 127.0.0.1, beside a bare httpx baseline posting the same kind of
-payloads to the same fake.
+provider servers on 127.0.0.1, beside a bare httpx baseline posting the same payloads
+(same batch size, same unsubscribe token lengths, so the same bytes) to the same fake
+with the same number of requests in flight.
+
+The fake runs in its own process and answers with TCP_NODELAY, so neither side pays a
+delayed-ACK stall and neither side's CPU includes the fake's. Besides wall time, each
+side reports the CPU seconds of its own process per message (robust to a busy machine).
 
     .venv/bin/python benchmarks/deliver.py --subscribers 100000 --provider mailgun postmark smtp
 
@@ -25,8 +30,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes import FakeMailgun, FakePostmark, FakeProvider  # noqa: E402
-
 from digest.compose import compose  # noqa: E402
 from digest.config import Delivery, Settings, Smtp, Unsubscribe  # noqa: E402
 from digest.config import Provider as ProviderSettings  # noqa: E402
@@ -37,46 +40,35 @@ from digest.store.sqlite import SQLiteStore, now_utc, stamp  # noqa: E402
 SIGNING_ENV = "DIGEST_BENCH_SIGNING_KEY"
 KEY_ENV = "DIGEST_BENCH_PROVIDER_KEY"
 CHILD = Path(__file__).with_name("_deliver_child.py")
+FAKE_SERVER = Path(__file__).with_name("_fake_server.py")
 
 
-class FakeSmtp:
-    """An aiosmtpd server on 127.0.0.1 that counts whom it accepted, keeping no bodies."""
+class FakeProcess:
+    """A fake provider running in its own process (benchmarks/_fake_server.py)."""
 
-    key = "none"
+    def __init__(self, name: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(FAKE_SERVER), name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        hello = json.loads(self.proc.stdout.readline())
+        self.url, self.key, self.port = hello["url"], hello["key"], hello["port"]
 
-    def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        self.deliveries: list[str] = []
-        fake = self
-
-        class Counting:
-            async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-                fake.deliveries.extend(envelope.rcpt_tos)  # type: ignore[attr-defined]
-                return "250 OK"
-
-        import socket
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.controller = Controller(Counting(), hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-        self.url = f"smtp://127.0.0.1:{self.port}"
-
-    def delivered_to(self) -> list[str]:
-        return list(self.deliveries)
+    def ask(self, command: str) -> dict[str, int]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        answer: dict[str, int] = json.loads(self.proc.stdout.readline())
+        return answer
 
     def close(self) -> None:
-        self.controller.stop()
-
-
-def make_fake(name: str) -> FakeProvider | FakeSmtp:
-    if name == "smtp":
-        return FakeSmtp()
-    fake: FakeProvider = FakeMailgun() if name == "mailgun" else FakePostmark()
-    fake.keep_bodies = False
-    return fake
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        self.proc.wait(timeout=30)
 
 
 def fill_store(path: Path, count: int) -> None:
@@ -94,9 +86,7 @@ def fill_store(path: Path, count: int) -> None:
     store.close()
 
 
-def run_child(
-    mode: str, folder: Path, fake: FakeProvider | FakeSmtp, settings: Settings
-) -> dict[str, float]:
+def run_child(mode: str, folder: Path, fake: FakeProcess, settings: Settings) -> dict[str, float]:
     (folder / "settings.json").write_text(settings.model_dump_json(by_alias=True), encoding="utf-8")
     env = {
         **os.environ,
@@ -121,7 +111,7 @@ def run_child(
 def bench(provider: str, count: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
         folder = Path(tmp)
-        fake = make_fake(provider)
+        fake = FakeProcess(provider)
         try:
             settings = Settings(
                 provider=ProviderSettings(
@@ -129,7 +119,7 @@ def bench(provider: str, count: int) -> dict[str, object]:
                     base_url=None if provider == "smtp" else fake.url,
                     smtp=Smtp(
                         host="127.0.0.1",
-                        port=getattr(fake, "port", 25),
+                        port=fake.port or 25,
                         security="none",
                     ),
                     api_key_env=KEY_ENV,
@@ -158,9 +148,8 @@ def bench(provider: str, count: int) -> dict[str, object]:
             schedule(store, path, settings, "now", "UTC", dt.datetime.now(dt.UTC))
             store.close()
             digest = run_child("deliver", folder, fake, settings)
-            delivered = len(fake.deliveries)
-            unique = len(set(fake.delivered_to()))
-            fake.deliveries.clear()
+            counted = fake.ask("count")
+            fake.ask("clear")
             baseline = run_child("baseline", folder, fake, settings)
         finally:
             fake.close()
@@ -169,13 +158,16 @@ def bench(provider: str, count: int) -> dict[str, object]:
         "subscribers": count,
         "digest_seconds": round(digest["seconds"], 2),
         "digest_messages_per_second": round(count / digest["seconds"]),
+        "digest_cpu_us_per_message": round(digest["cpu_seconds"] / count * 1e6, 1),
         "digest_peak_rss_mb": round(digest["peak_rss_mb"], 1),
         "renders_during_delivery": int(digest["renders"]),
-        "delivered": delivered,
-        "delivered_unique": unique,
+        "delivered": counted["delivered"],
+        "delivered_unique": counted["unique"],
         "baseline_seconds": round(baseline["seconds"], 2),
+        "baseline_cpu_us_per_message": round(baseline["cpu_seconds"] / count * 1e6, 1),
         "baseline_peak_rss_mb": round(baseline["peak_rss_mb"], 1),
         "ratio_to_baseline": round(digest["seconds"] / baseline["seconds"], 2),
+        "cpu_ratio_to_baseline": round(digest["cpu_seconds"] / baseline["cpu_seconds"], 2),
     }
 
 

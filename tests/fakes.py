@@ -79,6 +79,7 @@ class FakeProvider:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # TCP_NODELAY, as real API front ends answer
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
