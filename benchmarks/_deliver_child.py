@@ -108,7 +108,9 @@ def baseline(folder: Path, settings: Settings) -> dict[str, float]:
             for i in range(size)
         )  # fmt: skip
         request = provider.request(Batch(rendered, people))  # type: ignore[attr-defined]
-        options = {k: v for k, v in request.items() if k in ("json", "data", "content", "headers")}
+        options = {
+            k: v for k, v in request.items() if k in ("json", "data", "files", "content", "headers")
+        }
         if options.get("content") is not None and not isinstance(options["content"], bytes):
             options["content"] = b"".join(options["content"])
         built = client.build_request(request["method"], request["url"], **options)

@@ -368,6 +368,22 @@ class FakeSendGrid(FakeProvider):
         return 202, {"X-Message-Id": message_id}, b""
 
 
+def multipart_form(content_type: str, body: bytes) -> dict[str, list[str]]:
+    """The fields of a multipart/form-data body (RFC 7578), as parse_qs gives them."""
+    boundary = re.search(r'boundary="?([^";]+)"?', content_type)
+    if boundary is None:
+        return {}
+    form: dict[str, list[str]] = {}
+    for part in body.split(b"--" + boundary.group(1).encode())[1:]:
+        if part.startswith(b"--"):
+            break  # the closing delimiter
+        head, _, value = part.partition(b"\r\n\r\n")
+        name = re.search(rb'name="([^"]*)"', head)
+        if name:
+            form.setdefault(name.group(1).decode(), []).append(value[:-2].decode("utf-8"))
+    return form
+
+
 class FakeMailgun(FakeProvider):
     """Mailgun messages API: form fields, recipient-variables, one id per call."""
 
@@ -385,9 +401,13 @@ class FakeMailgun(FakeProvider):
             return json_reply(404, {"message": "Not Found"})
         if match.group(1) != self.domain:
             return json_reply(404, {"message": f"Domain not found: {match.group(1)}"})
-        if "application/x-www-form-urlencoded" not in headers.get("content-type", ""):
+        content_type = headers.get("content-type", "")
+        if "application/x-www-form-urlencoded" in content_type:
+            form = parse_qs(body.decode(), keep_blank_values=True)
+        elif "multipart/form-data" in content_type:
+            form = multipart_form(content_type, body)
+        else:
             return json_reply(400, {"message": "unsupported content type"})
-        form = parse_qs(body.decode(), keep_blank_values=True)
         for name in ("from", "to", "subject"):
             if not form.get(name):
                 return json_reply(400, {"message": f"'{name}' parameter is missing"})

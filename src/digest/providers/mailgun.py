@@ -1,4 +1,4 @@
-"""Mailgun: POST /v3/{domain}/messages, form-encoded, HTTP Basic (user "api").
+"""Mailgun: POST /v3/{domain}/messages, multipart/form-data, HTTP Basic (user "api").
 
 One call carries up to 1000 recipients and one shared body; `recipient-variables` fill
 `%recipient.KEY%` in the body and headers, and keep each recipient from seeing the
@@ -75,10 +75,21 @@ class Mailgun(HttpProvider):
             data["h:Reply-To"] = rendered.reply_to
         if self.settings.test_mode:
             data["o:testmode"] = "yes"
+        # multipart/form-data: the fields go as they are, where urlencoding the bodies and
+        # the recipient variables cost about 40 µs a recipient. Encoded here, once, into
+        # one body: httpx would otherwise write each of the thousand fields separately.
+        fields = [
+            (name, (None, item))
+            for name, value in data.items()
+            for item in (value if isinstance(value, list) else [value])
+        ]
+        url = f"{self.base_url}/v3/{self.domain}/messages"
+        encoded = httpx.Request("POST", url, files=fields)
         return {
             "method": "POST",
-            "url": f"{self.base_url}/v3/{self.domain}/messages",
-            "data": data,
+            "url": url,
+            "content": encoded.read(),
+            "headers": {"Content-Type": encoded.headers["Content-Type"]},
             "auth": ("api", self.key),
         }
 
