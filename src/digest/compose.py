@@ -24,7 +24,7 @@ from digest.excerpt import (
 from digest.issuefile import Expert, Issue, Section, load_issue
 from digest.model import Conversation
 from digest.sources import read_conversation
-from digest.sources.feed import FeedEntry, read_feed
+from digest.sources.feed import FeedEntry, newest_first, read_feed
 from digest.sources.fetch import is_url, make_client
 
 
@@ -240,12 +240,7 @@ def compose_from_feeds(
                     continue
                 if entry.id not in candidates:
                     candidates[entry.id] = entry
-        oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
-        chosen = sorted(
-            candidates.values(),
-            key=lambda e: (e.published is not None, e.published or oldest),
-            reverse=True,
-        )[: max_entries or None]
+        chosen = newest_first(candidates.values())[: max_entries or None]
         if not chosen:
             raise NothingNew(f"{', '.join(feeds)}: no new entries to compose")
         conversations: list[Conversation] = []

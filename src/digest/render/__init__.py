@@ -6,6 +6,7 @@ left as markers (see :mod:`digest.render.message`) and filled by plain substitut
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from digest.config import Settings
@@ -37,7 +38,7 @@ class RenderedIssue:
     greeting_fallback: str
     headers: dict[str, str] = field(default_factory=dict)  # List-Id, Feedback-ID
 
-    @property
+    @functools.cached_property
     def issue_id(self) -> str:
         """The slug in ASCII: what headers and provider tags carry."""
         return ascii_id(self.slug)

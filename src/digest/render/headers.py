@@ -36,8 +36,9 @@ def direction(newsletter: Newsletter) -> str:
     return "rtl" if newsletter.language.split("-")[0].lower() in RTL_LANGUAGES else "ltr"
 
 
-def sender_domain(newsletter: Newsletter) -> str:
-    return parseaddr(newsletter.sender)[1].rpartition("@")[2].lower() or "localhost"
+def sender_domain(sender: str) -> str:
+    """The domain of a From address ("Name <news@example.org>" -> "example.org")."""
+    return parseaddr(sender)[1].rpartition("@")[2].lower() or "localhost"
 
 
 def list_id(newsletter: Newsletter) -> str:
@@ -45,11 +46,11 @@ def list_id(newsletter: Newsletter) -> str:
     if newsletter.list_id:
         return newsletter.list_id
     label = _NOT_LABEL.sub("-", newsletter.name.lower()).strip("-")[:63] or "newsletter"
-    return f"{label}.{sender_domain(newsletter)}"
+    return f"{label}.{sender_domain(newsletter.sender)}"
 
 
 def sender_id(newsletter: Newsletter) -> str:
-    return newsletter.sender_id or sender_domain(newsletter).replace(".", "-")
+    return newsletter.sender_id or sender_domain(newsletter.sender).replace(".", "-")
 
 
 def feedback_id(newsletter: Newsletter, issue: str, kind: str = "issue") -> str:

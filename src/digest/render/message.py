@@ -21,6 +21,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from urllib.parse import quote
 
 from digest.render import NAME_MARKER, UNSUBSCRIBE_MARKER, RenderedIssue
+from digest.render.headers import sender_domain
 
 ONE_LINE_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post", "feedback-id"})
 
@@ -129,10 +130,6 @@ class _Policy(EmailPolicy):
 
 
 POLICY = _Policy().clone(**{k: getattr(default_policy, k) for k in ("utf8", "max_line_length")})
-
-
-def sender_domain(sender: str) -> str:
-    return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
 
 
 def message_id(message: Message) -> str:

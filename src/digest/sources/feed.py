@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,14 @@ class Feed:
     title: str
     entries: tuple[FeedEntry, ...]  # newest first, undated last, each id once
     notes: tuple[str, ...]  # entries left out, and why
+
+
+def newest_first(entries: Iterable[FeedEntry]) -> list[FeedEntry]:
+    """Newest first; entries without a date after every dated one."""
+    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
+    return sorted(
+        entries, key=lambda e: (e.published is not None, e.published or oldest), reverse=True
+    )
 
 
 def _when(entry: Any) -> dt.datetime | None:
@@ -87,11 +96,6 @@ def read_feed(source: str, *, settings: Settings, client: httpx.Client | None = 
         if entry_id in entries or any(e.link == link for e in entries.values()):
             continue  # the same entry twice in one feed
         entries[entry_id] = FeedEntry(entry_id, link, title, _when(raw))
-    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
-    ordered = sorted(
-        entries.values(),
-        key=lambda e: (e.published is not None, e.published or oldest),
-        reverse=True,
-    )
+    ordered = newest_first(entries.values())
     title = " ".join(str(parsed.feed.get("title") or "").split()) or source
     return Feed(source, title, tuple(ordered), tuple(notes))

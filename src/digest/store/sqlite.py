@@ -219,6 +219,11 @@ CREATE TABLE IF NOT EXISTS seen (
 );
 """
 EVENTS_PER_APPLY = 5000
+# Every event is stored through this one statement, once by its fingerprint.
+INSERT_EVENT = (
+    "INSERT OR IGNORE INTO events (fingerprint, provider, kind, email, subscriber_id, issue,"
+    " message_id, detail, occurred_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def _filesystem_state(path: Path) -> str | None:
@@ -577,11 +582,10 @@ class SQLiteStore:
         if not rows:
             return 0
         db.executemany(
-            "INSERT OR IGNORE INTO events (fingerprint, provider, kind, email, subscriber_id,"
-            " detail, occurred_at, received_at) VALUES (?, ?, 'unsubscribe', ?, ?, ?, ?, ?)",
+            INSERT_EVENT,
             [
-                (f"unsubscribe:{r['uid']}:{when}", channels[r["uid"]], r["email"], r["id"],
-                 f"by {channels[r['uid']]}", when, when)
+                (f"unsubscribe:{r['uid']}:{when}", channels[r["uid"]], "unsubscribe", r["email"],
+                 r["id"], None, None, f"by {channels[r['uid']]}", when, when)
                 for r in rows
             ],
         )  # fmt: skip
@@ -698,9 +702,7 @@ class SQLiteStore:
                 ).fetchone()
                 issue = found["issue"] if found else None
             stored = db.execute(
-                "INSERT OR IGNORE INTO events (fingerprint, provider, kind, email, subscriber_id,"
-                " issue, message_id, detail, occurred_at, received_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                INSERT_EVENT,
                 (event.fingerprint, event.provider, event.kind, event.email,
                  subscriber["id"] if subscriber else None, issue, event.message_id,
                  event.detail[:500], stamp(event.occurred_at), received),
@@ -1135,11 +1137,10 @@ class SQLiteStore:
             (json.dumps(list(reasons)),),
         ).fetchall()
         db.executemany(
-            "INSERT OR IGNORE INTO events (fingerprint, provider, kind, email, subscriber_id,"
-            " issue, detail, occurred_at, received_at) VALUES (?, ?, 'hard_bounce', ?, ?, ?, ?, ?, ?)",
+            INSERT_EVENT,
             [
-                (f"sync:{slug}:{r['id']}", provider or "provider", r["email"], r["id"], slug,
-                 reasons[r["id"]], when, when)
+                (f"sync:{slug}:{r['id']}", provider or "provider", "hard_bounce", r["email"],
+                 r["id"], slug, None, reasons[r["id"]], when, when)
                 for r in rows
             ],
         )  # fmt: skip
