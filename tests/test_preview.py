@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from digest.compose import compose
-from digest.config import Settings
+from digest.config import Settings, load_settings
 from digest.issuefile import dump_issue, write_issue
 from digest.preview import create_app
 from tests.conftest import SAMPLE, SAMPLE_URL
@@ -23,9 +23,14 @@ def issue_path(tmp_path: Path) -> Path:
     return path
 
 
+PUBLIC_CONFIG = "web:\n  base_url: https://news.example.org\n"  # links that work for readers
+
+
 @pytest.fixture
 def client(issue_path: Path) -> Iterator[TestClient]:
-    app = create_app(issue_path, None, watch_interval=0.05)
+    config = issue_path.parent / "config.yaml"
+    config.write_text(PUBLIC_CONFIG)
+    app = create_app(issue_path, config, watch_interval=0.05)
     with TestClient(app, base_url="http://127.0.0.1:8025") as test_client:
         yield test_client
 
@@ -65,7 +70,8 @@ def test_html_route_serves_exactly_what_a_send_delivers(
     response = client.get("/html")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert response.text == build(issue_path, Settings()).sample.html
+    settings = load_settings(issue_path.parent / "config.yaml")
+    assert response.text == build(issue_path, settings).sample.html
     assert "default-src 'none'" in response.headers["content-security-policy"]
 
 

@@ -41,6 +41,7 @@ if not Path(CHROMIUM).exists():
 def preview(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     issue, path = compose([str(SAMPLE)], Settings(), url=SAMPLE_URL, out_dir=tmp_path)
     write_issue(dump_issue(issue), path, force=False)
+    (tmp_path / "config.yaml").write_text("web:\n  base_url: https://news.example.org\n")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "digest", "preview", str(path), "--port", str(free_port())],

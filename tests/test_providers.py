@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -132,10 +134,10 @@ def test_postmark_batch_sends_one_personal_message_each_with_headers_tag_and_str
     assert [p for _, p, _ in postmark.requests] == ["/email/batch"]
     first = postmark.deliveries[0]
     assert first.headers["List-Unsubscribe"] == (
-        "<https://example.org/digest/unsubscribe/tok-0>, <mailto:unsubscribe@example.org?subject=unsubscribe%20tok-0>"
+        "<http://127.0.0.1:8026/unsubscribe/tok-0>, <mailto:unsubscribe@example.org?subject=unsubscribe%20tok-0>"
     )
     assert first.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert "https://example.org/digest/unsubscribe/tok-1" in postmark.deliveries[1].html
+    assert "http://127.0.0.1:8026/unsubscribe/tok-1" in postmark.deliveries[1].html
 
 
 def test_postmark_single_message_uses_the_single_endpoint(
@@ -276,10 +278,10 @@ def test_sendgrid_sends_one_body_with_a_personalization_per_recipient(
     assert {o.status for o in outcomes} == {"accepted"}
     assert all(o.message_id for o in outcomes)
     for i, delivery in enumerate(sendgrid.deliveries):
-        assert f"https://example.org/digest/unsubscribe/tok-{i}" in delivery.html
-        assert f"https://example.org/digest/unsubscribe/tok-{i}" in delivery.text
+        assert f"http://127.0.0.1:8026/unsubscribe/tok-{i}" in delivery.html
+        assert f"http://127.0.0.1:8026/unsubscribe/tok-{i}" in delivery.text
         assert delivery.headers["List-Unsubscribe"].startswith(
-            f"<https://example.org/digest/unsubscribe/tok-{i}>"
+            f"<http://127.0.0.1:8026/unsubscribe/tok-{i}>"
         )
     assert "-digest_" not in "".join(d.html for d in sendgrid.deliveries)
 
@@ -375,7 +377,7 @@ def test_mailgun_sends_one_call_with_recipient_variables(
     for i, delivery in enumerate(mailgun.deliveries):
         assert f"unsubscribe/tok-{i}" in delivery.html and f"unsubscribe/tok-{i}" in delivery.text
         assert delivery.headers["List-Unsubscribe"].startswith(
-            f"<https://example.org/digest/unsubscribe/tok-{i}>"
+            f"<http://127.0.0.1:8026/unsubscribe/tok-{i}>"
         )
         assert "%recipient." not in delivery.html
 
@@ -624,5 +626,31 @@ def test_mailgun_posts_multipart_form_data_not_urlencoded(
     assert (
         mailgun.deliveries[1]
         .headers["List-Unsubscribe"]
-        .startswith("<https://example.org/digest/unsubscribe/tok-1>")
+        .startswith("<http://127.0.0.1:8026/unsubscribe/tok-1>")
     )
+
+
+@pytest.mark.parametrize("name", ["postmark", "sendgrid", "mailgun", "resend"])
+def test_a_signup_confirmation_is_a_message_to_one_person_not_list_mail(
+    name: str, client: httpx.Client, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    from digest.signup import confirmation
+
+    fake: FakeProvider = (
+        FakePostmark(streams=("outbound",))  # a server with no broadcast stream
+        if name == "postmark"
+        else request.getfixturevalue(name)
+    )
+    with fake if name == "postmark" else contextlib.nullcontext(fake):
+        extra = {"domain": "mg.example.org"} if name == "mailgun" else {}
+        values = settings_for(name, fake, monkeypatch, **extra)
+        provider = create_provider(values, client)
+        mail = confirmation(values)
+        outcomes = provider.send(Batch(mail, people("new@example.org"), key="confirm-1"))
+        assert [o.status for o in outcomes] == ["accepted"]
+        [delivered] = fake.deliveries
+    assert "List-Unsubscribe" not in delivered.headers
+    assert "List-Unsubscribe-Post" not in delivered.headers
+    assert "http://127.0.0.1:8026/confirm/tok-0" in delivered.html
+    assert "http://127.0.0.1:8026/confirm/tok-0" in delivered.text
+    assert delivered.subject == "Confirm your subscription to The Conversation Digest"

@@ -132,7 +132,12 @@ def test_a_genuine_token_for_a_forgotten_subscriber_looks_like_success(
     assert client.post(f"/u/{token}").status_code == 200
 
 
-def test_only_the_configured_path_is_served(served: tuple[TestClient, SQLiteStore]) -> None:
+def test_unsubscribe_answers_at_the_configured_path_and_the_base_urls_path_only(
+    served: tuple[TestClient, SQLiteStore],
+) -> None:
     client, store = served
-    assert client.get(f"/unsubscribe/{token_for(store, 'ann@example.org')}").status_code == 404
-    assert client.get("/").status_code == 404
+    token = token_for(store, "ann@example.org")
+    assert client.get(f"/u/{token}").status_code == 200
+    assert client.get(f"/unsubscribe/{token}").status_code == 200  # <web.base_url>/unsubscribe/
+    assert client.get(f"/other/{token}").status_code == 404
+    assert client.get(f"/u/{token}/more").status_code == 404

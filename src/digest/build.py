@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from digest.checks import Finding, check_all
 from digest.config import Settings
 from digest.errors import RenderError
+from digest.fileio import write_tree
 from digest.issuefile import Issue, issue_slug, load_issue
 from digest.render import RenderedIssue, render_issue
 from digest.render.message import Message, Recipient, personalise, to_email
@@ -55,21 +54,6 @@ def write_outputs(result: Build, out_dir: Path) -> list[Path]:
         ".txt": result.sample.text.encode("utf-8"),
         ".eml": result.eml,
     }
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise RenderError(f"{out_dir}: cannot create folder ({err.strerror})") from None
-    staged: list[tuple[str, Path]] = []
-    try:
-        for suffix, data in contents.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{result.slug}", suffix=suffix, dir=out_dir)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            staged.append((tmp, out_dir / f"{result.slug}{suffix}"))
-        for tmp, final in staged:
-            os.replace(tmp, final)
-    except OSError as err:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
-        raise RenderError(f"{out_dir}: cannot write ({err.strerror})") from None
-    return [final for _, final in staged]
+    return write_tree(
+        out_dir, {result.slug + suffix: data for suffix, data in contents.items()}, RenderError
+    )

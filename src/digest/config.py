@@ -10,6 +10,7 @@ from __future__ import annotations
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -58,16 +59,56 @@ class Newsletter(_Section):
         return value
 
 
+def is_local_url(url: str) -> bool:
+    """An http:// address on this machine: fine to try things, useless in mail to people."""
+    parts = urlsplit(url)
+    return parts.scheme == "http" and (parts.hostname or "") in {"127.0.0.1", "localhost", "::1"}
+
+
+def _public_url(value: str, what: str) -> str:
+    parts = urlsplit(value)
+    if not (parts.scheme == "https" or is_local_url(value)) or not parts.hostname:
+        raise ValueError(f"must be an https:// URL{what} (http:// only for 127.0.0.1 or localhost)")
+    return value
+
+
+class Web(_Section):
+    """The public app `digest serve` runs: where readers reach it, signup and archive."""
+
+    # every public link is made from this: unsubscribe, confirm, archive, webhooks
+    base_url: str = "http://127.0.0.1:8026"
+    # when an issue's web version appears: once its first message is sent, or as soon
+    # as it is scheduled
+    publish: Literal["sent", "scheduled"] = "sent"
+    confirm_days: float = Field(7, gt=0, le=90)  # a confirmation link expires after this
+    signups_per_ip_per_hour: int = Field(10, ge=1)
+    latest_issues: int = Field(5, ge=0, le=100)  # listed on the home page
+
+    @field_validator("base_url")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        _public_url(value, "")
+        if urlsplit(value).query or urlsplit(value).fragment:
+            raise ValueError("must not have a ?query or #fragment")
+        return value.rstrip("/")
+
+    def url(self, path: str) -> str:
+        """The public address of ``path`` (which starts with /)."""
+        return self.base_url + path
+
+
 class Unsubscribe(_Section):
-    url: str = "https://example.org/digest/unsubscribe/{token}"
+    url: str | None = None  # None: <web.base_url>/unsubscribe/{token}
     mailto: str = "unsubscribe@example.org"
     signing_key_env: str = "DIGEST_SIGNING_KEY"
 
     @field_validator("url")
     @classmethod
-    def _https(cls, value: str) -> str:
-        if not value.startswith("https://") or "{token}" not in value:
-            raise ValueError("must be an https:// URL containing {token}")
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None:
+            _public_url(value, " containing {token}")
+            if "{token}" not in value:
+                raise ValueError("must be an https:// URL containing {token}")
         return value
 
 
@@ -262,6 +303,12 @@ class Settings(_Section):
     limits: Limits = Limits()
     draft: Draft = Draft()
     webhooks: Webhooks = Webhooks()
+    web: Web = Web()
+
+    @property
+    def unsubscribe_url(self) -> str:
+        """The personal unsubscribe page, with {token}: configured, or under web.base_url."""
+        return self.unsubscribe.url or self.web.url("/unsubscribe/{token}")
 
     def selectors_for(self, host: str) -> SiteSelectors | None:
         host = host.lower()

@@ -532,6 +532,7 @@ def deliver_due(
     that issue's failed recipients another set of attempts)."""
     key = signing_keys(settings)[0]
     stop = stop or threading.Event()
+    store.purge_signups(clock() - dt.timedelta(days=settings.web.confirm_days))
     pin_allocator_threshold()
     owner = process_owner()
     if retry_failed is not None:

@@ -76,7 +76,8 @@ def schedule(
     """Check, render and freeze the issue at ``path``, to go out at ``at``."""
     signing_keys(settings)  # no delivery can work without them: say so now
     send_at = parse_send_time(at, tz_name, now)
-    from digest.build import build  # rendering loads Jinja2, MJML and premailer
+    from digest.archive import web_version  # rendering loads Jinja2, MJML and premailer
+    from digest.build import build
 
     result = build(path, settings)
     errors = [f for f in result.findings if f.level == "error"]
@@ -105,6 +106,7 @@ def schedule(
         send_at=send_at,
         status=status,
         rendered_json=rendered_to_json(result.rendered),
+        web_json=web_version(result.issue, settings, result.slug).to_json(),
     )
     store.save_schedule(frozen)
     if existing is not None and existing.status == "incomplete":

@@ -1,4 +1,4 @@
-"""Signed unsubscribe tokens.
+"""Signed tokens: unsubscribe links and signup confirmation links.
 
 A token is ``<uid>.<signature>``: the subscriber's random identifier (never reused, not
 even after they are forgotten) and the first 128 bits of
@@ -63,3 +63,54 @@ def read_token(keys: Sequence[bytes], list_id: str, token: str) -> str | None:
     for key in keys:  # every key is tried, so the time taken says nothing
         genuine |= hmac.compare_digest(_signature(key, list_id, uid).encode(), signature.encode())
     return uid if genuine else None
+
+
+# --- confirmation tokens (double opt-in) -----------------------------------------------
+#
+# ``<uid>.<expiry>.<signature>``: the signup's random identifier, the Unix time the link
+# stops working (base 36), and the first 128 bits of
+# HMAC-SHA256(key, "confirm:v1:<list identity>:<uid>:<expiry>"). Signed with the same keys
+# as unsubscribe tokens, under another purpose, so neither can stand in for the other.
+
+_CONFIRM = re.compile(r"^([A-Za-z0-9_-]{8,40})\.([0-9a-z]{1,10})\.([A-Za-z0-9_-]{22})$")
+VALID, EXPIRED, INVALID = "valid", "expired", "invalid"
+
+
+def _confirm_signature(key: bytes, list_id: str, uid: str, expiry: str) -> str:
+    message = f"confirm:v1:{list_id}:{uid}:{expiry}".encode()
+    mac = hmac.new(key, message, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if number == 0:
+            return out
+
+
+def make_confirm_token(key: bytes, list_id: str, uid: str, expires_at: float) -> str:
+    expiry = _base36(int(expires_at))
+    return f"{uid}.{expiry}.{_confirm_signature(key, list_id, uid, expiry)}"
+
+
+def read_confirm_token(
+    keys: Sequence[bytes], list_id: str, token: str, now: float
+) -> tuple[str, str | None]:
+    """(VALID, uid), (EXPIRED, None) for a genuine token past its time, or (INVALID, None)."""
+    match = _CONFIRM.match(token)
+    if match is None:
+        return INVALID, None
+    uid, expiry, signature = match.groups()
+    genuine = False
+    for key in keys:
+        expected = _confirm_signature(key, list_id, uid, expiry)
+        genuine |= hmac.compare_digest(expected.encode(), signature.encode())
+    if not genuine:
+        return INVALID, None
+    if int(expiry, 36) <= now:
+        return EXPIRED, None
+    return VALID, uid

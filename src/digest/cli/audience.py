@@ -1,4 +1,4 @@
-"""The subscriber list: import, add, remove, list, export, count."""
+"""The subscriber list: import, add, remove, list, export, count, pending signups, the form."""
 
 from __future__ import annotations
 
@@ -119,18 +119,63 @@ def subscribers_remove(email: str, forget: bool, config_path: str | None) -> Non
         store.close()
 
 
+STATUSES = ["active", "unsubscribed", "bounced", "complained", "pending"]
+
+
 @subscribers.command("list")
-@click.option("--status", type=click.Choice(["active", "unsubscribed", "bounced", "complained"]))
+@click.option(
+    "--status",
+    type=click.Choice(STATUSES),
+    help="Only these; pending are signups from the site not yet confirmed (never mailed issues).",
+)
 @config_option
 @reports_errors
 def subscribers_list(status: str | None, config_path: str | None) -> None:
-    """List subscribers: email, status, name."""
+    """List subscribers: email, status, name (pending signups: with when they asked)."""
     store = open_store(settings_from(config_path))
     try:
-        for sub in store.iter_subscribers(status):
-            click.echo(f"{sub.email}\t{sub.status}\t{sub.name or ''}".rstrip())
+        if status in (None, "pending"):
+            for signup in store.signups() if status == "pending" else ():
+                asked = f"{signup.requested_at:%Y-%m-%d %H:%M}"
+                click.echo(f"{signup.email}\tpending\t{signup.name or ''}\t{asked}")
+        if status != "pending":
+            for sub in store.iter_subscribers(status):
+                click.echo(f"{sub.email}\t{sub.status}\t{sub.name or ''}".rstrip())
     finally:
         store.close()
+
+
+@subscribers.command("purge-pending")
+@config_option
+@reports_errors
+def subscribers_purge_pending(config_path: str | None) -> None:
+    """Forget signups not confirmed within web.confirm_days (digest deliver does this too)."""
+    import datetime as dt
+
+    settings = settings_from(config_path)
+    store = open_store(settings)
+    try:
+        before = dt.datetime.now(dt.UTC) - dt.timedelta(days=settings.web.confirm_days)
+        purged = store.purge_signups(before)
+    finally:
+        store.close()
+    click.echo(f"purged {purged} pending signup(s) older than {settings.web.confirm_days:g} days")
+
+
+@subscribers.command("form")
+@config_option
+@reports_errors
+def subscribers_form(config_path: str | None) -> None:
+    """Print the signup form as HTML to paste into the site's own pages."""
+    from digest.signup import signup_form
+
+    settings = settings_from(config_path)
+    click.echo(
+        "<!-- The signup form of the digest app at "
+        f"{settings.web.base_url}: a plain POST, no JavaScript. If your site sends a "
+        "Content-Security-Policy, its form-action must allow that address. -->"
+    )
+    click.echo(signup_form(settings))
 
 
 @subscribers.command("export")
@@ -159,6 +204,6 @@ def subscribers_count(config_path: str | None) -> None:
         counts = store.count_subscribers()
     finally:
         store.close()
-    for status in ("active", "unsubscribed", "bounced", "complained"):
+    for status in STATUSES:
         click.echo(f"{status}\t{counts.get(status, 0)}")
-    click.echo(f"total\t{sum(counts.values())}")
+    click.echo(f"total\t{sum(n for s, n in counts.items() if s != 'pending')}")

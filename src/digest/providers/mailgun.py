@@ -64,12 +64,13 @@ class Mailgun(HttpProvider):
             "html": html,
             "text": text,
             "recipient-variables": json.dumps(variables, ensure_ascii=False),
-            "h:List-Unsubscribe": placeholder("list_unsubscribe"),
-            "h:List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "o:tag": rendered.issue_id,
             "o:tracking": "yes" if self.settings.tracking else "no",
             "v:issue": rendered.issue_id,
         }
+        if not rendered.transactional:
+            data["h:List-Unsubscribe"] = placeholder("list_unsubscribe")
+            data["h:List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         data.update({f"h:{name}": value for name, value in rendered.headers.items()})
         if rendered.reply_to:
             data["h:Reply-To"] = rendered.reply_to

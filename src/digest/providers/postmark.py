@@ -35,6 +35,9 @@ TEST_TOKEN = "POSTMARK_API_TEST"
 RECIPIENT_ERRORS = {300, 406}  # the recipient's fault: never worth resending
 
 
+TRANSACTIONAL_STREAM = "outbound"  # every Postmark server's default transactional stream
+
+
 class Postmark(HttpProvider):
     name = "postmark"
     max_batch = 500
@@ -59,7 +62,9 @@ class Postmark(HttpProvider):
             ],
             "Tag": rendered.issue_id,
             "Metadata": {"issue": rendered.issue_id},
-            "MessageStream": self.settings.message_stream,
+            "MessageStream": (
+                TRANSACTIONAL_STREAM if rendered.transactional else self.settings.message_stream
+            ),
             "TrackOpens": self.settings.tracking,
             "TrackLinks": "HtmlOnly" if self.settings.tracking else "None",
         }

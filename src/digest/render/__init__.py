@@ -37,6 +37,9 @@ class RenderedIssue:
     unsubscribe_mailto: str
     greeting_fallback: str
     headers: dict[str, str] = field(default_factory=dict)  # List-Id, Feedback-ID
+    # a message to one person about their own request (a signup confirmation), not list
+    # mail: no List-Unsubscribe, and the provider's transactional stream
+    transactional: bool = False
 
     @functools.cached_property
     def issue_id(self) -> str:
@@ -44,10 +47,22 @@ class RenderedIssue:
         return ascii_id(self.slug)
 
 
+def web_path(slug: str) -> str:
+    """Where an issue's web version lives, under web.base_url."""
+    return f"/issues/{slug}"
+
+
 def render_issue(
-    issue: Issue, settings: Settings, slug: str, *, staff_note: str | None = None
+    issue: Issue,
+    settings: Settings,
+    slug: str,
+    *,
+    staff_note: str | None = None,
+    web_version: bool = False,
 ) -> RenderedIssue:
-    """``staff_note`` (inline Markdown) is shown on top of a draft sent to staff only."""
+    """``staff_note`` (inline Markdown) is shown on top of a draft sent to staff only.
+    ``web_version`` renders the page the archive and "View in browser" show: no greeting,
+    no unsubscribe link, nothing personal; its ``text`` is unused."""
     # Jinja2, MJML and premailer load here, when something is rendered: commands that
     # only send a frozen render (deliver) never import them.
     from digest.render.html import compile_mjml, inline_css
@@ -70,11 +85,19 @@ def render_issue(
         "font_family": settings.render.font_family,
         "direction": direction(newsletter),
         "staff_note": staff_note,
+        "web_version": web_version,
+        "view_url": settings.web.url(web_path(slug)),
+        "subscribe_url": settings.web.url("/subscribe"),
+        "archive_url": settings.web.url("/issues/"),
+        "feed_url": settings.web.url("/feed.xml"),
     }
     mjml_source = render_template(env, HTML_TEMPLATE, context)
     html = inline_css(compile_mjml(mjml_source, dict(settings.render.fonts)))
     text = render_template(env, TEXT_TEMPLATE, context)
     text = "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
+    if web_version:  # a template of one's own may not know web_version: nothing personal
+        html = html.replace(UNSUBSCRIBE_MARKER, context["subscribe_url"])  # type: ignore[arg-type]
+        html = html.replace(NAME_MARKER, newsletter.greeting_fallback)
     return RenderedIssue(
         slug=slug,
         subject=issue.subject,
@@ -83,7 +106,7 @@ def render_issue(
         text=text,
         sender=newsletter.sender,
         reply_to=newsletter.reply_to,
-        unsubscribe_url=settings.unsubscribe.url,
+        unsubscribe_url=settings.unsubscribe_url,
         unsubscribe_mailto=settings.unsubscribe.mailto,
         greeting_fallback=newsletter.greeting_fallback,
         headers=identity_headers(newsletter, slug),

@@ -84,6 +84,8 @@ def shared_bodies(rendered: RenderedIssue, placeholders: dict[str, str]) -> tupl
 
 def list_headers(rendered: RenderedIssue, list_unsubscribe: str) -> dict[str, str]:
     """Every header a message of this issue carries beyond the usual ones."""
+    if rendered.transactional:
+        return dict(rendered.headers)
     return {
         "List-Unsubscribe": list_unsubscribe,
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

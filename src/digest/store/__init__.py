@@ -16,6 +16,7 @@ from digest.events import Event
 
 ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED = "active", "unsubscribed", "bounced", "complained"
 SUBSCRIBER_STATUSES = (ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
+PENDING = "pending"  # signed up on the site, not yet confirmed: kept apart, never mailed issues
 DELIVERY_STATUSES = ("pending", "inflight", "accepted", "rejected", "failed", "unknown", "skipped")
 ISSUE_STATUSES = ("scheduled", "sending", "sent", "incomplete", "stopped", "cancelled")
 
@@ -62,6 +63,27 @@ class ScheduledIssue:
     error: str | None = None
     lease_owner: str | None = None
     version: int = 0  # changes each time the issue is scheduled again
+    web_json: str = ""  # the web version (archive, "View in browser"), frozen with the render
+
+
+@dataclass(frozen=True)
+class Signup:
+    """Someone who asked to subscribe on the site and has not confirmed yet."""
+
+    uid: str  # what their confirmation token names
+    email: str
+    name: str | None
+    requested_at: dt.datetime
+    sent_at: dt.datetime | None = None  # the last confirmation mail sent
+
+
+@dataclass(frozen=True)
+class Published:
+    """An issue in the public archive."""
+
+    slug: str
+    web_json: str
+    published_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -121,12 +143,22 @@ class Store(Protocol):
     def iter_subscribers(self, status: str | None = None) -> Iterator[Subscriber]: ...
     def count_subscribers(self) -> dict[str, int]: ...
 
+    # signup with double opt-in
+    def request_signup(self, email: str, name: str | None) -> None: ...
+    def request_confirm(self, uid: str) -> None: ...
+    def claim_confirmations(self, now: dt.datetime, limit: int) -> list[Signup]: ...
+    def confirmation_failed(self, uid: str, error: str, retry: bool) -> None: ...
+    def signups(self) -> list[Signup]: ...
+    def purge_signups(self, before: dt.datetime) -> int: ...
+
     # schedule
     def save_schedule(self, issue: ScheduledIssue) -> None: ...
     def get_schedule(self, slug: str) -> ScheduledIssue | None: ...
     def list_schedules(self) -> list[ScheduledIssue]: ...
     def cancel_schedule(self, slug: str) -> bool: ...
     def has_started(self, slug: str) -> bool: ...
+    def published_issues(self, *, scheduled_too: bool) -> list[Published]: ...
+    def published_issue(self, slug: str, *, scheduled_too: bool) -> Published | None: ...
     def due_issues(self, now: dt.datetime) -> list[ScheduledIssue]: ...
     def set_issue_status(
         self, slug: str, status: str, error: str | None = None, *, version: int | None = None

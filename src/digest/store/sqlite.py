@@ -23,6 +23,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,8 +34,10 @@ from digest.store import (
     BatchRecipient,
     ClaimedBatch,
     IssueChanged,
+    Published,
     Result,
     ScheduledIssue,
+    Signup,
     StoredEvent,
     Subscriber,
     SubscriberRow,
@@ -180,6 +183,23 @@ MIGRATIONS: list[str] = [
     CREATE INDEX events_issue ON events (issue, kind);
     CREATE INDEX events_email ON events (email, occurred_at)
     """,
+    # 5: signups waiting for their confirmation (double opt-in), kept apart from the
+    #    list; the web version of each scheduled issue, frozen beside its render
+    """
+    CREATE TABLE signups (
+        id INTEGER PRIMARY KEY,
+        uid TEXT NOT NULL UNIQUE,
+        email TEXT NOT NULL UNIQUE,
+        name TEXT,
+        requested_at TEXT NOT NULL,
+        due INTEGER NOT NULL DEFAULT 0,
+        sent_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    CREATE INDEX signups_due ON signups (due, id);
+    ALTER TABLE renders ADD COLUMN web TEXT NOT NULL DEFAULT ''
+    """,
 ]
 
 ISSUE_SELECT = (
@@ -217,7 +237,20 @@ CREATE TABLE IF NOT EXISTS seen (
     key TEXT PRIMARY KEY,
     seen_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS signups (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL,
+    name TEXT,
+    received_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS confirms (
+    id INTEGER PRIMARY KEY,
+    uid TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
 """
+CONFIRM_EVERY = dt.timedelta(hours=1)  # at most one confirmation mail per address per hour
+CONFIRM_ATTEMPTS = 3  # tries to send one confirmation before giving up
 EVENTS_PER_APPLY = 5000
 # Every event is stored through this one statement, once by its fingerprint.
 INSERT_EVENT = (
@@ -673,14 +706,34 @@ class SQLiteStore:
         while True:  # a chunk per transaction, so a backlog never holds the lock for long
             last, uids = self._inbox_pending()
             last_event, events = self._inbox_events()
-            if not uids and not events:
+            last_signup, signups = self._inbox_rows("signups", "email, name")
+            last_confirm, confirms = self._inbox_rows("confirms", "uid")
+            if not uids and not events and not signups and not confirms:
                 return changed
             with self.transaction() as db:
                 changed += self._unsubscribe(db, uids) if uids else 0
                 changed += self._apply_events(db, events, soft_limit, soft_days)
+                self._apply_signups(db, signups)
+                changed += self._apply_confirms(db, [row["uid"] for row in confirms])
             self._inbox_done(last)
-            if last_event:
-                self._inbox_db().execute("DELETE FROM events WHERE id <= ?", (last_event,))
+            for table, done in (
+                ("events", last_event),
+                ("signups", last_signup),
+                ("confirms", last_confirm),
+            ):
+                if done:
+                    self._inbox_db().execute(f"DELETE FROM {table} WHERE id <= ?", (done,))
+
+    def _inbox_rows(self, table: str, columns: str) -> tuple[int, list[sqlite3.Row]]:
+        """(the last row's id, the rows) waiting in one of the inbox's tables."""
+        if self._inbox is None and not self.inbox_path.is_file():
+            return 0, []
+        rows = (
+            self._inbox_db()
+            .execute(f"SELECT id, {columns} FROM {table} ORDER BY id LIMIT ?", (EVENTS_PER_APPLY,))
+            .fetchall()
+        )
+        return (rows[-1]["id"], rows) if rows else (0, [])
 
     @staticmethod
     def _apply_events(
@@ -728,6 +781,119 @@ class SQLiteStore:
             changed += 1
         return changed
 
+    # --- signups: double opt-in ---------------------------------------------------------
+
+    def request_signup(self, email: str, name: str | None) -> None:
+        """Record a signup from the site in the inbox; apply_inbox decides what it means."""
+        self._inbox_db().execute(
+            "INSERT INTO signups (email, name, received_at) VALUES (?, ?, ?)",
+            (email, name, stamp(now_utc())),
+        )
+
+    def request_confirm(self, uid: str) -> None:
+        """Record a confirmation (its token already verified) in the inbox."""
+        self._inbox_db().execute(
+            "INSERT INTO confirms (uid, received_at) VALUES (?, ?)", (uid, stamp(now_utc()))
+        )
+
+    @staticmethod
+    def _apply_signups(db: sqlite3.Connection, rows: list[sqlite3.Row]) -> None:
+        """A confirmation becomes due for each new address, or for one that asked before
+        but was not mailed within the hour. Active subscribers get nothing (they are
+        subscribed already), nor does anyone who complained: no mail at all to them."""
+        now = now_utc()
+        for row in rows:
+            found = db.execute(
+                "SELECT status FROM subscribers WHERE email = ?", (row["email"],)
+            ).fetchone()
+            if found is not None and found["status"] in (ACTIVE, "complained"):
+                continue
+            mailed_since = stamp(now - CONFIRM_EVERY)
+            db.execute(
+                "INSERT INTO signups (uid, email, name, requested_at, due) VALUES (?, ?, ?, ?, 1)"
+                " ON CONFLICT (email) DO UPDATE SET name = coalesce(excluded.name, signups.name),"
+                " requested_at = excluded.requested_at,"
+                " attempts = CASE WHEN signups.due = 1 THEN signups.attempts ELSE 0 END,"
+                " due = CASE WHEN signups.sent_at IS NULL OR signups.sent_at < ? THEN 1"
+                " ELSE signups.due END",
+                (new_uid(), row["email"], row["name"], stamp(now), mailed_since),
+            )
+
+    @staticmethod
+    def _apply_confirms(db: sqlite3.Connection, uids: list[str]) -> int:
+        """Each confirmed signup joins the list as active: confirming is the explicit act
+        that resubscribes someone who had unsubscribed or bounced (or was forgotten);
+        someone who complained stays as they are."""
+        changed = 0
+        now = stamp(now_utc())
+        for uid in uids:
+            signup = db.execute("SELECT email, name FROM signups WHERE uid = ?", (uid,)).fetchone()
+            if signup is None:
+                continue  # confirmed already, or purged: nothing to do
+            db.execute("DELETE FROM signups WHERE uid = ?", (uid,))
+            email = signup["email"]
+            found = db.execute(
+                "SELECT status FROM subscribers WHERE email = ?", (email,)
+            ).fetchone()
+            if found is not None and found["status"] == "complained":
+                continue
+            if found is None:
+                db.execute(
+                    "INSERT INTO subscribers (uid, email, name, status, attributes, created_at,"
+                    " updated_at) VALUES (?, ?, ?, 'active', '{}', ?, ?)",
+                    (new_uid(), email, signup["name"], now, now),
+                )
+            else:
+                db.execute(
+                    "UPDATE subscribers SET status = 'active', name = coalesce(?, name),"
+                    " updated_at = ? WHERE email = ?",
+                    (signup["name"], now, email),
+                )
+            db.execute("DELETE FROM suppressions WHERE hash = ?", (suppression_hash(email),))
+            changed += 1
+        return changed
+
+    @staticmethod
+    def _signup(row: sqlite3.Row) -> Signup:
+        sent = row["sent_at"]
+        return Signup(
+            row["uid"], row["email"], row["name"], parse_stamp(row["requested_at"]),
+            parse_stamp(sent) if sent else None,
+        )  # fmt: skip
+
+    def claim_confirmations(self, now: dt.datetime, limit: int) -> list[Signup]:
+        """Signups whose confirmation mail is due, marked sent in the same transaction (so
+        two app processes never mail one person twice)."""
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT * FROM signups WHERE due = 1 ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+            db.executemany(
+                "UPDATE signups SET due = 0, sent_at = ?, attempts = attempts + 1 WHERE uid = ?",
+                [(stamp(now), row["uid"]) for row in rows],
+            )
+        return [replace(self._signup(row), sent_at=now) for row in rows]
+
+    def confirmation_failed(self, uid: str, error: str, retry: bool) -> None:
+        """A confirmation mail that did not go: due again (up to CONFIRM_ATTEMPTS tries)
+        when ``retry``, and never counted against the hourly limit."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE signups SET last_error = ?, sent_at = NULL,"
+                " due = CASE WHEN ? AND attempts < ? THEN 1 ELSE 0 END WHERE uid = ?",
+                (error[:500], retry, CONFIRM_ATTEMPTS, uid),
+            )
+
+    def signups(self) -> list[Signup]:
+        return [self._signup(r) for r in self.db.execute("SELECT * FROM signups ORDER BY id")]
+
+    def purge_signups(self, before: dt.datetime) -> int:
+        """Forget signups last asked for before ``before`` (their links have expired)."""
+        with self.transaction() as db:
+            return db.execute(
+                "DELETE FROM signups WHERE requested_at < ?", (stamp(before),)
+            ).rowcount
+
     def inbox_waiting(self) -> int:
         return len(self._inbox_pending()[1]) + len(self._inbox_events()[1])
 
@@ -771,6 +937,7 @@ class SQLiteStore:
     def count_subscribers(self) -> dict[str, int]:
         rows = self.db.execute(
             "SELECT status, COUNT(*) AS n FROM subscribers GROUP BY status"
+            " UNION ALL SELECT 'pending', COUNT(*) FROM signups HAVING COUNT(*) > 0"
         ).fetchall()
         return {row["status"]: row["n"] for row in rows}
 
@@ -804,9 +971,9 @@ class SQLiteStore:
                 ),
             )
             db.execute(
-                "INSERT INTO renders (slug, rendered) VALUES (?, ?)"
-                " ON CONFLICT (slug) DO UPDATE SET rendered = excluded.rendered",
-                (issue.slug, issue.rendered_json),
+                "INSERT INTO renders (slug, rendered, web) VALUES (?, ?, ?)"
+                " ON CONFLICT (slug) DO UPDATE SET rendered = excluded.rendered, web = excluded.web",
+                (issue.slug, issue.rendered_json, issue.web_json),
             )
 
     def get_schedule(self, slug: str) -> ScheduledIssue | None:
@@ -834,6 +1001,27 @@ class SQLiteStore:
     def has_started(self, slug: str) -> bool:
         row = self.db.execute("SELECT started_at FROM issues WHERE slug = ?", (slug,)).fetchone()
         return bool(row and row["started_at"])
+
+    def _published(
+        self, where: str, args: tuple[object, ...], scheduled_too: bool
+    ) -> list[Published]:
+        rows = self.db.execute(
+            "SELECT i.slug, r.web, coalesce(i.started_at, i.send_at) AS at"
+            " FROM issues i JOIN renders r ON r.slug = i.slug WHERE r.web != ''"
+            " AND (i.started_at IS NOT NULL OR (? AND i.status = 'scheduled'))"
+            f" {where} ORDER BY at DESC, i.slug DESC",
+            (scheduled_too, *args),
+        )
+        return [Published(r["slug"], r["web"], parse_stamp(r["at"])) for r in rows]
+
+    def published_issues(self, *, scheduled_too: bool) -> list[Published]:
+        """The archive, newest first: every issue whose sending has begun (or that is
+        scheduled, with ``scheduled_too``), and that has a web version."""
+        return self._published("", (), scheduled_too)
+
+    def published_issue(self, slug: str, *, scheduled_too: bool) -> Published | None:
+        found = self._published("AND i.slug = ?", (slug,), scheduled_too)
+        return found[0] if found else None
 
     def due_issues(self, now: dt.datetime) -> list[ScheduledIssue]:
         rows = self.db.execute(

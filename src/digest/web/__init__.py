@@ -1,33 +1,83 @@
 """The public web app: everything readers and providers reach from outside.
 
-One module per concern: ``unsubscribe`` (personal pages and one-click unsubscribe),
-``webhooks`` (provider events and the mailto unsubscribe),
-``pages`` (the look they share), ``state`` (settings, keys and store access off the
-event loop), ``server`` (the listening socket and running it).
+One module per concern: ``archive`` (the home page, past issues, the feed),
+``signup`` (the form and double opt-in), ``unsubscribe`` (personal pages and one-click
+unsubscribe), ``webhooks`` (provider events and the mailto unsubscribe), ``pages`` (the
+look and limits they share), ``state`` (settings, keys, the store off the event loop and
+the background work), ``server`` (the listening socket, access logs, running it).
+
+Paths are relative to ``web.base_url``: with ``https://example.org/digest`` the app
+answers ``/subscribe`` both when a proxy strips ``/digest`` (say so with ``--root-path
+/digest``) and when it passes the whole path on.
+
+For an ASGI server of one's own: ``uvicorn 'digest.web:app' --factory`` reads
+``$DIGEST_CONFIG`` (or ./config.yaml) and the keys from the environment.
 """
 
 from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from digest.config import Settings
-from digest.web import unsubscribe, webhooks
+from digest.web import archive, signup, unsubscribe, webhooks
 from digest.web.state import WebState
 
+CONFIG_ENV = "DIGEST_CONFIG"
 
-def create_app(settings: Settings, keys: tuple[bytes, ...]) -> Starlette:
+
+class BasePath:
+    """Takes the base URL's path off requests that still carry it (a proxy that passes
+    the whole path on), so routes match either way."""
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.prefix:
+            root = scope.get("root_path", "")
+            path: str = scope["path"]
+            local = path[len(root) :] if root and path.startswith(root) else path
+            if local == self.prefix or local.startswith(self.prefix + "/"):
+                scope = dict(scope, path=(root + local[len(self.prefix) :]) or "/")
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings, keys: tuple[bytes, ...]) -> ASGIApp:
     state = WebState(settings, keys)
 
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    return Starlette(
-        routes=[*unsubscribe.routes(state), *webhooks.routes(state), Route("/healthz", health)],
+    app = Starlette(
+        routes=[
+            *archive.routes(state),
+            *signup.routes(state),
+            *unsubscribe.routes(state),
+            *webhooks.routes(state),
+            Route("/healthz", health),
+        ],
         lifespan=state.lifespan,
     )
+    return BasePath(app, urlsplit(settings.web.base_url).path.rstrip("/"))
 
 
-__all__ = ["create_app"]
+def app() -> ASGIApp:
+    """The app factory for ASGI servers: ``uvicorn 'digest.web:app' --factory``."""
+    from digest.config import load_settings, resolve_config_path
+    from digest.tokens import signing_keys
+    from digest.web.server import redact_access_log
+
+    settings = load_settings(resolve_config_path(os.environ.get(CONFIG_ENV)))
+    redact_access_log()
+    return create_app(settings, signing_keys(settings))
+
+
+__all__ = ["app", "create_app"]

@@ -1,31 +1,44 @@
-"""The public pages' one look: a small, self-contained HTML page with safe headers."""
+"""The public app's responses: pages in the one look of :mod:`digest.render.page`,
+with safe headers, and request bodies read within a limit."""
 
 from __future__ import annotations
 
-import html
-
+from starlette.requests import Request
 from starlette.responses import HTMLResponse
+
+from digest.render.page import document
 
 HEADERS = {
     "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none';"
+        " frame-ancestors 'none'"
+    ),
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
 
-STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:34rem;margin:4rem auto;padding:0 1rem;"
-    "line-height:1.5;color:#1d1c1a}button{font-size:1.05rem;padding:.8rem 1.4rem;min-height:44px;"
-    "border-radius:6px;border:0;background:#7a2e12;color:#fff;cursor:pointer}"
-)
 
-
-def page(title: str, body_html: str, status: int = 200) -> HTMLResponse:
-    """A page titled ``title`` (escaped here) around ``body_html`` (already safe HTML)."""
-    document = (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="robots" content="noindex"><title>{html.escape(title)}</title>'
-        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body_html}</body></html>"
+def page(
+    title: str, body_html: str, status: int = 200, *, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    """A page titled ``title`` (escaped here) around ``body_html`` (already safe HTML);
+    kept out of search engines: these pages are personal."""
+    return HTMLResponse(
+        document(title, body_html, robots="noindex"),
+        status_code=status,
+        headers=HEADERS | (headers or {}),
     )
-    return HTMLResponse(document, status_code=status, headers=HEADERS)
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None when it is over ``limit`` bytes (read no further than that)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            return None
+    return bytes(body)

@@ -1,13 +1,35 @@
-"""Running the public app: a listening socket tuned for small requests, and uvicorn."""
+"""Running the public app: a listening socket tuned for small requests, uvicorn with
+access logs (personal tokens taken out of them), proxies and workers."""
 
 from __future__ import annotations
 
+import logging
+import re
 import socket
+from dataclasses import dataclass
 
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from digest.errors import DigestError
+
+# Unsubscribe and confirmation links name a person: their tokens never reach a log.
+_TOKEN_PATH = re.compile(r"/(unsubscribe|confirm)/[^/?\s\"]+")
+
+
+class RedactTokens(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_PATH.sub(r"/\1/[token]", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
+
+
+def redact_access_log() -> None:
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactTokens) for f in logger.filters):
+        logger.addFilter(RedactTokens())
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -24,6 +46,40 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(app: Starlette, sock: socket.socket) -> None:
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    server.run(sockets=[sock])
+@dataclass(frozen=True)
+class Options:
+    root_path: str = ""
+    proxy_headers: bool = False
+    trusted_proxies: str = "127.0.0.1"  # whose X-Forwarded-For / -Proto to believe
+    access_log: bool = True
+    workers: int = 1
+
+
+def _config(app: ASGIApp | str, options: Options) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        factory=isinstance(app, str),
+        log_level="info" if options.access_log else "warning",
+        access_log=options.access_log,
+        root_path=options.root_path,
+        proxy_headers=options.proxy_headers,
+        forwarded_allow_ips=options.trusted_proxies if options.proxy_headers else "",
+        workers=options.workers,
+        server_header=False,
+    )
+
+
+def run(app: ASGIApp, sock: socket.socket, options: Options = Options()) -> None:
+    config = _config(app, options)
+    redact_access_log()
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def run_workers(sock: socket.socket, options: Options) -> None:
+    """Several worker processes on one socket, each making the app with the factory
+    (``digest.web:app``; the config path goes to them in $DIGEST_CONFIG)."""
+    from uvicorn.supervisors import Multiprocess
+
+    config = _config("digest.web:app", options)
+    redact_access_log()
+    Multiprocess(config, sockets=[sock]).run()

@@ -2,26 +2,35 @@
 
 Store calls run in worker threads, never on the event loop. Two connections are kept:
 one answers requests (it only writes to the small inbox, which no long write holds),
-the other applies the inbox to the subscriber list in the background, waiting for the
-main database when an import or a delivery holds it.
+the other works in the background: it applies the inbox to the subscriber list, waiting
+for the main database when an import or a delivery holds it, then sends the signup
+confirmations that are due through the configured provider.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 
 from digest.config import Settings
-from digest.errors import StoreError
+from digest.errors import DigestError, StoreError
 from digest.events import Event
-from digest.store.sqlite import SQLiteStore
+from digest.signup import send_confirmations
+from digest.store import Published
+from digest.store.sqlite import SQLiteStore, now_utc
+
+if TYPE_CHECKING:
+    import httpx
+
+    from digest.providers import Provider
 
 log = logging.getLogger("digest.web")
 APPLY_EVERY = 1.0  # seconds between attempts to apply the inbox while requests wait
@@ -37,6 +46,23 @@ class WebState:
         self.applier = SQLiteStore(database, busy_seconds=APPLY_BUSY_SECONDS)
         self.list_id = self.requests.list_identity()
         self.wake = asyncio.Event()
+        self.provider: Provider | None = None
+        self.provider_error = ""
+        self.http: httpx.Client | None = None
+
+    async def request_signup(self, email: str, name: str | None) -> None:
+        await run_in_threadpool(self.requests.request_signup, email, name)
+        self.wake.set()
+
+    async def request_confirm(self, uid: str) -> None:
+        await run_in_threadpool(self.requests.request_confirm, uid)
+        self.wake.set()
+
+    async def published(self) -> list[Published]:
+        scheduled_too = self.settings.web.publish == "scheduled"
+        return await run_in_threadpool(
+            functools.partial(self.requests.published_issues, scheduled_too=scheduled_too)
+        )
 
     async def request_unsubscribe(self, uid: str, channel: str) -> None:
         await run_in_threadpool(self.requests.request_unsubscribe, uid, channel)
@@ -55,13 +81,35 @@ class WebState:
         hooks = self.settings.webhooks
         return self.applier.apply_inbox(hooks.soft_bounce_limit, hooks.soft_bounce_days)
 
+    def _confirm(self) -> None:
+        """Send the confirmations that are due; a provider that cannot be set up (a
+        missing API key) is reported once and tried again next round."""
+        if self.provider is None:
+            from digest.providers import create_provider, make_http_client
+
+            self.http = self.http or make_http_client(self.settings)
+            try:
+                self.provider = create_provider(self.settings, self.http)
+            except DigestError as err:
+                if not self.provider_error:
+                    log.error("signup confirmations wait: %s", err)
+                self.provider_error = str(err)
+                return
+        send_confirmations(
+            self.applier, self.settings, self.keys[0], self.list_id, self.provider, now_utc()
+        )
+
+    def _background(self) -> None:
+        self._apply()
+        self._confirm()
+
     async def apply_inbox_forever(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), APPLY_EVERY)
             self.wake.clear()
             try:
-                await run_in_threadpool(self._apply)
+                await run_in_threadpool(self._background)
             except StoreError as err:  # locked by a long write: the next round tries again
                 log.info("unsubscribes wait in the inbox: %s", err)
 
@@ -78,3 +126,7 @@ class WebState:
                 await run_in_threadpool(self._apply)
             self.requests.close()
             self.applier.close()
+            if self.provider is not None:
+                self.provider.close()
+            if self.http is not None:
+                self.http.close()

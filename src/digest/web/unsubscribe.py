@@ -25,11 +25,20 @@ from digest.tokens import TEST_TOKEN, read_token
 from digest.web.pages import page
 from digest.web.state import WebState
 
+DEFAULT_ROUTE = "/unsubscribe/{token:str}"
 
-def unsubscribe_route(settings: Settings) -> str:
-    """The path part of the configured unsubscribe URL, with {token} as a parameter."""
-    path = urlsplit(settings.unsubscribe.url).path or "/"
-    return path.replace("{token}", "{token:str}")
+
+def unsubscribe_routes(settings: Settings) -> list[str]:
+    """Where unsubscribe links point, relative to web.base_url, with {token} as a
+    parameter: /unsubscribe/<token>, and the path of a configured unsubscribe.url."""
+    paths = [DEFAULT_ROUTE]
+    if settings.unsubscribe.url:
+        path = urlsplit(settings.unsubscribe.url).path or "/"
+        base = urlsplit(settings.web.base_url).path.rstrip("/")
+        if base and path.startswith(base + "/"):
+            path = path[len(base) :]
+        paths.append(path.replace("{token}", "{token:str}"))
+    return list(dict.fromkeys(paths))
 
 
 def routes(state: WebState) -> list[Route]:
@@ -68,4 +77,6 @@ def routes(state: WebState) -> list[Route]:
         await state.request_unsubscribe(uid, channel)
         return page("You are unsubscribed", f"<p>You will not receive {name} any more.</p>")
 
-    return [Route(unsubscribe_route(settings), unsubscribe, methods=["GET", "POST"])]
+    return [
+        Route(path, unsubscribe, methods=["GET", "POST"]) for path in unsubscribe_routes(settings)
+    ]

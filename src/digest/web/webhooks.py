@@ -23,6 +23,7 @@ from starlette.routing import Route
 from digest.events import Incoming, Malformed, Refused, provider_module
 from digest.events import postmark as postmark_events
 from digest.tokens import read_token
+from digest.web.pages import read_body
 from digest.web.state import WebState
 
 INBOUND = "postmark-inbound"
@@ -32,20 +33,6 @@ _UNSUBSCRIBE_ADDRESS = re.compile(r"\+([^@\s]+)@")
 
 def answer(status: int, text: str) -> Response:
     return PlainTextResponse(text + "\n", status_code=status)
-
-
-async def _body(request: Request, limit: int) -> bytes | None:
-    """The raw body, or None when it is over ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def inbound_token(message: object) -> str | None:
@@ -73,7 +60,7 @@ def routes(state: WebState) -> list[Route]:
         secret = state.webhook_secret("postmark" if is_inbound else name) if module else None
         if module is None or secret is None:
             return answer(404, f"no webhook for {name!r} here")
-        body = await _body(request, hooks.max_body_bytes)
+        body = await read_body(request, hooks.max_body_bytes)
         if body is None:
             return answer(413, f"the body is over {hooks.max_body_bytes} bytes")
         incoming = Incoming({k.lower(): v for k, v in request.headers.items()}, body)

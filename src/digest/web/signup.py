@@ -1,0 +1,165 @@
+"""Signup pages with double opt-in.
+
+``GET  /subscribe``         the form (email, optional name)
+``POST /subscribe``         records the request; the answer is the same whatever the
+                            address is (new, pending, subscribed, unsubscribed, suppressed)
+``GET|HEAD /confirm/<t>``   a page with one button; changes nothing (mail scanners follow links)
+``POST /confirm/<t>``       confirms: the signup joins the list as active
+
+The request goes to the store's inbox and is answered at once; the confirmation mail is
+sent in the background (see :mod:`digest.web.state`), so the time taken says nothing
+about the address either. Abuse is bounded: a honeypot field, a body size limit, at most
+``web.signups_per_ip_per_hour`` requests from one client address (behind a proxy, the
+address from the forwarded headers of trusted proxies only, see ``digest serve
+--proxy-headers``), and at most one confirmation mail per address per hour. No cookies.
+"""
+
+from __future__ import annotations
+
+import collections
+import html
+import time
+from urllib.parse import parse_qs
+
+from email_validator import EmailNotValidError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from digest.signup import HONEYPOT, MAX_NAME, signup_form
+from digest.subscribers import normalise_email
+from digest.tokens import EXPIRED, VALID, read_confirm_token
+from digest.web.pages import page, read_body
+from digest.web.state import WebState
+
+MAX_BODY = 10_000  # bytes: an email address, a name and a few fields
+MAX_CLIENTS = 100_000  # addresses remembered by the rate limit before the oldest go
+
+
+class RateLimit:
+    """At most ``per_hour`` events per key in any hour; memory bounded. Kept per process:
+    with several workers each counts its own share."""
+
+    def __init__(self, per_hour: int, clock: collections.abc.Callable[[], float] = time.monotonic):
+        self.per_hour = per_hour
+        self.clock = clock
+        self.seen: collections.OrderedDict[str, collections.deque[float]] = (
+            collections.OrderedDict()
+        )
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        times = self.seen.pop(key, None) or collections.deque()
+        while times and times[0] <= now - 3600:
+            times.popleft()
+        allowed = len(times) < self.per_hour
+        if allowed:
+            times.append(now)
+        self.seen[key] = times
+        while len(self.seen) > MAX_CLIENTS:
+            self.seen.popitem(last=False)
+        return allowed
+
+
+def _field(form: dict[str, list[str]], name: str) -> str:
+    values = form.get(name) or [""]
+    return values[0].strip()
+
+
+def _clean_name(text: str) -> str | None:
+    name = " ".join("".join(c for c in text if c.isprintable()).split())[:MAX_NAME]
+    return name or None
+
+
+def routes(state: WebState) -> list[Route]:
+    settings = state.settings
+    name = settings.newsletter.name
+    limit = RateLimit(settings.web.signups_per_ip_per_hour)
+
+    def form_page(message: str = "", status: int = 200) -> Response:
+        note = f'<p role="alert"><strong>{html.escape(message)}</strong></p>' if message else ""
+        return page(
+            f"Subscribe to {name}",
+            f"{note}<p>We will send a link to confirm; nothing arrives until you press it.</p>"
+            f"{signup_form(settings)}",
+            status,
+        )
+
+    def check_inbox() -> Response:
+        days = settings.web.confirm_days
+        return page(
+            "Check your inbox",
+            "<p>If this address can be subscribed, a mail with a confirmation link is on its way. "
+            f"Open it and press the button within {days:g} days. Nothing there? Look in the spam "
+            "folder, or sign up again in an hour.</p>",
+        )
+
+    async def subscribe(request: Request) -> Response:
+        if request.method != "POST":
+            return form_page()
+        body = await read_body(request, MAX_BODY)
+        if body is None:
+            return page("Too much", "<p>That request was too large.</p>", 413)
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/x-www-form-urlencoded":
+            return form_page("Please use the form.", 415)
+        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
+        if _field(form, HONEYPOT):
+            return check_inbox()  # a bot: the same answer, nothing recorded
+        client = request.client.host if request.client else "unknown"
+        if not limit.allow(client):
+            return page(
+                "Too many signups",
+                "<p>Too many signups came from your network in the last hour. "
+                "Please try again later.</p>",
+                429,
+                headers={"Retry-After": "3600"},
+            )
+        try:
+            email = normalise_email(_field(form, "email"))
+        except EmailNotValidError:
+            return form_page("That does not look like an email address.", 400)
+        await state.request_signup(email, _clean_name(_field(form, "name")))
+        return check_inbox()
+
+    def expired() -> Response:
+        return page(
+            "This link has expired",
+            f"<p>Confirmation links work for {settings.web.confirm_days:g} days. "
+            f'<a href="{html.escape(settings.web.url("/subscribe"))}">Sign up again</a> '
+            "and we will send a new one.</p>",
+            410,
+        )
+
+    def invalid() -> Response:
+        return page(
+            "This link does not work",
+            "<p>This confirmation link is not valid. It may have been copied incompletely; "
+            "open it from the mail again.</p>",
+            400,
+        )
+
+    async def confirm(request: Request) -> Response:
+        verdict, uid = read_confirm_token(
+            state.keys, state.list_id, request.path_params["token"], time.time()
+        )
+        if verdict == EXPIRED:
+            return expired()
+        if verdict != VALID or uid is None:
+            return invalid()
+        if request.method != "POST":
+            return page(
+                f"Confirm your subscription to {name}",
+                f"<p>Press the button to start receiving {html.escape(name)}.</p>"
+                '<form method="post"><button type="submit">Confirm my subscription</button></form>',
+            )
+        await state.request_confirm(uid)
+        return page(
+            "You are subscribed",
+            f"<p>Thank you. {html.escape(name)} will come to your inbox from the next issue.</p>",
+        )
+
+    return [
+        Route("/subscribe", subscribe, methods=["GET", "POST"]),
+        Route("/confirm/{token:str}", confirm, methods=["GET", "POST"]),
+    ]
