@@ -25,6 +25,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's headless Chromium driven by Playwright (never Playwright's own download);
+    the tests that use it are skipped, with the package named, where it is missing."""
+    api = pytest.importorskip("playwright.sync_api", reason="playwright (pip) is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium package is not installed (apt-get install -y chromium)")
+    with api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_FLAGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",

@@ -4,7 +4,6 @@ test-artifacts/ for review."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ from digest.compose import compose
 from digest.config import Settings
 from digest.issuefile import dump_issue, write_issue
 from tests.conftest import ROOT, SAMPLE, SAMPLE_URL, SEED, SEED_URL
-from tests.test_preview_browser import BROWSER_FLAGS, CHROMIUM, playwright_api
 
 ARTIFACTS = ROOT / "test-artifacts"
 WIDTHS = (320, 375, 700)
@@ -107,16 +105,6 @@ def rendered_html(tmp: Path, source: Path, url: str) -> str:
     issue, path = compose([str(source)], Settings(), url=url, out_dir=tmp)
     write_issue(dump_issue(issue), path, force=True)
     return build(path, Settings()).sample.html
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def measure(browser: Any, html: str, name: str, width: int, scheme: str) -> dict[str, Any]:

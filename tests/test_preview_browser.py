@@ -13,19 +13,9 @@ import pytest
 from digest.compose import compose
 from digest.config import Settings
 from digest.issuefile import dump_issue, write_issue
-from tests.conftest import ROOT, SAMPLE, SAMPLE_URL, free_port
+from tests.conftest import BROWSER_FLAGS, CHROMIUM, ROOT, SAMPLE, SAMPLE_URL, free_port
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
-BROWSER_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright (pip) is not installed"

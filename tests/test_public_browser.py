@@ -13,23 +13,22 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
 import feedparser
 import httpx
-import pytest
 from aiosmtpd.controller import Controller
 
 from digest.store.sqlite import SQLiteStore
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 from tests.helpers import SIGNING_KEY, sample_issue
-from tests.test_preview_browser import ARTIFACTS, BROWSER_FLAGS, CHROMIUM, playwright_api
 from tests.test_send_cli import Inbox
 
 T = TypeVar("T")
+ARTIFACTS = ROOT / "test-artifacts"
 SLUG = "2026-03-04-can-harbor-cities-hold-the-line-against-the-sea"
 SIGNING = "DIGEST_SIGNING_KEY"  # the default variable: no config edits
 
@@ -95,16 +94,6 @@ class Served:
             out, err = self.process.communicate()
         self.log = (out or "") + (err or "")  # uvicorn's access log goes to stdout
         return self.log
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def read_mail(path: Path) -> EmailMessage:
