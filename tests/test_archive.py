@@ -267,3 +267,18 @@ def test_deliver_forgets_signups_older_than_the_confirmation_window(setup: Setup
     setup.store.apply_inbox()
     setup.run_delivery(NOW + dt.timedelta(days=400))  # the signup was made today
     assert setup.store.signups() == []
+
+
+def test_an_issue_named_in_another_script_has_a_percent_encoded_link_that_works(
+    setup: Setup,
+) -> None:
+    named = setup.issue.with_name("2026-03-04-海港.yaml")
+    setup.issue.rename(named)
+    setup.issue = named
+    setup.schedule()
+    link = view_link(setup.deliver())
+    assert link == f"{BASE}/issues/2026-03-04-%E6%B5%B7%E6%B8%AF"
+    with setup.client() as client:
+        page = client.get(link.removeprefix("https://news.example.org"))
+        assert page.status_code == 200 and f'<link rel="canonical" href="{link}">' in page.text
+        assert f'href="{link}"' in client.get("/digest/issues/").text

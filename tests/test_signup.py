@@ -279,3 +279,45 @@ def test_cli_lists_counts_and_purges_pending_signups_and_prints_the_form(in_tmp:
     assert form.exit_code == 0
     assert f'action="{BASE}/subscribe"' in form.output and "<script" not in form.output
     assert "form-action" in form.output  # what the site's CSP needs, said
+
+
+def test_a_broken_confirmation_template_never_stops_unsubscribes_being_applied(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from digest.render.templates import bundled_templates
+
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    for name in ("email.mjml.j2", "email.txt.j2", "confirm.txt.j2"):
+        (folder / name).write_text((bundled_templates() / name).read_text())
+    (folder / "confirm.mjml.j2").write_text("<mjml>{{ no_such_value }}</mjml>")
+    values = make_settings(tmp_path).model_copy(
+        update={"render": Settings().render.model_copy(update={"templates": str(folder)})}
+    )
+    store = SQLiteStore(tmp_path / "digest.sqlite3")
+    store.upsert_subscribers([("stay@example.org", None, {})], resubscribe=False)
+    uid = store.get_subscriber("stay@example.org").uid  # type: ignore[union-attr]
+    with TestClient(create_app(values, (KEY,))) as client:
+        client.post("/subscribe", data={"email": "new@example.org"})
+        time.sleep(1.5)  # the confirmation fails to render, round after round
+        token = make_token(KEY, store.list_identity(), uid)
+        assert client.post(f"/unsubscribe/{token}").status_code == 200
+        deadline = time.monotonic() + 5
+        while store.get_subscriber("stay@example.org").status != "unsubscribed":  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the background task died"
+            time.sleep(0.05)
+    assert "no_such_value" in caplog.text
+    store.close()
+
+
+def test_rate_limits_count_an_ipv6_client_by_its_64_block() -> None:
+    from starlette.requests import Request
+
+    from digest.web.signup import client_key
+
+    def key(host: str) -> str:
+        return client_key(Request({"type": "http", "client": (host, 1234), "headers": []}))
+
+    assert key("2001:db8:1:2::1") == key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert key("2001:db8:1:3::1") != key("2001:db8:1:2::1")
+    assert key("203.0.113.7") == "203.0.113.7"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from digest.config import Settings
 from digest.issuefile import Issue
@@ -48,8 +49,9 @@ class RenderedIssue:
 
 
 def web_path(slug: str) -> str:
-    """Where an issue's web version lives, under web.base_url."""
-    return f"/issues/{slug}"
+    """Where an issue's web version lives, under web.base_url (a slug in any script is
+    percent-encoded, as a link in mail must be)."""
+    return f"/issues/{quote(slug, safe='')}"
 
 
 def render_issue(

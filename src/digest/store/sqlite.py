@@ -864,6 +864,8 @@ class SQLiteStore:
     def claim_confirmations(self, now: dt.datetime, limit: int) -> list[Signup]:
         """Signups whose confirmation mail is due, marked sent in the same transaction (so
         two app processes never mail one person twice)."""
+        if not self.confirmations_due():
+            return []  # the usual case: no write, no lock taken
         with self.transaction() as db:
             rows = db.execute(
                 "SELECT * FROM signups WHERE due = 1 ORDER BY id LIMIT ?", (limit,)
@@ -873,6 +875,9 @@ class SQLiteStore:
                 [(stamp(now), row["uid"]) for row in rows],
             )
         return [replace(self._signup(row), sent_at=now) for row in rows]
+
+    def confirmations_due(self) -> bool:
+        return self.db.execute("SELECT 1 FROM signups WHERE due = 1 LIMIT 1").fetchone() is not None
 
     def confirmation_failed(self, uid: str, error: str, retry: bool) -> None:
         """A confirmation mail that did not go: due again (up to CONFIRM_ATTEMPTS tries)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import html
+import ipaddress
 import time
 from urllib.parse import parse_qs
 
@@ -59,6 +60,19 @@ class RateLimit:
         while len(self.seen) > MAX_CLIENTS:
             self.seen.popitem(last=False)
         return allowed
+
+
+def client_key(request: Request) -> str:
+    """The client's address for rate limits; an IPv6 client by its /64, the block one
+    host usually has to itself."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return host
 
 
 def _field(form: dict[str, list[str]], name: str) -> str:
@@ -106,8 +120,7 @@ def routes(state: WebState) -> list[Route]:
         form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
         if _field(form, HONEYPOT):
             return check_inbox()  # a bot: the same answer, nothing recorded
-        client = request.client.host if request.client else "unknown"
-        if not limit.allow(client):
+        if not limit.allow(client_key(request)):
             return page(
                 "Too many signups",
                 "<p>Too many signups came from your network in the last hour. "

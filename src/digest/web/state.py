@@ -84,6 +84,8 @@ class WebState:
     def _confirm(self) -> None:
         """Send the confirmations that are due; a provider that cannot be set up (a
         missing API key) is reported once and tried again next round."""
+        if not self.applier.confirmations_due():
+            return
         if self.provider is None:
             from digest.providers import create_provider, make_http_client
 
@@ -112,6 +114,8 @@ class WebState:
                 await run_in_threadpool(self._background)
             except StoreError as err:  # locked by a long write: the next round tries again
                 log.info("unsubscribes wait in the inbox: %s", err)
+            except Exception:  # a broken template of one's own, say: say so, keep going
+                log.exception("background work failed; trying again in a second")
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
