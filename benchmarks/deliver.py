@@ -9,7 +9,8 @@ side reports the CPU seconds of its own process per message (robust to a busy ma
 
     .venv/bin/python benchmarks/deliver.py --subscribers 100000 --provider mailgun postmark smtp
 
-Reports wall time, messages per second, peak RSS of the delivering process (its own
+Reports wall time, messages per second, CPU per message, the delivery ledger's bytes
+per recipient (its table and indexes), peak RSS of the delivering process (its own
 VmHWM, which leaves out the benchmark's pages shared before exec), how many
 times the issue was rendered during delivery, and the baseline's figures. Run from the
 repository root (it uses the fakes in tests/fakes.py). Everything stays on loopback.
@@ -86,6 +87,22 @@ def fill_store(path: Path, count: int) -> None:
     store.close()
 
 
+def bytes_per_delivery_row(path: Path, count: int) -> float:
+    """The ledger's pages (the table and its indexes, as SQLite's dbstat counts them)
+    per recipient."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    try:
+        total = db.execute(
+            "SELECT SUM(pgsize) FROM dbstat WHERE name = 'deliveries'"
+            " OR name IN (SELECT name FROM sqlite_master WHERE tbl_name = 'deliveries')"
+        ).fetchone()[0]
+    finally:
+        db.close()
+    return round(total / count, 1)
+
+
 def run_child(mode: str, folder: Path, fake: FakeProcess, settings: Settings) -> dict[str, float]:
     (folder / "settings.json").write_text(settings.model_dump_json(by_alias=True), encoding="utf-8")
     env = {
@@ -148,6 +165,7 @@ def bench(provider: str, count: int) -> dict[str, object]:
             schedule(store, path, settings, "now", "UTC", dt.datetime.now(dt.UTC))
             store.close()
             digest = run_child("deliver", folder, fake, settings)
+            row_bytes = bytes_per_delivery_row(folder / "bench.sqlite3", count)
             counted = fake.ask("count")
             fake.ask("clear")
             baseline = run_child("baseline", folder, fake, settings)
@@ -161,6 +179,7 @@ def bench(provider: str, count: int) -> dict[str, object]:
         "digest_cpu_us_per_message": round(digest["cpu_seconds"] / count * 1e6, 1),
         "digest_peak_rss_mb": round(digest["peak_rss_mb"], 1),
         "renders_during_delivery": int(digest["renders"]),
+        "bytes_per_delivery_row": row_bytes,
         "delivered": counted["delivered"],
         "delivered_unique": counted["unique"],
         "baseline_seconds": round(baseline["seconds"], 2),

@@ -20,6 +20,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import formataddr, getaddresses
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs
@@ -415,7 +416,8 @@ class FakeMailgun(FakeProvider):
             return json_reply(
                 400, {"message": "Need at least one of 'text' or 'html' parameters specified"}
             )
-        recipients = form["to"]
+        # each "to" field may hold several addresses separated by commas
+        recipients = [formataddr(pair) for pair in getaddresses(form["to"])]
         if len(recipients) > 1000:
             return json_reply(
                 400, {"message": "'to' parameter can't contain more than 1000 recipients"}

@@ -190,6 +190,8 @@ def test_a_first_schema_database_migrates_with_its_list_and_ledger(tmp_path: Pat
     assert ann is not None and ann.id == 1 and len(ann.uid) >= 16
     issue = store.get_schedule("old-issue")
     assert issue is not None and issue.rendered_json == '{"x": 1}' and issue.status == "sent"
+    assert store.delivery_counts("old-issue") == {"accepted": 1}  # the ledger carried over
+    assert store.delivery_timeline("old-issue") == [("2026-11-01T07:00", "accepted", 1)]
     store.upsert_subscribers([("bob@example.org", None, {})], resubscribe=False)
     bob = store.get_subscriber("bob@example.org")
     assert bob is not None and bob.id > 7  # never an id the ledger already names

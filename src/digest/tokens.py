@@ -45,7 +45,7 @@ def signing_keys(settings: Settings) -> tuple[bytes, ...]:
 
 def _signature(key: bytes, list_id: str, uid: str) -> str:
     message = f"unsubscribe:v2:{list_id}:{uid}".encode()
-    mac = hmac.new(key, message, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+    mac = hmac.digest(key, message, "sha256")[:SIGNATURE_BYTES]  # one C call per token
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 

@@ -8,6 +8,7 @@ others. One bad address fails the whole call (400), so addresses are checked fir
 from __future__ import annotations
 
 import json
+from html import escape
 from typing import Any
 
 import httpx
@@ -24,7 +25,14 @@ from digest.providers.base import (
     all_failed,
     short,
 )
-from digest.render.message import VALUE_KEYS, address_of, recipient_values, shared_bodies
+from digest.render import NAME_MARKER
+from digest.render.message import (
+    VALUE_KEYS,
+    address_of,
+    is_plain_token,
+    recipient_values,
+    shared_bodies,
+)
 
 
 def placeholder(key: str) -> str:
@@ -55,21 +63,22 @@ class Mailgun(HttpProvider):
 
     def request(self, batch: Batch) -> dict[str, Any]:
         rendered = batch.rendered
-        html, text = shared_bodies(rendered, {key: placeholder(key) for key in VALUE_KEYS})
-        variables = {r.email: recipient_values(rendered, r) for r in batch.recipients}
+        html, text, list_unsubscribe, variables = self.personal_parts(batch)
         data: dict[str, Any] = {
             "from": rendered.sender,
-            "to": [address_of(r) for r in batch.recipients],
+            # one field, the addresses separated by commas, as Mailgun takes them: a
+            # thousand fields would cost a thousand multipart parts
+            "to": ", ".join(address_of(r) for r in batch.recipients),
             "subject": batch.subject,
             "html": html,
             "text": text,
-            "recipient-variables": json.dumps(variables, ensure_ascii=False),
+            "recipient-variables": variables,
             "o:tag": rendered.issue_id,
             "o:tracking": "yes" if self.settings.tracking else "no",
             "v:issue": rendered.issue_id,
         }
         if not rendered.transactional:
-            data["h:List-Unsubscribe"] = placeholder("list_unsubscribe")
+            data["h:List-Unsubscribe"] = list_unsubscribe
             data["h:List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         data.update({f"h:{name}": value for name, value in rendered.headers.items()})
         if rendered.reply_to:
@@ -93,6 +102,46 @@ class Mailgun(HttpProvider):
             "headers": {"Content-Type": encoded.headers["Content-Type"]},
             "auth": ("api", self.key),
         }
+
+    @staticmethod
+    def personal_parts(batch: Batch) -> tuple[str, str, str, str]:
+        """The shared HTML, text and List-Unsubscribe with Mailgun's placeholders, and the
+        recipient variables as JSON. When every token is plain (the usual case) the only
+        variable is the token itself, ``%recipient.t%``, inside the URL written once
+        (and the name, if the template greets by name); otherwise every value is sent."""
+        rendered = batch.rendered
+        pieces = rendered.unsubscribe_pieces
+        if pieces is None or not all(is_plain_token(r.token) for r in batch.recipients):
+            html, text = shared_bodies(rendered, {key: placeholder(key) for key in VALUE_KEYS})
+            every = {r.email: recipient_values(rendered, r) for r in batch.recipients}
+            return html, text, placeholder("list_unsubscribe"), json.dumps(every)
+        token = placeholder("t")
+        html, text = shared_bodies(
+            rendered,
+            {
+                "unsubscribe_html": pieces[2] + token + pieces[3],
+                "unsubscribe_text": pieces[0] + token + pieces[1],
+                "name_html": placeholder("name_html"),
+                "name_text": placeholder("name_text"),
+            },
+        )
+        list_unsubscribe = (
+            f"<{pieces[0]}{token}{pieces[1]}>,"
+            f" <mailto:{rendered.unsubscribe_mailto}?subject=unsubscribe%20{token}>"
+        )
+        if NAME_MARKER in rendered.html or NAME_MARKER in rendered.text:
+            fallback = rendered.greeting_fallback
+            variables: dict[str, dict[str, str]] = {
+                r.email: {
+                    "t": r.token,
+                    "name_html": escape(r.name or fallback),
+                    "name_text": r.name or fallback,
+                }
+                for r in batch.recipients
+            }
+        else:
+            variables = {r.email: {"t": r.token} for r in batch.recipients}
+        return html, text, list_unsubscribe, json.dumps(variables)
 
     def parse(self, response: httpx.Response, batch: Batch) -> list[Outcome]:
         status = response.status_code

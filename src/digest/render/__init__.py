@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from html import escape
 from urllib.parse import quote
 
 from digest.config import Settings
@@ -41,6 +42,16 @@ class RenderedIssue:
     # a message to one person about their own request (a signup confirmation), not list
     # mail: no List-Unsubscribe, and the provider's transactional stream
     transactional: bool = False
+
+    @functools.cached_property
+    def unsubscribe_pieces(self) -> tuple[str, str, str, str] | None:
+        """The unsubscribe URL pattern before and after its one {token}, as text and as
+        HTML-escaped text; None when the pattern has any other shape. A token of URL-safe
+        characters then goes between them as it is: no quoting or escaping per recipient."""
+        head, found, tail = self.unsubscribe_url.partition("{token}")
+        if not found or any(c in head + tail for c in "{}"):
+            return None
+        return head, tail, escape(head), escape(tail)
 
     @functools.cached_property
     def issue_id(self) -> str:

@@ -58,18 +58,28 @@ def unsubscribe_url(rendered: RenderedIssue, recipient: Recipient) -> str:
 VALUE_KEYS = ("unsubscribe_html", "unsubscribe_text", "name_html", "name_text", "list_unsubscribe")
 
 
+# what quote() and html.escape() leave as it is: such a token needs neither per recipient
+is_plain_token = re.compile(r"[A-Za-z0-9._~-]+\Z").match
+
+
 def recipient_values(rendered: RenderedIssue, recipient: Recipient) -> dict[str, str]:
-    url = unsubscribe_url(rendered, recipient)
+    token = recipient.token
+    pieces = rendered.unsubscribe_pieces
+    if pieces is not None and is_plain_token(token):  # the usual case, and the fast one
+        url = pieces[0] + token + pieces[1]
+        url_html = pieces[2] + token + pieces[3]
+        subject = "unsubscribe%20" + token
+    else:
+        url = unsubscribe_url(rendered, recipient)
+        url_html = html.escape(url)
+        subject = quote("unsubscribe " + token)
     name = recipient.name or rendered.greeting_fallback
-    mailto = (
-        f"mailto:{rendered.unsubscribe_mailto}?subject={quote('unsubscribe ' + recipient.token)}"
-    )
     return {
-        "unsubscribe_html": html.escape(url),
+        "unsubscribe_html": url_html,
         "unsubscribe_text": url,
         "name_html": html.escape(name),
         "name_text": name,
-        "list_unsubscribe": f"<{url}>, <{mailto}>",
+        "list_unsubscribe": f"<{url}>, <mailto:{rendered.unsubscribe_mailto}?subject={subject}>",
     }
 
 
@@ -93,8 +103,16 @@ def list_headers(rendered: RenderedIssue, list_unsubscribe: str) -> dict[str, st
     }
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9 ]+\Z").match  # a display name needing no quoting
+
+
 def address_of(recipient: Recipient) -> str:
-    return formataddr((recipient.name, recipient.email)) if recipient.name else recipient.email
+    name = recipient.name
+    if not name:
+        return recipient.email
+    if _PLAIN_NAME(name) and name.strip() == name:
+        return f"{name} <{recipient.email}>"  # what formataddr gives, without its checks
+    return formataddr((name, recipient.email))
 
 
 def personalise(
