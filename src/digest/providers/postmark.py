@@ -24,9 +24,9 @@ from digest.providers.base import (
     short,
 )
 from digest.render.message import (
-    JsonBodies,
+    JsonObjects,
     address_of,
-    json_object_with,
+    json_value,
     list_headers,
     recipient_values,
 )
@@ -47,19 +47,12 @@ class Postmark(HttpProvider):
     def credentials(self, settings: Settings) -> str:
         return TEST_TOKEN if settings.provider.test_mode else super().credentials(settings)
 
-    def message(self, batch: Batch, index: int, bodies: JsonBodies) -> list[bytes]:
-        """One message object as JSON text; the bodies are spliced in pre-encoded."""
-        recipient = batch.recipients[index]
+    def request(self, batch: Batch) -> dict[str, Any]:
         rendered = batch.rendered
-        values = recipient_values(rendered, recipient)
-        fields: dict[str, object] = {
+        bodies = self.bodies(rendered)
+        shared: dict[str, object] = {
             "From": rendered.sender,
-            "To": address_of(recipient),
             "Subject": batch.subject,
-            "Headers": [
-                {"Name": k, "Value": v}
-                for k, v in list_headers(rendered, values["list_unsubscribe"]).items()
-            ],
             "Tag": rendered.issue_id,
             "Metadata": {"issue": rendered.issue_id},
             "MessageStream": (
@@ -69,13 +62,37 @@ class Postmark(HttpProvider):
             "TrackLinks": "HtmlOnly" if self.settings.tracking else "None",
         }
         if rendered.reply_to:
-            fields["ReplyTo"] = rendered.reply_to
-        html, text = bodies.for_recipient(values)
-        return json_object_with(fields, {"HtmlBody": html, "TextBody": text})
-
-    def request(self, batch: Batch) -> dict[str, Any]:
-        bodies = self.bodies(batch.rendered)
-        messages = [self.message(batch, i, bodies) for i in range(len(batch.recipients))]
+            shared["ReplyTo"] = rendered.reply_to
+        objects = JsonObjects(shared)
+        # the headers all messages share, as JSON once; List-Unsubscribe is each one's own
+        common = [
+            json_value({"Name": k, "Value": v})
+            for k, v in list_headers(rendered, "").items()
+            if k != "List-Unsubscribe"
+        ]
+        messages = []
+        for recipient in batch.recipients:
+            values = recipient_values(rendered, recipient)
+            own = (
+                []
+                if rendered.transactional
+                else [
+                    b'{"Name": "List-Unsubscribe", "Value": '
+                    + json_value(values["list_unsubscribe"])
+                    + b"}"
+                ]
+            )
+            html, text = bodies.for_recipient(values)
+            messages.append(
+                objects.one(
+                    {"To": address_of(recipient)},
+                    {
+                        "Headers": [b"[" + b", ".join(own + common) + b"]"],
+                        "HtmlBody": html,
+                        "TextBody": text,
+                    },
+                )
+            )
         headers = {"X-Postmark-Server-Token": self.key, "Accept": "application/json"}
         return self.json_messages(messages, "/email", "/email/batch", headers)
 

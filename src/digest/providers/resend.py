@@ -24,9 +24,8 @@ from digest.providers.base import (
 )
 from digest.render.headers import ascii_id
 from digest.render.message import (
-    JsonBodies,
+    JsonObjects,
     address_of,
-    json_object_with,
     list_headers,
     recipient_values,
 )
@@ -47,26 +46,26 @@ class Resend(HttpProvider):
     default_base_url = "https://api.resend.com"
     default_key_env = "RESEND_API_KEY"
 
-    def email(self, batch: Batch, index: int, bodies: JsonBodies) -> list[bytes]:
-        """One email object as JSON text; the bodies are spliced in pre-encoded."""
-        recipient = batch.recipients[index]
+    def request(self, batch: Batch) -> dict[str, Any]:
         rendered = batch.rendered
-        values = recipient_values(rendered, recipient)
-        fields: dict[str, object] = {
+        bodies = self.bodies(rendered)
+        shared: dict[str, object] = {
             "from": rendered.sender,
-            "to": [address_of(recipient)],
             "subject": batch.subject,
-            "headers": list_headers(rendered, values["list_unsubscribe"]),
             "tags": [{"name": "issue", "value": rendered.issue_id[:256]}],
         }
         if rendered.reply_to:
-            fields["reply_to"] = rendered.reply_to
-        html, text = bodies.for_recipient(values)
-        return json_object_with(fields, {"html": html, "text": text})
-
-    def request(self, batch: Batch) -> dict[str, Any]:
-        bodies = self.bodies(batch.rendered)
-        emails = [self.email(batch, i, bodies) for i in range(len(batch.recipients))]
+            shared["reply_to"] = rendered.reply_to
+        objects = JsonObjects(shared)
+        emails = []
+        for recipient in batch.recipients:
+            values = recipient_values(rendered, recipient)
+            html, text = bodies.for_recipient(values)
+            personal: dict[str, object] = {
+                "to": [address_of(recipient)],
+                "headers": list_headers(rendered, values["list_unsubscribe"]),
+            }
+            emails.append(objects.one(personal, {"html": html, "text": text}))
         headers = {"Authorization": f"Bearer {self.key}", "Idempotency-Key": idempotency_key(batch)}
         return self.json_messages(emails, "/emails", "/emails/batch", headers)
 

@@ -229,16 +229,28 @@ class JsonBodies:
         )
 
 
-def json_object_with(fields: dict[str, object], raw: dict[str, list[bytes]]) -> list[bytes]:
-    """A JSON object (UTF-8 pieces) of ``fields`` plus ``raw`` members given as pieces of
-    JSON already."""
-    head = json.dumps(fields, ensure_ascii=False).encode("utf-8")
-    out = [head[:-1] if fields else b"{"]
-    for index, (key, pieces) in enumerate(raw.items()):
-        out.append((b", " if fields or index else b"") + json.dumps(key).encode() + b": ")
-        out.extend(pieces)
-    out.append(b"}")
-    return out
+def json_value(value: object) -> bytes:
+    """``value`` as UTF-8 JSON."""
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+class JsonObjects:
+    """One JSON object per recipient, as UTF-8 pieces: the members every recipient shares
+    encoded once, the few personal ones per recipient, and members that come as pieces
+    of JSON already (the bodies, a header list) spliced in as they are."""
+
+    def __init__(self, shared: dict[str, object]) -> None:
+        self.shared = json_value(shared)[1:-1] if shared else b""
+
+    def one(self, personal: dict[str, object], raw: dict[str, list[bytes]]) -> list[bytes]:
+        members = [m for m in (json_value(personal)[1:-1] if personal else b"", self.shared) if m]
+        out = [b"{" + b", ".join(members)]
+        for key, pieces in raw.items():
+            out.append((b", " if members else b"") + json.dumps(key).encode() + b": ")
+            out.extend(pieces)
+            members = [b"x"]
+        out.append(b"}")
+        return out
 
 
 def json_array(items: list[list[bytes]]) -> list[bytes]:
@@ -252,7 +264,7 @@ def json_array(items: list[list[bytes]]) -> list[bytes]:
     return out
 
 
-def coalesce(pieces: list[bytes], small: int = 16_384) -> Iterator[bytes]:
+def coalesce(pieces: list[bytes], small: int = 1_048_576) -> Iterator[bytes]:
     """Stream ``pieces``: large ones as they are (shared, never copied), runs of small
     ones joined, so a request body goes out in few writes and is never built whole."""
     buffer: list[bytes] = []
