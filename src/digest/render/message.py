@@ -26,7 +26,7 @@ from digest.render.headers import sender_domain
 ONE_LINE_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post", "feedback-id"})
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made per recipient: not frozen, for speed
 class Recipient:
     email: str
     name: str | None = None

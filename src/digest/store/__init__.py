@@ -86,7 +86,7 @@ class Published:
     published_at: dt.datetime
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made per recipient, like Result: not frozen, for speed
 class BatchRecipient:
     subscriber_id: int
     uid: str
@@ -102,7 +102,7 @@ class ClaimedBatch:
     recipients: tuple[BatchRecipient, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Result:
     """What to record for one subscriber after an attempt."""
 
