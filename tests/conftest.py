@@ -10,6 +10,8 @@ from click.testing import CliRunner, Result
 
 from tests.pages import PageServer
 
+pytest_plugins = ["tests.pg"]  # the PostgreSQL server fixtures
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SEED = ROOT.parent / "shared" / "seeds" / "000_c71eace4698afc48.txt"

@@ -263,7 +263,8 @@ class Provider(_Section):
 
 
 class Delivery(_Section):
-    database: str = "digest.sqlite3"
+    database: str = "digest.sqlite3"  # a file (SQLite) or postgresql://user@host/db
+    password_env: str | None = None  # PostgreSQL's password; else libpq's own (~/.pgpass)
     timezone: str = "UTC"
     concurrency: int = Field(2, ge=1, le=32)
     rate_limit: float = Field(0, ge=0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -59,9 +58,10 @@ def settings_from(config_path: str | None) -> Settings:
 
 
 def open_store(settings: Settings) -> SQLiteStore:
-    from digest.store.sqlite import SQLiteStore
+    from digest.store import open_database
 
-    return SQLiteStore(Path(settings.delivery.database))
+    store = open_database(settings.delivery.database, password_env=settings.delivery.password_env)
+    return store  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

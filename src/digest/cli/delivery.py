@@ -314,3 +314,63 @@ def report_command(
         except OSError as err:
             raise DigestError(f"{html_path}: cannot write ({err.strerror})") from None
         click.echo(f"wrote {html_path}", err=True)
+
+
+@main.group()
+def db() -> None:
+    """The database behind the list and the delivery ledger (delivery.database)."""
+
+
+@db.command("migrate")
+@config_option
+@reports_errors
+def db_migrate(config_path: str | None) -> None:
+    """Create the schema, or bring it up to date (PostgreSQL; an SQLite file migrates itself
+    whenever it is opened)."""
+    from digest.store.postgres import PostgresStore, is_postgres, password_url, redacted
+
+    settings = settings_from(config_path)
+    database = settings.delivery.database
+    if not is_postgres(database):
+        store = open_store(settings)
+        version = store.schema_version()
+        store.close()
+        click.echo(f"{database}: schema {version}, up to date")
+        return
+    url = password_url(database, settings.delivery.password_env)
+    pg = PostgresStore(url, migrate=True)
+    version = pg.schema_version()
+    pg.close()
+    click.echo(f"{redacted(database)}: schema {version}, up to date")
+
+
+@db.command("copy")
+@click.option("--from", "source", required=True, help="The SQLite file to copy from.")
+@click.option("--to", "target", required=True, help="postgresql://… (an empty database).")
+@config_option
+@reports_errors
+def db_copy(source: str, target: str, config_path: str | None) -> None:
+    """Copy a list and its whole history from an SQLite file into PostgreSQL."""
+    from digest.store.postgres import (
+        PostgresStore,
+        copy_sqlite_to_postgres,
+        is_postgres,
+        password_url,
+        redacted,
+    )
+    from digest.store.sqlite import SQLiteStore
+
+    if not is_postgres(target):
+        raise DigestError(f"--to {target!r}: not a postgresql:// URL")
+    if not Path(source).is_file():
+        raise DigestError(f"--from {source}: no such SQLite file")
+    settings = settings_from(config_path)
+    sqlite = SQLiteStore(Path(source))
+    pg = PostgresStore(password_url(target, settings.delivery.password_env), migrate=True)
+    try:
+        copied = copy_sqlite_to_postgres(sqlite, pg)
+    finally:
+        sqlite.close()
+        pg.close()
+    summary = ", ".join(f"{table} {count}" for table, count in copied.items() if table != "meta")
+    click.echo(f"copied {source} to {redacted(target)}: {summary}")

@@ -205,3 +205,18 @@ class Store(Protocol):
     def unknown_recipients(self, slug: str) -> list[str]: ...
     def accepted_since(self, slug: str, since: dt.datetime) -> int: ...
     def close(self) -> None: ...
+
+
+def open_database(
+    database: str, *, password_env: str | None = None, busy_seconds: float = 30.0
+) -> Store:
+    """The store for ``delivery.database``: a PostgreSQL URL, or an SQLite file."""
+    from digest.store.postgres import PostgresStore, is_postgres, password_url
+
+    if is_postgres(database):
+        return PostgresStore(password_url(database, password_env), busy_seconds=busy_seconds)
+    from pathlib import Path
+
+    from digest.store.sqlite import SQLiteStore
+
+    return SQLiteStore(Path(database), busy_seconds=busy_seconds)

@@ -343,10 +343,8 @@ def _guarded(method: Callable[..., T]) -> Callable[..., T]:
         with self.lock:
             try:
                 return method(self, *args, **kwargs)
-            except sqlite3.Error as err:
-                raise StoreError(
-                    f"{self.path}: {describe(err, self.busy_seconds, self.path)}"
-                ) from None
+            except self.database_errors as err:
+                raise StoreError(f"{self.where}: {self.describe(err)}") from None
 
     return wrapper
 
@@ -395,6 +393,17 @@ def _connect(path: Path, busy_seconds: float) -> sqlite3.Connection:
 
 @_public_methods_guarded
 class SQLiteStore:
+    # what the engine raises, and how a message names the database (PostgresStore differs)
+    database_errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
+    def describe(self, err: Exception) -> str:
+        assert isinstance(err, sqlite3.Error)
+        return describe(err, self.busy_seconds, self.path)
+
     def __init__(self, path: Path | str, *, busy_seconds: float = 30.0) -> None:
         self.path = Path(path)
         self.busy_seconds = busy_seconds

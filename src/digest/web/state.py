@@ -15,7 +15,6 @@ import functools
 import logging
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +23,7 @@ from digest.config import Settings
 from digest.errors import DigestError, StoreError
 from digest.events import Event
 from digest.signup import send_confirmations
-from digest.store import Published
+from digest.store import Published, open_database
 from digest.store.sqlite import SQLiteStore, now_utc
 
 if TYPE_CHECKING:
@@ -41,9 +40,11 @@ class WebState:
     def __init__(self, settings: Settings, keys: tuple[bytes, ...]) -> None:
         self.settings = settings
         self.keys = keys
-        database = Path(settings.delivery.database)
-        self.requests = SQLiteStore(database)
-        self.applier = SQLiteStore(database, busy_seconds=APPLY_BUSY_SECONDS)
+        database, password = settings.delivery.database, settings.delivery.password_env
+        self.requests: SQLiteStore = open_database(database, password_env=password)  # type: ignore[assignment]
+        self.applier: SQLiteStore = open_database(  # type: ignore[assignment]
+            database, password_env=password, busy_seconds=APPLY_BUSY_SECONDS
+        )
         self.list_id = self.requests.list_identity()
         self.wake = asyncio.Event()
         self.provider: Provider | None = None

@@ -1,0 +1,255 @@
+"""The store contract, against both stores: an SQLite file and a real PostgreSQL server
+started by the tests. What the delivery code, the web app and the CLI rely on must hold
+the same on each."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from digest.config import Settings
+from digest.delivery import QuietProgress, deliver_due
+from digest.events import Event
+from digest.providers import make_http_client
+from digest.schedule import schedule
+from digest.store import Result, open_database
+from digest.store.sqlite import SQLiteStore
+from tests.helpers import NOW, SIGNING_ENV, SIGNING_KEY, sample_issue, yaml_config
+from tests.helpers import settings as helper_settings
+
+SLUG = "2026-03-04-can-harbor-cities-hold-the-line-against-the-sea"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "digest.sqlite3")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(database: str) -> Iterator[SQLiteStore]:
+    opened = open_database(database)
+    yield opened  # type: ignore[misc]
+    opened.close()
+
+
+def test_subscribers_upsert_suppress_forget_and_count_alike(store: SQLiteStore) -> None:
+    report = store.upsert_subscribers(
+        [("ann@example.org", "Ann", {"city": "Oslo"}), ("bob@example.org", None, {}),
+         ("ann@example.org", "Annie", {"team": "a"})],
+        resubscribe=False,
+    )  # fmt: skip
+    assert (report.added, report.updated, report.unchanged) == (2, 0, 0)
+    ann = store.get_subscriber("ann@example.org")
+    assert ann is not None and ann.name == "Ann" and ann.attributes == {"city": "Oslo", "team": "a"}
+    assert store.set_status("bob@example.org", "unsubscribed")
+    again = store.upsert_subscribers([("bob@example.org", None, {})], resubscribe=False)
+    assert again.kept == 1 and store.get_subscriber("bob@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+    assert store.forget("ann@example.org") and store.is_suppressed("ann@example.org")
+    skipped = store.upsert_subscribers([("ann@example.org", None, {})], resubscribe=False)
+    assert [email for _, email in skipped.suppressed] == ["ann@example.org"]
+    assert store.count_subscribers() == {"unsubscribed": 1}
+    assert [s.email for s in store.iter_subscribers()] == ["bob@example.org"]
+
+
+def test_inbox_unsubscribes_events_and_signups_apply_alike(store: SQLiteStore) -> None:
+    store.upsert_subscribers(
+        [(f"{n}@example.org", None, {}) for n in ("a", "b", "c")], resubscribe=False
+    )
+    a = store.get_subscriber("a@example.org")
+    assert a is not None
+    store.request_unsubscribe(a.uid, "one-click")
+    bounce = Event(
+        "mailgun", "hard_bounce", "b@example.org", NOW, issue=SLUG, detail="550 no such user"
+    ).with_fingerprint()
+    assert store.receive_events([bounce], "replay-1")
+    assert not store.receive_events([bounce], "replay-1")  # a replay records nothing
+    store.request_signup("new@example.org", "New")
+    assert store.inbox_waiting() == 2
+    assert store.apply_inbox() == 2
+    assert {s.email: s.status for s in store.iter_subscribers()} == {
+        "a@example.org": "unsubscribed", "b@example.org": "bounced", "c@example.org": "active",
+    }  # fmt: skip
+    [signup] = store.signups()
+    assert store.confirmations_due()
+    assert [s.email for s in store.claim_confirmations(NOW, 10)] == ["new@example.org"]
+    assert store.claim_confirmations(NOW, 10) == []  # claimed once
+    store.request_confirm(signup.uid)
+    store.apply_inbox()
+    assert store.get_subscriber("new@example.org").status == "active"  # type: ignore[union-attr]
+    assert [e.kind for e in store.events_for("b@example.org")] == ["hard_bounce"]
+
+
+def test_the_ledger_claims_batches_records_and_settles_alike(
+    store: SQLiteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    store.upsert_subscribers(
+        [(f"r{i:02d}@example.org", None, {}) for i in range(25)], resubscribe=False
+    )
+    values = helper_settings(tmp_path)
+    frozen = schedule(store, sample_issue(tmp_path), values, "now", "UTC", NOW)
+    assert store.claim_issue(SLUG, "me", NOW, dt.timedelta(seconds=60), frozen.version) is None
+    assert store.claim_issue(SLUG, "other", NOW, dt.timedelta(seconds=60), frozen.version)
+    first = store.next_batch(SLUG, 10, NOW, frozen.version)
+    second = store.next_batch(SLUG, 10, NOW, frozen.version)
+    assert first and second and len(first.recipients) == len(second.recipients) == 10
+    assert not {r.subscriber_id for r in first.recipients} & {
+        r.subscriber_id for r in second.recipients
+    }
+    results = [
+        Result(r.subscriber_id, "accepted", message_id=f"<m{r.subscriber_id}>")
+        for r in first.recipients
+    ]
+    results[0] = Result(first.recipients[0].subscriber_id, "rejected", error="550 unknown user")
+    store.record(SLUG, first.id, results, "me", NOW + dt.timedelta(seconds=60), provider="smtp")
+    assert store.delivery_counts(SLUG) == {"accepted": 9, "rejected": 1, "inflight": 10}
+    assert [b.id for b in store.inflight_batches(SLUG)] == [second.id]
+    assert store.mark_unknown([second.id]) == 10
+    assert len(store.unknown_recipients(SLUG)) == 10
+    assert store.reopen_unknown(SLUG, NOW) == 10
+    assert store.remaining(SLUG) == 15  # 10 reopened and 5 the cursor has not reached
+    assert store.accepted_since(SLUG, NOW - dt.timedelta(days=3650)) == 9
+    assert sum(n for _, _, n in store.delivery_timeline(SLUG)) == 20
+    rejected = store.get_subscriber(first.recipients[0].email)
+    assert rejected is not None and rejected.status == "bounced"  # a hard bounce, at once
+    assert store.issue_event_counts(SLUG) == {"hard_bounce": 1}
+
+
+def test_a_delivery_runs_to_the_end_on_either_store(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    values = helper_settings(tmp_path).model_copy(
+        update={
+            "delivery": helper_settings(tmp_path).delivery.model_copy(update={"database": database})
+        }
+    )
+    store = open_database(database)
+    store.upsert_subscribers(
+        [(f"r{i:03d}@example.org", f"R {i}", {}) for i in range(120)], resubscribe=False
+    )
+    schedule(store, sample_issue(tmp_path), values, "now", "UTC", NOW)  # type: ignore[arg-type]
+    with make_http_client(values) as client:
+        [report] = deliver_due(
+            store, values, client=client, progress=QuietProgress(), clock=lambda: NOW
+        )
+    assert report.ok and store.delivery_counts(SLUG) == {"accepted": 120}
+    assert store.get_schedule(SLUG).status == "sent"  # type: ignore[union-attr]
+    assert len(list((tmp_path / "outbox" / SLUG).glob("*.eml"))) == 120
+    assert [p.slug for p in store.published_issues(scheduled_too=False)] == [SLUG]
+    store.close()
+
+
+def test_two_deliver_processes_on_postgres_send_each_subscriber_once(
+    postgres_url: str,
+    tmp_path: Path,
+) -> None:
+    values: Settings = helper_settings(tmp_path)
+    values = values.model_copy(
+        update={"delivery": values.delivery.model_copy(update={"database": postgres_url})}
+    )
+    (tmp_path / "config.yaml").write_text(yaml_config(values), encoding="utf-8")
+    store = open_database(postgres_url)
+    store.upsert_subscribers(
+        [(f"r{i:04d}@example.org", None, {}) for i in range(3000)], resubscribe=False
+    )
+    store.close()
+    env = {**__import__("os").environ, SIGNING_ENV: SIGNING_KEY}
+    issue = sample_issue(tmp_path)
+    cli = [sys.executable, "-m", "digest"]
+    subprocess.run(
+        [*cli, "schedule", str(issue), "--at", "now"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    workers = [
+        subprocess.Popen(
+            [*cli, "deliver"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert all(w.returncode == 0 for w in workers), outputs
+    files = sorted(p.name.split(".")[0] for p in (tmp_path / "outbox" / SLUG).glob("*.eml"))
+    assert len(files) == 3000 and len(set(files)) == 3000, outputs
+    store = open_database(postgres_url)
+    assert store.delivery_counts(SLUG) == {"accepted": 3000}
+    store.close()
+
+
+def test_postgres_commands_refuse_a_database_without_the_schema_until_migrated(
+    postgres_server: object,
+    tmp_path: Path,
+) -> None:
+    url = postgres_server.new_database()  # type: ignore[attr-defined]
+    (tmp_path / "config.yaml").write_text(f"delivery:\n  database: {url}\n")
+    env = {**__import__("os").environ}
+    cli = [sys.executable, "-m", "digest"]
+    before = subprocess.run(
+        [*cli, "subscribers", "count"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert before.returncode == 1 and "run `digest db migrate`" in before.stderr
+    assert "Traceback" not in before.stderr and len(before.stderr.strip().splitlines()) == 1
+    migrated = subprocess.run(
+        [*cli, "db", "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert migrated.returncode == 0 and "schema 6, up to date" in migrated.stdout
+    after = subprocess.run(
+        [*cli, "subscribers", "count"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert after.returncode == 0 and "total\t0" in after.stdout
+
+
+def test_db_copy_moves_a_list_and_its_history_into_postgres_with_its_identity(
+    postgres_server: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.tokens import make_token, read_token
+
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    values = helper_settings(tmp_path)
+    sqlite = SQLiteStore(tmp_path / "digest.sqlite3")
+    sqlite.upsert_subscribers(
+        [(f"r{i}@example.org", f"R {i}", {"n": str(i)}) for i in range(30)], resubscribe=False
+    )
+    sqlite.forget("r29@example.org")  # the highest id, gone: never to be given again
+    r3 = sqlite.get_subscriber("r3@example.org")
+    assert r3 is not None
+    sqlite.request_unsubscribe(r3.uid, "one-click")  # still waiting in the inbox
+    schedule(sqlite, sample_issue(tmp_path), values, "now", "UTC", NOW)
+    with make_http_client(values) as client:
+        deliver_due(sqlite, values, client=client, progress=QuietProgress(), clock=lambda: NOW)
+    before = (sqlite.list_identity(), sqlite.delivery_counts(SLUG), sqlite.count_subscribers())
+    token = make_token(SIGNING_KEY.encode(), sqlite.list_identity(), r3.uid)
+    sqlite.close()
+    url = postgres_server.new_database()  # type: ignore[attr-defined]
+    cli = [sys.executable, "-m", "digest", "db", "copy", "--from", "digest.sqlite3", "--to", url]
+    done = subprocess.run(cli, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "subscribers 29" in done.stdout and "deliveries 28" in done.stdout
+    pg = open_database(url)
+    assert (pg.list_identity(), pg.delivery_counts(SLUG), pg.count_subscribers()) == before
+    assert (
+        read_token([SIGNING_KEY.encode()], pg.list_identity(), token) == r3.uid
+    )  # links still work
+    assert pg.get_subscriber("r3@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+    assert pg.is_suppressed("r29@example.org")
+    pg.upsert_subscribers([("new@example.org", None, {})], resubscribe=False)
+    assert pg.get_subscriber("new@example.org").id > 30  # type: ignore[union-attr]
+    assert pg.get_schedule(SLUG).status == "sent"  # type: ignore[union-attr]
+    again = subprocess.run(cli, cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode == 1 and "not empty" in again.stderr and "Traceback" not in again.stderr
+    pg.close()
