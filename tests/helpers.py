@@ -48,7 +48,7 @@ def settings(
         unsubscribe=Unsubscribe(
             signing_key_env=SIGNING_ENV, url="https://example.org/unsubscribe/{token}"
         ),
-        delivery=Delivery(database=str(folder / "digest.sqlite3"), **(delivery or {})),
+        delivery=Delivery(**{"database": str(folder / "digest.sqlite3"), **(delivery or {})}),
     )
 
 

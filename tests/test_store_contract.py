@@ -18,6 +18,7 @@ from digest.events import Event
 from digest.providers import make_http_client
 from digest.schedule import schedule
 from digest.store import Result, open_database
+from digest.store.postgres import PostgresStore
 from digest.store.sqlite import SQLiteStore
 from tests.helpers import NOW, SIGNING_ENV, SIGNING_KEY, sample_issue, yaml_config
 from tests.helpers import settings as helper_settings
@@ -96,7 +97,11 @@ def test_the_ledger_claims_batches_records_and_settles_alike(
     values = helper_settings(tmp_path)
     frozen = schedule(store, sample_issue(tmp_path), values, "now", "UTC", NOW)
     assert store.claim_issue(SLUG, "me", NOW, dt.timedelta(seconds=60), frozen.version) is None
-    assert store.claim_issue(SLUG, "other", NOW, dt.timedelta(seconds=60), frozen.version)
+    shared = store.claim_issue(SLUG, "other", NOW, dt.timedelta(seconds=60), frozen.version)
+    if isinstance(store, PostgresStore):
+        assert shared is None  # a fleet shares the issue, batch by batch
+    else:
+        assert shared == "already being delivered by me"  # one process per issue
     first = store.next_batch(SLUG, 10, NOW, frozen.version)
     second = store.next_batch(SLUG, 10, NOW, frozen.version)
     assert first and second and len(first.recipients) == len(second.recipients) == 10
@@ -110,6 +115,8 @@ def test_the_ledger_claims_batches_records_and_settles_alike(
     results[0] = Result(first.recipients[0].subscriber_id, "rejected", error="550 unknown user")
     store.record(SLUG, first.id, results, "me", NOW + dt.timedelta(seconds=60), provider="smtp")
     assert store.delivery_counts(SLUG) == {"accepted": 9, "rejected": 1, "inflight": 10}
+    for owner in ("me", "other"):  # the workers stop, leaving the second batch in flight
+        store.release_issue(SLUG, owner)
     assert [b.id for b in store.inflight_batches(SLUG)] == [second.id]
     assert store.mark_unknown([second.id]) == 10
     assert len(store.unknown_recipients(SLUG)) == 10
@@ -147,11 +154,11 @@ def test_a_delivery_runs_to_the_end_on_either_store(
     store.close()
 
 
-def test_two_deliver_processes_on_postgres_send_each_subscriber_once(
+def test_three_deliver_processes_on_postgres_share_one_issue_and_send_each_subscriber_once(
     postgres_url: str,
     tmp_path: Path,
 ) -> None:
-    values: Settings = helper_settings(tmp_path)
+    values: Settings = helper_settings(tmp_path, batch_size=50)  # 60 batches to share
     values = values.model_copy(
         update={"delivery": values.delivery.model_copy(update={"database": postgres_url})}
     )
@@ -180,7 +187,7 @@ def test_two_deliver_processes_on_postgres_send_each_subscriber_once(
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for _ in range(3)
     ]
     outputs = [w.communicate(timeout=300) for w in workers]
     assert all(w.returncode == 0 for w in workers), outputs
@@ -188,6 +195,9 @@ def test_two_deliver_processes_on_postgres_send_each_subscriber_once(
     assert len(files) == 3000 and len(set(files)) == 3000, outputs
     store = open_database(postgres_url)
     assert store.delivery_counts(SLUG) == {"accepted": 3000}
+    assert store.get_schedule(SLUG).status == "sent"  # type: ignore[union-attr]
+    owners = store.db.execute("SELECT COUNT(DISTINCT owner) FROM batches").fetchone()[0]  # type: ignore[attr-defined]
+    assert owners >= 2, outputs  # the issue was shared, not waited for
     store.close()
 
 
@@ -253,3 +263,70 @@ def test_db_copy_moves_a_list_and_its_history_into_postgres_with_its_identity(
     again = subprocess.run(cli, cwd=tmp_path, capture_output=True, text=True)
     assert again.returncode == 1 and "not empty" in again.stderr and "Traceback" not in again.stderr
     pg.close()
+
+
+@pytest.mark.parametrize("provider", ["postmark", "resend"])
+def test_killing_fleet_workers_on_postgres_loses_no_one_and_mails_no_one_twice(
+    postgres_url: str, tmp_path: Path, provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import collections
+    import random
+    import signal
+    import time
+
+    from tests.fakes import FakePostmark, FakeResend
+    from tests.helpers import add_subscribers
+    from tests.test_delivery_processes import deliver_process, environment
+
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    fake = FakePostmark() if provider == "postmark" else FakeResend()
+    fake.keep_bodies = False
+    fake.latency = 0.01
+    try:
+        lease = 2.0  # a killed worker's batches are taken over this long after its last word
+        values = helper_settings(
+            tmp_path, provider, fake, batch_size=50,
+            delivery={"concurrency": 2, "rate_limit": 300, "database": postgres_url,
+                      "lease_seconds": lease},
+        )  # fmt: skip
+        (tmp_path / "config.yaml").write_text(yaml_config(values), encoding="utf-8")
+        store = open_database(postgres_url)
+        emails = add_subscribers(store, 2400)  # type: ignore[arg-type]
+        env = environment(fake)
+        schedule(store, sample_issue(tmp_path), values, "now", "UTC", dt.datetime.now(dt.UTC))  # type: ignore[arg-type]
+        chance = random.Random(20261129)
+        workers = [deliver_process(tmp_path, env) for _ in range(3)]
+        kills = 0
+        for _ in range(4):  # kill one worker at a random moment, start another in its place
+            time.sleep(chance.uniform(0.6, 1.2))
+            running = [w for w in workers if w.poll() is None]
+            if not running:
+                break
+            victim = chance.choice(running)
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=10)
+            kills += 1
+            workers[workers.index(victim)] = deliver_process(tmp_path, env)
+        for worker in workers:
+            _, err = worker.communicate(timeout=300)
+            assert worker.returncode == 0, err
+        for _ in range(5):  # once the dead workers' leases ran out, a last run settles them
+            if store.get_schedule(SLUG).status == "sent":  # type: ignore[union-attr]
+                break
+            time.sleep(lease + 0.5)
+            last = deliver_process(tmp_path, env)
+            _, err = last.communicate(timeout=300)
+            assert last.returncode == 0, err
+        assert kills >= 3, "the fleet finished before it could be killed; make it slower"
+        sent = collections.Counter(fake.delivered_to())
+        assert [a for a, n in sent.items() if n > 1] == []
+        counts = store.delivery_counts(SLUG)
+        assert counts.get("accepted", 0) + counts.get("unknown", 0) == len(emails), counts
+        assert set(sent) | set(store.unknown_recipients(SLUG)) == set(emails)
+        if provider == "resend":
+            assert counts == {"accepted": len(emails)}  # stranded batches resent under their keys
+        owners = store.db.execute("SELECT COUNT(DISTINCT owner) FROM batches").fetchone()[0]  # type: ignore[attr-defined]
+        assert owners >= 4  # the work was shared, through every kill
+        store.close()
+    finally:
+        fake.close()

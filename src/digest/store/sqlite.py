@@ -1183,14 +1183,19 @@ class SQLiteStore:
             for r in rows
         )
 
-    def inflight_batches(self, slug: str) -> list[ClaimedBatch]:
-        ids = [
+    def _stranded(self, slug: str) -> list[int]:
+        """In-flight batches nobody is answering for: with one process per issue (the
+        lease), every one that is left when a process takes the issue."""
+        return [
             r["id"]
             for r in self.db.execute(
                 "SELECT id FROM batches WHERE issue = ? AND status = 'inflight' ORDER BY id",
                 (slug,),
             )
         ]
+
+    def inflight_batches(self, slug: str) -> list[ClaimedBatch]:
+        ids = self._stranded(slug)
         key = self._key(slug)
         return [
             ClaimedBatch(i, self.batch_key(slug, i), self._batch_recipients(key, i)) for i in ids
