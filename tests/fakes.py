@@ -69,6 +69,7 @@ class FakeProvider:
     def __init__(self, key: str = "test-key") -> None:
         self.key = key
         self.deliveries: list[Delivery] = []
+        self.arrivals: list[float] = []
         self.refused: list[str] = []  # addresses answered as inactive/suppressed
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.faults: deque[Fault] = deque()
@@ -151,6 +152,7 @@ class FakeProvider:
         if not self.keep_bodies:
             delivery = Delivery(delivery.email, delivery.message_id, "", "", "", {})
         self.deliveries.append(delivery)
+        self.arrivals.append(time.monotonic())  # when each message reached the provider
 
     def delivered_to(self) -> list[str]:
         return [d.email for d in self.deliveries]

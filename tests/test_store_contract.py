@@ -330,3 +330,40 @@ def test_killing_fleet_workers_on_postgres_loses_no_one_and_mails_no_one_twice(
         store.close()
     finally:
         fake.close()
+
+
+def test_the_rate_limit_holds_for_the_whole_fleet_on_postgres(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes import FakePostmark
+    from tests.helpers import add_subscribers
+    from tests.test_delivery_processes import deliver_process, environment
+
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    fake = FakePostmark()
+    fake.keep_bodies = False
+    rate, batch = 150.0, 15
+    try:
+        values = helper_settings(
+            tmp_path, "postmark", fake, batch_size=batch,
+            delivery={"concurrency": 2, "rate_limit": rate, "database": postgres_url},
+        )  # fmt: skip
+        (tmp_path / "config.yaml").write_text(yaml_config(values), encoding="utf-8")
+        store = open_database(postgres_url)
+        emails = add_subscribers(store, 600)  # type: ignore[arg-type]
+        schedule(store, sample_issue(tmp_path), values, "now", "UTC", dt.datetime.now(dt.UTC))  # type: ignore[arg-type]
+        env = environment(fake)
+        workers = [deliver_process(tmp_path, env) for _ in range(3)]
+        for worker in workers:
+            _, err = worker.communicate(timeout=300)
+            assert worker.returncode == 0, err
+        assert sorted(fake.delivered_to()) == emails
+        owners = store.db.execute("SELECT COUNT(DISTINCT owner) FROM batches").fetchone()[0]  # type: ignore[attr-defined]
+        assert owners >= 2  # several workers sent...
+        arrivals = sorted(fake.arrivals)
+        span = arrivals[-1] - arrivals[0]
+        # ...and together no faster than the one limit: all but the first batch were paced
+        assert (len(arrivals) - batch) / span <= rate * 1.1, (len(arrivals), span)
+        store.close()
+    finally:
+        fake.close()

@@ -251,12 +251,17 @@ class IssueDelivery:
 
         return record_one
 
-    def send(self, batch: ClaimedBatch) -> list[Outcome]:
-        """Runs in a worker thread: no store access here.
+    def send(self, batch: ClaimedBatch, not_before: float | None = None) -> list[Outcome]:
+        """Runs in a worker thread: no store access here. ``not_before`` (Unix time) is
+        the moment the store booked for this batch under a rate limit shared by several
+        processes; without one, this process's own limiter paces it.
 
         When the answer is lost and the provider honours idempotency keys, the same batch
         goes again under the same key until it is answered (bounded by max_attempts)."""
-        self.limiter.wait(len(batch.recipients))
+        if not_before is None:
+            self.limiter.wait(len(batch.recipients))
+        else:
+            time.sleep(max(0.0, not_before - time.time()))
         on_outcome = self._recorder(batch) if self.provider.reports_each else None
         request = Batch(
             self.rendered,
@@ -414,7 +419,9 @@ class IssueDelivery:
                 return
             if batch is None:
                 return
-            pending[pool.submit(self.send, batch)] = batch
+            rate = settings.delivery.rate_limit
+            slot = self.store.send_slot(len(batch.recipients), rate, time.time()) if rate else None
+            pending[pool.submit(self.send, batch, slot)] = batch
 
     def _guard(self, state: _RunState) -> None:
         """Pause the issue when, past ``guard_after`` answered recipients, hard bounces or

@@ -404,7 +404,7 @@ class PostgresStore(SQLiteStore):
     def _inbox_db(self) -> Any:
         return self._inbox
 
-    # --- a fleet of workers shares each issue ---------------------------------------------
+    # --- a fleet of workers shares each issue and one rate limit ----------------------------
     #
     # On PostgreSQL any number of `digest deliver` processes, on any hosts, deliver the same
     # issue at once: each takes the next batch in turn (batches are formed one at a time,
@@ -461,6 +461,19 @@ class PostgresStore(SQLiteStore):
         super().record(slug, batch_id, results, owner, lease_until, close=close, provider=provider)
         with self.transaction() as db:
             db.execute("UPDATE workers SET until = ? WHERE owner = ?", (stamp(lease_until), owner))
+
+    def send_slot(self, count: int, rate: float, now: float) -> float | None:
+        """The fleet's one rate limit: a shared "next free moment" every worker books its
+        batches against, so delivery.rate_limit holds for all of them together."""
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'send_next'").fetchone()
+            start = max(now, float(row["value"]) if row else 0.0)
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('send_next', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (repr(start + count / rate),),
+            )
+        return start
 
     def _stranded(self, slug: str) -> list[int]:
         """In-flight batches of workers that stopped saying they are alive."""

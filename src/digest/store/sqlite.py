@@ -1509,6 +1509,12 @@ class SQLiteStore:
         ).fetchall()
         return [self._event(r) for r in rows]
 
+    def send_slot(self, count: int, rate: float, now: float) -> float | None:
+        """When a batch of ``count`` may go so that every process on this store together
+        stays under ``rate`` messages a second (Unix time); None when the process paces
+        itself: on SQLite one process delivers an issue, and its own limiter suffices."""
+        return None
+
     def next_retry_at(self, slug: str) -> dt.datetime | None:
         row = self.db.execute(
             "SELECT MIN(next_attempt_at) AS t FROM deliveries WHERE issue = ? AND status = 'pending'",
