@@ -214,7 +214,9 @@ def test_a_stop_signal_mid_send_records_every_answer_and_releases_the_issue(
         store, emails = set_up(tmp_path, fake, subscribers=600, batch_size=10)
         env = environment(fake)
         proc = deliver_process(tmp_path, env)
-        time.sleep(1.5)
+        deadline = time.monotonic() + 30
+        while len(fake.delivered_to()) < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)  # on a busy machine the start can take a while: wait for sending
         assert proc.poll() is None, "the delivery finished before the signal"
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)

@@ -196,3 +196,34 @@ def test_a_first_schema_database_migrates_with_its_list_and_ledger(tmp_path: Pat
     bob = store.get_subscriber("bob@example.org")
     assert bob is not None and bob.id > 7  # never an id the ledger already names
     assert len(store.list_identity()) == 32
+
+
+def test_processes_opening_a_new_database_at_the_same_moment_all_get_it(tmp_path: Path) -> None:
+    """Several `digest serve` workers (or deliver processes) started together on a list
+    that does not exist yet: each may find the schema missing, and all must end up
+    with it, none failing on a table another one made a moment before."""
+    script = (
+        "import sys, time\n"
+        "from digest.store.sqlite import SQLiteStore\n"
+        "start = float(sys.argv[2])\n"
+        "time.sleep(max(0.0, start - time.time()))\n"
+        "SQLiteStore(sys.argv[1]).close()\n"
+    )
+    import subprocess
+    import sys
+    import time
+
+    for attempt in range(3):
+        path = tmp_path / f"new-{attempt}.sqlite3"
+        start = time.time() + 1.5
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(path), repr(start)],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), [e for e in errors if e][:1]
+        assert SQLiteStore(path).schema_version() == len(MIGRATIONS)

@@ -412,22 +412,40 @@ class SQLiteStore:
         self._inbox: sqlite3.Connection | None = None
         self._list_id: str | None = None
         self._keys: dict[str, int] = {}
-        if self.path.is_file() and self.path.stat().st_size == 0 and not self._wal_has_data():
-            raise StoreError(
-                f"{self.path}: an empty file, not a digest database (delete it to start a new list)"
-            )
+        new = not self.path.is_file() or self.path.stat().st_size == 0
+        if new:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise StoreError(
+                    f"{self.path.parent}: cannot create the folder ({err.strerror})"
+                ) from None
+        # a new list is made under a lock beside it: processes started together (serve
+        # workers, deliver) wait for the first to make it, rather than finding it half-made
+        with self._creating() if new else contextlib.nullcontext():
+            if self.path.is_file() and self.path.stat().st_size == 0 and not self._wal_has_data():
+                raise StoreError(
+                    f"{self.path}: an empty file, not a digest database (delete it to start a new list)"
+                )
+            try:
+                self.db = _connect(self.path, busy_seconds)
+                self._migrate()
+                self.db.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as err:
+                raise StoreError(f"{self.path}: {describe(err, busy_seconds, self.path)}") from None
+
+    @contextlib.contextmanager
+    def _creating(self) -> Iterator[None]:
+        import fcntl
+
+        lock_path = self.path.with_name(self.path.name + "-lock")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(lock_path, "a")  # noqa: SIM115 - held for the block below
         except OSError as err:
-            raise StoreError(
-                f"{self.path.parent}: cannot create the folder ({err.strerror})"
-            ) from None
-        try:
-            self.db = _connect(self.path, busy_seconds)
-            self._migrate()
-            self.db.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.Error as err:
-            raise StoreError(f"{self.path}: {describe(err, busy_seconds, self.path)}") from None
+            raise StoreError(f"{lock_path}: cannot create ({err.strerror})") from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def _wal_has_data(self) -> bool:
         wal = self.path.with_name(self.path.name + "-wal")
@@ -467,6 +485,10 @@ class SQLiteStore:
         self.db.execute("PRAGMA foreign_keys=OFF")  # tables are rebuilt in place
         for number in range(version, len(MIGRATIONS)):
             with self.transaction() as db:
+                # read again under the write lock: another process opening the same new
+                # database at the same moment may have applied this step already
+                if db.execute("PRAGMA user_version").fetchone()[0] > number:
+                    continue
                 for statement in MIGRATIONS[number].split(";"):
                     if statement.strip():
                         db.execute(statement)

@@ -40,6 +40,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
+        # listening at once: a client that connects as soon as the address is printed
+        # waits in the backlog while the app starts, instead of being refused
+        sock.listen(2048)
     except OSError as err:
         sock.close()
         raise DigestError(f"cannot listen on {host}:{port} ({err.strerror})") from None
