@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from digest.errors import StoreError
-from digest.store import Result
+from digest.store import BatchRecipient, ClaimedBatch, Result
 from digest.store.sqlite import SQLiteStore, now_utc, stamp
 
 SCHEMA_VERSION = 6  # the SQLite schema this one matches
@@ -442,10 +442,52 @@ class PostgresStore(SQLiteStore):
         with self.transaction() as db:
             db.execute("DELETE FROM workers WHERE owner = ?", (owner,))
 
-    def _open_batch(self, db: Any, slug: str, key: int, now: dt.datetime, *members: Any) -> Any:
-        batch = super()._open_batch(db, slug, key, now, *members)
-        db.execute("UPDATE batches SET owner = ? WHERE id = ?", (self._owner, batch.id))
-        return batch
+    def _open_batch(
+        self,
+        db: Any,
+        slug: str,
+        key: int,
+        now: dt.datetime,
+        chosen: list[BatchRecipient],
+        fresh: list[BatchRecipient],
+    ) -> ClaimedBatch:
+        """As SQLite's, with the batch's owner, and the new rows in one statement (a
+        thousand single inserts are a thousand round trips here)."""
+        batch_id = db.execute(
+            "INSERT INTO batches (issue, status, created_at, owner) VALUES (?, 'inflight', ?, ?)",
+            (slug, stamp(now), self._owner),
+        ).lastrowid
+        seconds = int(now.timestamp())
+        if chosen:
+            db.execute(
+                "UPDATE deliveries SET status = 'inflight', batch_id = ?, updated_at = ?"
+                " WHERE issue = ? AND subscriber_id IN (SELECT value FROM json_each(?))",
+                (batch_id, seconds, key, json.dumps([r.subscriber_id for r in chosen])),
+            )
+        if fresh:
+            db.raw.execute(
+                "INSERT INTO deliveries (issue, subscriber_id, status, batch_id, updated_at)"
+                " SELECT %s, unnest(%s::bigint[]), 'inflight', %s, %s",
+                (key, [r.subscriber_id for r in fresh], batch_id, seconds),
+            )
+        members = tuple(sorted(chosen + fresh, key=lambda r: r.subscriber_id))
+        return ClaimedBatch(batch_id, self.batch_key(slug, batch_id), members)
+
+    @staticmethod
+    def _record_each(db: Any, rows: list[tuple[object, ...]]) -> None:
+        """One statement for all of them (a row each would be a round trip each)."""
+        columns = list(zip(*rows, strict=True))
+        db.raw.execute(
+            "UPDATE deliveries d SET status = u.status,"
+            " message_id = COALESCE(u.message_id, d.message_id), last_error = u.error,"
+            " attempts = d.attempts + 1, next_attempt_at = u.retry, updated_at = u.settled"
+            " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],"
+            " %s::bigint[], %s::bigint[], %s::bigint[])"
+            " AS u(status, message_id, error, retry, settled, issue, subscriber_id, batch_id)"
+            " WHERE d.issue = u.issue AND d.subscriber_id = u.subscriber_id"
+            " AND d.batch_id = u.batch_id AND d.status = 'inflight'",
+            [list(c) for c in columns],
+        )
 
     def record(
         self,

@@ -1411,12 +1411,8 @@ class SQLiteStore:
                     " AND subscriber_id IN (SELECT value FROM json_each(?))",
                     (status, message_id, error, retry, seconds, key, batch_id, json.dumps(ids)),
                 )
-            db.executemany(
-                "UPDATE deliveries SET status = ?, message_id = COALESCE(?, message_id), last_error = ?,"
-                " attempts = attempts + 1, next_attempt_at = ?, updated_at = ?"
-                " WHERE issue = ? AND subscriber_id = ? AND batch_id = ? AND status = 'inflight'",
-                single,
-            )
+            if single:
+                self._record_each(db, single)
             rejected = {r.subscriber_id: r.error or "" for r in results if r.status == "rejected"}
             if rejected:
                 self._hard_bounce(db, slug, provider, rejected, when)
@@ -1427,6 +1423,17 @@ class SQLiteStore:
                 "UPDATE issues SET lease_until = ? WHERE slug = ? AND lease_owner = ?",
                 (stamp(lease_until), slug, owner),
             )
+
+    @staticmethod
+    def _record_each(db: Any, rows: list[tuple[object, ...]]) -> None:
+        """Outcomes one recipient each: (status, message id, error, retry at, settled,
+        issue key, subscriber id, batch id)."""
+        db.executemany(
+            "UPDATE deliveries SET status = ?, message_id = COALESCE(?, message_id), last_error = ?,"
+            " attempts = attempts + 1, next_attempt_at = ?, updated_at = ?"
+            " WHERE issue = ? AND subscriber_id = ? AND batch_id = ? AND status = 'inflight'",
+            rows,
+        )
 
     @staticmethod
     def _hard_bounce(
