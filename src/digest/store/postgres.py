@@ -168,6 +168,8 @@ def redacted(url: str) -> str:
 
 # --- translating the SQLite store's statements ----------------------------------------
 
+_VALUES = re.compile(r"VALUES (\((?:%s|'[a-z]*'|, )+\))")  # an INSERT's one row of values
+MAX_PARAMETERS = 30_000  # per statement (PostgreSQL takes up to 65,535)
 _MINUTE = re.compile(r"strftime\('%Y-%m-%dT%H:%M', (\w+), 'unixepoch'\)")
 
 
@@ -297,8 +299,45 @@ class Connection:
         if statement is None:
             return _Nothing()
         cursor = self.raw.cursor()
-        cursor.executemany(statement, (self._params(r, lists) for r in rows))
+        values = _VALUES.search(statement)
+        if values is None or lists:
+            cursor.executemany(statement, (self._params(r, lists) for r in rows))
+            return _Cursor(cursor)
+        head, one, tail = statement[: values.start()], values.group(1), statement[values.end() :]
+        if not tail.strip():  # a plain INSERT: COPY, the way PostgreSQL takes rows in bulk
+            self._copy_rows(cursor, head, one, rows)
+            return _Cursor(cursor)
+        # an INSERT … ON CONFLICT: many rows to a statement (one round trip a chunk)
+        width = one.count("%s")
+        per_statement = max(1, MAX_PARAMETERS // max(width, 1))
+        chunk: list[Any] = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) == per_statement:
+                self._insert_rows(cursor, head, one, tail, chunk)
+                chunk = []
+        if chunk:
+            self._insert_rows(cursor, head, one, tail, chunk)
         return _Cursor(cursor)
+
+    @staticmethod
+    def _copy_rows(cursor: Any, head: str, one: str, rows: Any) -> None:
+        """``INSERT INTO t (a, b, c) VALUES (%s, 'x', %s)`` rows as one COPY: the
+        literals of the statement are written into each row."""
+        target = head.strip().removeprefix("INSERT INTO").strip()
+        items = [item.strip() for item in one.strip("()").split(",")]
+        literals = {i: item.strip("'") for i, item in enumerate(items) if item != "%s"}
+        with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+            for row in rows:
+                given = iter(row)
+                copy.write_row(
+                    [literals[i] if i in literals else next(given) for i in range(len(items))]
+                )
+
+    @staticmethod
+    def _insert_rows(cursor: Any, head: str, one: str, tail: str, rows: list[Any]) -> None:
+        sql = f"{head}VALUES {', '.join([one] * len(rows))}{tail}"
+        cursor.execute(sql, [value for row in rows for value in row])
 
     def close(self) -> None:
         self.raw.close()
