@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from digest.errors import StoreError
-from digest.store import BatchRecipient, ClaimedBatch, Result
+from digest.store import BatchRecipient, ClaimedBatch
 from digest.store.sqlite import SQLiteStore, now_utc, stamp
 
 SCHEMA_VERSION = 6  # the SQLite schema this one matches
@@ -528,20 +528,10 @@ class PostgresStore(SQLiteStore):
             [list(c) for c in columns],
         )
 
-    def record(
-        self,
-        slug: str,
-        batch_id: int,
-        results: list[Result],
-        owner: str,
-        lease_until: dt.datetime,
-        *,
-        close: bool = True,
-        provider: str = "",
-    ) -> None:
-        super().record(slug, batch_id, results, owner, lease_until, close=close, provider=provider)
-        with self.transaction() as db:
-            db.execute("UPDATE workers SET until = ? WHERE owner = ?", (stamp(lease_until), owner))
+    @staticmethod
+    def _renew_lease(db: Any, slug: str, owner: str, lease_until: dt.datetime) -> None:
+        """The worker is alive, said in the same transaction as its batch's outcomes."""
+        db.execute("UPDATE workers SET until = ? WHERE owner = ?", (stamp(lease_until), owner))
 
     def send_slot(self, count: int, rate: float, now: float) -> float | None:
         """The fleet's one rate limit: a shared "next free moment" every worker books its

@@ -1419,10 +1419,15 @@ class SQLiteStore:
             if not close:
                 return
             db.execute("UPDATE batches SET status = 'done' WHERE id = ?", (batch_id,))
-            db.execute(
-                "UPDATE issues SET lease_until = ? WHERE slug = ? AND lease_owner = ?",
-                (stamp(lease_until), slug, owner),
-            )
+            self._renew_lease(db, slug, owner, lease_until)
+
+    @staticmethod
+    def _renew_lease(db: Any, slug: str, owner: str, lease_until: dt.datetime) -> None:
+        """The owner is still at work: its lease on the issue runs on."""
+        db.execute(
+            "UPDATE issues SET lease_until = ? WHERE slug = ? AND lease_owner = ?",
+            (stamp(lease_until), slug, owner),
+        )
 
     @staticmethod
     def _record_each(db: Any, rows: list[tuple[object, ...]]) -> None:
