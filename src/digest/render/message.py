@@ -243,12 +243,13 @@ class JsonObjects:
         self.shared = json_value(shared)[1:-1] if shared else b""
 
     def one(self, personal: dict[str, object], raw: dict[str, list[bytes]]) -> list[bytes]:
-        members = [m for m in (json_value(personal)[1:-1] if personal else b"", self.shared) if m]
-        out = [b"{" + b", ".join(members)]
+        encoded = [m for m in (json_value(personal)[1:-1] if personal else b"", self.shared) if m]
+        out = [b"{" + b", ".join(encoded)]
+        separator = b", " if encoded else b""
         for key, pieces in raw.items():
-            out.append((b", " if members else b"") + json.dumps(key).encode() + b": ")
+            out.append(separator + json.dumps(key).encode() + b": ")
             out.extend(pieces)
-            members = [b"x"]
+            separator = b", "
         out.append(b"}")
         return out
 

@@ -31,7 +31,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from digest.errors import StoreError
-from digest.store import BatchRecipient, ClaimedBatch
 from digest.store.sqlite import SQLiteStore, now_utc, stamp
 
 SCHEMA_VERSION = 6  # the SQLite schema this one matches
@@ -481,36 +480,14 @@ class PostgresStore(SQLiteStore):
         with self.transaction() as db:
             db.execute("DELETE FROM workers WHERE owner = ?", (owner,))
 
-    def _open_batch(
-        self,
-        db: Any,
-        slug: str,
-        key: int,
-        now: dt.datetime,
-        chosen: list[BatchRecipient],
-        fresh: list[BatchRecipient],
-    ) -> ClaimedBatch:
-        """As SQLite's, with the batch's owner, and the new rows in one statement (a
-        thousand single inserts are a thousand round trips here)."""
-        batch_id = db.execute(
-            "INSERT INTO batches (issue, status, created_at, owner) VALUES (?, 'inflight', ?, ?)",
-            (slug, stamp(now), self._owner),
-        ).lastrowid
-        seconds = int(now.timestamp())
-        if chosen:
+    def _new_batch(self, db: Any, slug: str, now: dt.datetime) -> int:
+        """A batch row that names its worker (the new ledger rows go by COPY)."""
+        return int(
             db.execute(
-                "UPDATE deliveries SET status = 'inflight', batch_id = ?, updated_at = ?"
-                " WHERE issue = ? AND subscriber_id IN (SELECT value FROM json_each(?))",
-                (batch_id, seconds, key, json.dumps([r.subscriber_id for r in chosen])),
-            )
-        if fresh:
-            db.raw.execute(
-                "INSERT INTO deliveries (issue, subscriber_id, status, batch_id, updated_at)"
-                " SELECT %s, unnest(%s::bigint[]), 'inflight', %s, %s",
-                (key, [r.subscriber_id for r in fresh], batch_id, seconds),
-            )
-        members = tuple(sorted(chosen + fresh, key=lambda r: r.subscriber_id))
-        return ClaimedBatch(batch_id, self.batch_key(slug, batch_id), members)
+                "INSERT INTO batches (issue, status, created_at, owner) VALUES (?, 'inflight', ?, ?)",
+                (slug, stamp(now), self._owner),
+            ).lastrowid
+        )
 
     @staticmethod
     def _record_each(db: Any, rows: list[tuple[object, ...]]) -> None:

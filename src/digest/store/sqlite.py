@@ -1346,6 +1346,14 @@ class SQLiteStore:
         self._inbox_done(last)
         return batch
 
+    def _new_batch(self, db: Any, slug: str, now: dt.datetime) -> int:
+        batch_id = db.execute(
+            "INSERT INTO batches (issue, status, created_at) VALUES (?, 'inflight', ?)",
+            (slug, stamp(now)),
+        ).lastrowid
+        assert batch_id is not None
+        return int(batch_id)
+
     def _open_batch(
         self,
         db: sqlite3.Connection,
@@ -1355,16 +1363,14 @@ class SQLiteStore:
         chosen: list[BatchRecipient],
         fresh: list[BatchRecipient],
     ) -> ClaimedBatch:
-        batch_id = db.execute(
-            "INSERT INTO batches (issue, status, created_at) VALUES (?, 'inflight', ?)",
-            (slug, stamp(now)),
-        ).lastrowid
-        assert batch_id is not None
+        batch_id = self._new_batch(db, slug, now)
         seconds = unix(now)
-        db.executemany(
-            "UPDATE deliveries SET status = 'inflight', batch_id = ?, updated_at = ? WHERE issue = ? AND subscriber_id = ?",
-            [(batch_id, seconds, key, r.subscriber_id) for r in chosen],
-        )
+        if chosen:  # due retries: rows that exist already
+            db.execute(
+                "UPDATE deliveries SET status = 'inflight', batch_id = ?, updated_at = ?"
+                " WHERE issue = ? AND subscriber_id IN (SELECT value FROM json_each(?))",
+                (batch_id, seconds, key, json.dumps([r.subscriber_id for r in chosen])),
+            )
         db.executemany(
             "INSERT INTO deliveries (issue, subscriber_id, status, batch_id, updated_at) VALUES (?, ?, 'inflight', ?, ?)",
             [(key, r.subscriber_id, batch_id, seconds) for r in fresh],

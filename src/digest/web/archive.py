@@ -13,6 +13,7 @@ once a second), so the first reader of a newly sent issue never gets a stale 404
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,15 +40,22 @@ CACHING = {HOME: "no-cache", INDEX: "no-cache", FEED: "public, max-age=300"}
 ISSUE_CACHING = "public, max-age=3600"
 
 
+@dataclass
+class _Kept:
+    """The archive's pages as last made, and when."""
+
+    at: float = -KEEP_SECONDS
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
 def routes(state: WebState) -> list[Route]:
-    kept: dict[str, object] = {"at": -KEEP_SECONDS, "files": {}}
+    kept = _Kept()
 
     async def files(older_than: float = KEEP_SECONDS) -> dict[str, bytes]:
-        if time.monotonic() - float(kept["at"]) > older_than:  # type: ignore[arg-type]
-            published = await state.published()
-            kept["files"] = Archive(state.settings, published).files()
-            kept["at"] = time.monotonic()
-        return kept["files"]  # type: ignore[return-value]
+        if time.monotonic() - kept.at > older_than:
+            kept.files = Archive(state.settings, await state.published()).files()
+            kept.at = time.monotonic()
+        return kept.files
 
     async def serve(request: Request, path: str) -> Response:
         body = (await files()).get(path)
