@@ -224,6 +224,38 @@ def test_postgres_commands_refuse_a_database_without_the_schema_until_migrated(
     assert after.returncode == 0 and "total\t0" in after.stdout
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.send_slot(10, 5.0, 0.0),
+        lambda s: s.claim_issue(SLUG, "w", NOW, dt.timedelta(seconds=60), 1),
+        lambda s: s.upsert_subscribers([("a@example.org", None, {})], resubscribe=False),
+        lambda s: s.schema_version(),
+    ],
+    ids=["send_slot", "claim_issue", "upsert_subscribers", "schema_version"],
+)
+def test_a_lost_postgres_connection_is_a_one_line_store_error_in_every_call(
+    postgres_url: str, call: object
+) -> None:
+    """What the PostgreSQL store does itself (not only what it shares with SQLite) turns
+    a dropped connection into the store's one-line error naming the database."""
+    import psycopg
+
+    from digest.errors import StoreError
+
+    store = open_database(postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(StoreError) as raised:
+        call(store)  # type: ignore[operator]
+    message = str(raised.value)
+    assert message.startswith(postgres_url.rsplit("/", 1)[0]) and "\n" not in message
+    store.close()
+
+
 def test_db_copy_moves_a_list_and_its_history_into_postgres_with_its_identity(
     postgres_server: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -226,21 +226,29 @@ def _rows(path: Path, stream: TextIO) -> Iterator[tuple[int, str, str | None, di
     name_col = next((lowered.index(h) for h in NAME_HEADERS if h in lowered), None)
     first = lowered.index("first_name") if "first_name" in lowered else None
     last = lowered.index("last_name") if "last_name" in lowered else None
+    width = len(header)
+    checked = [i for i in (email_col, name_col) if i is not None]
+    other_cols = [
+        (i, header[i]) for i in range(width) if i not in (email_col, name_col) and header[i]
+    ]
     try:
         for number, row in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in row):
+            if not "".join(row).strip():
                 continue
-            cells = row + [""] * (len(header) - len(row))
-            unclosed_quote(path, number, [cells[i] for i in (email_col, name_col) if i is not None])
+            cells = row if len(row) >= width else row + [""] * (width - len(row))
+            for i in checked:
+                value = cells[i]
+                if len(value) > MAX_FIELD or "\n" in value or "\r" in value:
+                    unclosed_quote(path, number, [value])
             name: str | None = cells[name_col].strip() if name_col is not None else None
             if not name and (first is not None or last is not None):
                 parts = [cells[i].strip() for i in (first, last) if i is not None]
                 name = " ".join(p for p in parts if p) or None
-            others = {
-                header[i]: cells[i].strip()
-                for i in range(len(header))
-                if i not in (email_col, name_col) and header[i] and cells[i].strip()
-            }
+            others: dict[str, str] = {}
+            for i, column in other_cols:
+                value = cells[i].strip()
+                if value:
+                    others[column] = value
             yield number, cells[email_col], name or None, others
     except csv.Error as err:
         raise ImportError_(f"{path}: line {reader.line_num}: {err}") from None

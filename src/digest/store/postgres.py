@@ -26,12 +26,13 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from digest.errors import StoreError
-from digest.store.sqlite import SQLiteStore, now_utc, stamp
+from digest.store import SubscriberRow, UpsertReport
+from digest.store.sqlite import SQLiteStore, _public_methods_guarded, now_utc, stamp
 
 SCHEMA_VERSION = 6  # the SQLite schema this one matches
 WRITE_LOCK = 0x64696765  # "dige": the advisory lock every writing transaction takes
@@ -342,6 +343,7 @@ class Connection:
         self.raw.close()
 
 
+@_public_methods_guarded
 class PostgresStore(SQLiteStore):
     """The store on PostgreSQL (see the module's docstring)."""
 
@@ -441,6 +443,15 @@ class PostgresStore(SQLiteStore):
 
     def _inbox_db(self) -> Any:
         return self._inbox
+
+    def upsert_subscribers(
+        self, rows: Iterable[SubscriberRow], *, resubscribe: bool
+    ) -> UpsertReport:
+        """As the SQLite store's, done as a set: COPY, then a few statements
+        (store/postgres_import.py)."""
+        from digest.store.postgres_import import upsert
+
+        return upsert(self, rows, resubscribe=resubscribe)
 
     # --- a fleet of workers shares each issue and one rate limit ----------------------------
     #

@@ -599,7 +599,7 @@ class SQLiteStore:
             found = existing.get(email)
             if found is None:
                 attrs = json.dumps(attributes, sort_keys=True, ensure_ascii=False)
-                inserts.append((new_uid(), email, name, attrs, now, now))
+                inserts.append((new_uid(), email, name or None, attrs, now, now))
                 continue
             if found["status"] != ACTIVE and not resubscribe:
                 report.kept += 1
