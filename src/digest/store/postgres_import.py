@@ -12,8 +12,9 @@ and goes through those rules (the SQLite store's, translated) at the end, in fil
 - a row whose address may have come earlier in the file (its rows merge in order; a
   small filter of the addresses seen so far says "maybe", never a wrong "no");
 - an address that was forgotten (its suppression decides);
-- a known subscriber whose stored attributes and new ones both have keys (they merge
-  as JSON objects, and the text must be what the SQLite store writes).
+- a known subscriber with attributes the row does not name (the two sets merge as JSON
+  objects, and the text must be what the SQLite store writes; where the row names every
+  attribute they have, the row's own text is that merge).
 
 Everything happens in one transaction under the store's write lock: a file that breaks
 part-way changes nothing. Memory stays flat: a block or two of rows at a time.
@@ -178,7 +179,10 @@ WITH moved AS (
     WHERE r.again
        OR (r.hash IS NOT NULL AND r.hash IN (SELECT hash FROM suppressions))
        OR (r.attributes <> '{}' AND EXISTS (
-            SELECT 1 FROM subscribers s WHERE s.email = r.email AND s.attributes <> '{}'))
+            SELECT 1 FROM subscribers s WHERE s.email = r.email AND s.attributes <> '{}'
+            AND s.attributes <> r.attributes
+            AND s.attributes::jsonb - ARRAY(SELECT jsonb_object_keys(r.attributes::jsonb))
+                <> '{}'::jsonb))
     RETURNING r.*
 )
 INSERT INTO import_slow SELECT * FROM moved
