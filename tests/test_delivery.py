@@ -308,3 +308,36 @@ def test_the_allocator_threshold_can_be_pinned_on_this_machine() -> None:
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("not a glibc system")
     assert pin_allocator_threshold() is True
+
+
+def test_each_batch_reads_only_its_part_of_the_ledger_never_the_whole_issue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fakes: dict[str, FakeProvider]
+) -> None:
+    """Forming a batch and recording it must not read every ledger row of the issue: at
+    a million recipients that is a million rows a batch, a thousand times over. Each
+    statement they run is checked against SQLite's plan for it."""
+    setup = prepare(tmp_path, monkeypatch, "mailgun", fakes["mailgun"], 200, batch_size=20)
+    statements: list[str] = []
+
+    def traced(method: Any) -> Any:
+        def call(self: SQLiteStore, *args: Any, **kwargs: Any) -> Any:
+            self.db.set_trace_callback(statements.append)
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                self.db.set_trace_callback(None)
+
+        return call
+
+    for name in ("next_batch", "record"):
+        monkeypatch.setattr(SQLiteStore, name, traced(getattr(SQLiteStore, name)))
+    assert setup.deliver().counts == {"accepted": 200}
+    whole_ledger = re.compile(r"SCAN (d|deliveries)\b|USING PRIMARY KEY \(issue=\?\)$")
+    explained = 0
+    for statement in set(statements):
+        if "deliveries" not in statement or not statement.lstrip().startswith(("SELECT", "UPDATE")):
+            continue
+        plan = [row[3] for row in setup.store.db.execute("EXPLAIN QUERY PLAN " + statement)]
+        explained += 1
+        assert not [step for step in plan if whole_ledger.search(step)], (statement, plan)
+    assert explained >= 3

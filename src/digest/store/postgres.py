@@ -170,6 +170,7 @@ def redacted(url: str) -> str:
 
 _VALUES = re.compile(r"VALUES (\((?:%s|'[a-z]*'|, )+\))")  # an INSERT's one row of values
 MAX_PARAMETERS = 30_000  # per statement (PostgreSQL takes up to 65,535)
+_INDEXED_BY = re.compile(r" INDEXED BY \w+")
 _MINUTE = re.compile(r"strftime\('%Y-%m-%dT%H:%M', (\w+), 'unixepoch'\)")
 
 
@@ -189,6 +190,7 @@ def translate(sql: str) -> tuple[str | None, tuple[int, ...]]:
     text = text.replace(
         "SUM(subscriber_id IS NULL)", "COUNT(*) FILTER (WHERE subscriber_id IS NULL)"
     )
+    text = _INDEXED_BY.sub("", text)  # SQLite's planner hint; PostgreSQL's has statistics
     text = _MINUTE.sub(
         lambda m: (
             f"to_char(to_timestamp({m.group(1)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI')"
