@@ -65,6 +65,31 @@ WORKER = (
 )
 
 
+def _ticks(pid: int | str, children: bool = False) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return sum(int(x) for x in fields[11 : 15 if children else 13])
+
+
+def cpu_seconds(pid: int) -> float:
+    return _ticks(pid) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU of every PostgreSQL process, with the ended backends its postmaster reaped."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if "(postgres)" in (entry / "stat").read_text():
+                    total += _ticks(entry.name, children=True)
+            except OSError:
+                continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def run(cli: list[str], folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(cli, cwd=folder, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -111,6 +136,7 @@ def one(
             store = open_database(database)
             schedule(store, path, settings, "now", "UTC", dt.datetime.now(dt.UTC))  # type: ignore[arg-type]
             store.close()
+            fake_cpu, pg_cpu = cpu_seconds(fake.proc.pid), postgres_cpu_seconds()
             started = time.perf_counter()
             procs = [
                 subprocess.Popen(
@@ -124,14 +150,21 @@ def one(
                 for _ in range(workers)
             ]
             peaks = []
+            worker_cpu = 0.0
             for proc in procs:
-                _, err = proc.communicate()
+                assert proc.stderr is not None
+                err = proc.stderr.read()
+                _, status, usage = os.wait4(proc.pid, 0)
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                worker_cpu += usage.ru_utime + usage.ru_stime
                 if proc.returncode != 0:
                     raise SystemExit(f"deliver failed: {err}")
                 peaks += [
                     int(x.split()[1]) for x in err.splitlines() if x.startswith("peak-rss-kb")
                 ]
             seconds = time.perf_counter() - started
+            fake_cpu = cpu_seconds(fake.proc.pid) - fake_cpu
+            pg_cpu = postgres_cpu_seconds() - pg_cpu if store_kind == "postgres" else 0.0
             counted = fake.ask("count")
         finally:
             fake.close()
@@ -146,6 +179,12 @@ def one(
         "delivered": counted["delivered"],
         "delivered_unique": counted["unique"],
         "largest_worker_peak_rss_mb": round(max(peaks) / 1024, 1),
+        # CPU seconds of each party while the workers ran, and how many of the machine's
+        # cores that kept busy on average (2.0: both, all the time)
+        "cpu_workers": round(worker_cpu, 1),
+        "cpu_fake": round(fake_cpu, 1),
+        "cpu_postgres": round(pg_cpu, 1),
+        "cores_busy": round((worker_cpu + fake_cpu + pg_cpu) / seconds, 2),
     }
 
 
