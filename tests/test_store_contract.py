@@ -234,25 +234,45 @@ def test_postgres_commands_refuse_a_database_without_the_schema_until_migrated(
     ],
     ids=["send_slot", "claim_issue", "upsert_subscribers", "schema_version"],
 )
-def test_a_lost_postgres_connection_is_a_one_line_store_error_in_every_call(
+def test_a_postgres_store_rides_out_dropped_connections_and_names_an_unreachable_database(
     postgres_url: str, call: object
 ) -> None:
-    """What the PostgreSQL store does itself (not only what it shares with SQLite) turns
-    a dropped connection into the store's one-line error naming the database."""
+    """Connections the server drops (a restart, a failover) are replaced without the
+    caller seeing it; while the database takes no connections at all, each call fails
+    with the store's one-line error naming the database; when it takes them again, so
+    does the store, in the same process."""
+    import time
+
     import psycopg
 
     from digest.errors import StoreError
 
-    store = open_database(postgres_url)
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    base, name = postgres_url.rsplit("/", 1)
+
+    def admin(*statements: str) -> None:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+            for statement in statements:
+                connection.execute(statement)
+
+    drop = f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    store = open_database(postgres_url, busy_seconds=2)
+    store.count_subscribers()
+    admin(drop)
+    call(store)  # type: ignore[operator]
+    admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false", drop)
     with pytest.raises(StoreError) as raised:
         call(store)  # type: ignore[operator]
     message = str(raised.value)
-    assert message.startswith(postgres_url.rsplit("/", 1)[0]) and "\n" not in message
+    assert message.startswith(postgres_url) and "\n" not in message
+    admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+    deadline = time.monotonic() + 30
+    while True:  # the pool reconnects in the background, backing off
+        try:
+            call(store)  # type: ignore[operator]
+            break
+        except StoreError:
+            assert time.monotonic() < deadline, "the store never came back"
+            time.sleep(0.5)
     store.close()
 
 

@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -238,44 +239,87 @@ def _row_factory(cursor: Any) -> Any:
     return lambda values: kind(values)
 
 
+# The pool says on its logger when it throws a connection away or cannot make one; the
+# store reports what matters itself, so these go only where an application sends logs.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
+
 class _Cursor:
+    """A statement's outcome, read in full before its connection goes back to the pool."""
+
     def __init__(self, cursor: Any, returning: bool = False) -> None:
-        self._cursor = cursor
         self.rowcount = cursor.rowcount
-        self.lastrowid = cursor.fetchone()[0] if returning else None
+        self._rows = list(cursor.fetchall()) if cursor.description else []
+        self.lastrowid = self._rows[0][0] if returning else None
 
     def fetchone(self) -> Any:
-        return self._cursor.fetchone() if self._cursor.description else None
+        return self._rows[0] if self._rows else None
 
     def fetchall(self) -> list[Any]:
-        return list(self._cursor.fetchall()) if self._cursor.description else []
+        return self._rows
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self.fetchall())
+        return iter(self._rows)
 
 
 class _Nothing(_Cursor):
     def __init__(self) -> None:
         self.rowcount = -1
         self.lastrowid = None
-
-    def fetchone(self) -> Any:
-        return None
-
-    def fetchall(self) -> list[Any]:
-        return []
+        self._rows = []
 
 
 class Connection:
-    """A psycopg connection that takes the SQLite store's statements."""
+    """The SQLite store's statements on a pool of PostgreSQL connections (psycopg_pool).
 
-    def __init__(self, url: str, *, search_path: str | None = None) -> None:
+    A transaction (``BEGIN`` … ``COMMIT`` or ``ROLLBACK``) keeps one connection for the
+    thread that began it; any other statement borrows one for itself. A connection the
+    server dropped (a restart, a failover, an idle timeout) is thrown away and replaced,
+    so a long-running ``digest serve`` or ``deliver --watch`` carries on: a transaction
+    whose ``BEGIN`` meets a dropped connection, and a read that does, are tried once more
+    on a fresh one; anything caught half-way fails with the store's one-line error."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        search_path: str | None = None,
+        size: int = 4,
+        wait: float = 30.0,
+        probe: bool = True,
+    ) -> None:
         import psycopg
+        from psycopg_pool import ConnectionPool
 
-        self.raw = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        self.raw.row_factory = _row_factory
-        if search_path:
-            self.raw.execute(f"SET search_path TO {search_path}")
+        if probe:
+            # one connection first, here: a refusal (wrong password, no such database) is
+            # reported as the server gave it, where the pool would only time out
+            psycopg.connect(url, connect_timeout=10).close()
+
+        def configure(connection: Any) -> None:
+            connection.row_factory = _row_factory
+            if search_path:
+                connection.execute(f"SET search_path TO {search_path}")
+
+        self.pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=size,
+            kwargs={"autocommit": True, "connect_timeout": 10},
+            configure=configure,
+            timeout=wait,
+            name=f"digest-{search_path or 'main'}",
+            open=True,
+        )
+        self._held = threading.local()
+
+    @property
+    def raw(self) -> Any:
+        """The psycopg connection of the transaction this thread is in."""
+        held = getattr(self._held, "connection", None)
+        if held is None:
+            raise RuntimeError("not in a transaction")
+        return held
 
     @staticmethod
     def _params(params: Sequence[Any], lists: tuple[int, ...]) -> list[Any]:
@@ -285,30 +329,95 @@ class Connection:
         return values
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
-        import psycopg
-
         statement, lists = translate(sql)
         if statement is None:
             return _Nothing()
+        values = self._params(params, lists)
+        held = getattr(self._held, "connection", None)
+        if held is None and statement == "BEGIN":
+            return self._begin()
+        if held is not None:
+            try:
+                return self._run(held, statement, values)
+            finally:
+                if statement in ("COMMIT", "ROLLBACK"):
+                    self._release()
+        return self._lone(statement, values)
+
+    @staticmethod
+    def _run(connection: Any, statement: str, values: list[Any]) -> _Cursor:
+        import psycopg
+
         try:
-            cursor = self.raw.execute(statement, self._params(params, lists))
+            cursor = connection.execute(statement, values)
         except psycopg.errors.IntegrityError as err:  # what the shared code catches
             raise sqlite3.IntegrityError(str(err)) from err
         return _Cursor(cursor, returning=statement.endswith("RETURNING id"))
+
+    def _begin(self) -> _Cursor:
+        """Keep a connection for this thread's transaction; one the server had dropped
+        is replaced once (nothing was done on it yet)."""
+        import psycopg
+
+        for attempt in (1, 2):
+            connection = self.pool.getconn()
+            try:
+                connection.execute("BEGIN")
+            except psycopg.OperationalError:
+                self.pool.putconn(connection)
+                if attempt == 2 or not connection.broken:
+                    raise
+                self.pool.check()  # its idle fellows were likely dropped with it
+                continue
+            self._held.connection = connection
+            break
+        return _Nothing()
+
+    def _release(self) -> None:
+        connection, self._held.connection = self._held.connection, None
+        self.pool.putconn(connection)
+
+    def _lone(self, statement: str, values: list[Any]) -> _Cursor:
+        """A statement outside a transaction, on a connection of its own; a read that met
+        a dropped connection is read again on a fresh one."""
+        import psycopg
+
+        reading = statement.startswith("SELECT")
+        for attempt in (1, 2):
+            with self.pool.connection() as connection:
+                try:
+                    return self._run(connection, statement, values)
+                except psycopg.OperationalError:
+                    if attempt == 2 or not reading or not connection.broken:
+                        raise
+            self.pool.check()  # its idle fellows were likely dropped with it
+        raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Any]:
+        held = getattr(self._held, "connection", None)
+        if held is not None:
+            yield held
+            return
+        with self.pool.connection() as connection:
+            yield connection
 
     def executemany(self, sql: str, rows: Any) -> _Cursor:
         statement, lists = translate(sql)
         if statement is None:
             return _Nothing()
-        cursor = self.raw.cursor()
+        with self._connection() as connection:
+            return self._many(connection.cursor(), statement, lists, rows)
+
+    def _many(self, cursor: Any, statement: str, lists: tuple[int, ...], rows: Any) -> _Cursor:
         values = _VALUES.search(statement)
         if values is None or lists:
             cursor.executemany(statement, (self._params(r, lists) for r in rows))
-            return _Cursor(cursor)
+            return _Counted(cursor.rowcount)
         head, one, tail = statement[: values.start()], values.group(1), statement[values.end() :]
         if not tail.strip():  # a plain INSERT: COPY, the way PostgreSQL takes rows in bulk
             self._copy_rows(cursor, head, one, rows)
-            return _Cursor(cursor)
+            return _Counted(cursor.rowcount)
         # an INSERT … ON CONFLICT: many rows to a statement (one round trip a chunk)
         width = one.count("%s")
         per_statement = max(1, MAX_PARAMETERS // max(width, 1))
@@ -320,7 +429,7 @@ class Connection:
                 chunk = []
         if chunk:
             self._insert_rows(cursor, head, one, tail, chunk)
-        return _Cursor(cursor)
+        return _Counted(cursor.rowcount)
 
     @staticmethod
     def _copy_rows(cursor: Any, head: str, one: str, rows: Any) -> None:
@@ -342,7 +451,13 @@ class Connection:
         cursor.execute(sql, [value for row in rows for value in row])
 
     def close(self) -> None:
-        self.raw.close()
+        self.pool.close()
+
+
+class _Counted(_Nothing):
+    def __init__(self, rowcount: int) -> None:
+        super().__init__()
+        self.rowcount = rowcount
 
 
 @_public_methods_guarded
@@ -359,13 +474,17 @@ class PostgresStore(SQLiteStore):
         self._list_id = None
         self._keys = {}
         self._owner: str | None = None
+        self._inbox = None
         try:
-            self.db = Connection(url)  # type: ignore[assignment]
+            self.db = Connection(url, wait=busy_seconds)  # type: ignore[assignment]
             if migrate:
                 self.migrate()
             self._check_schema()
-            self._inbox = Connection(url, search_path="inbox")  # type: ignore[assignment]
+            self._inbox = Connection(  # type: ignore[assignment]
+                url, search_path="inbox", wait=busy_seconds, probe=False
+            )
         except psycopg.Error as err:
+            self.close()
             raise StoreError(f"{self.where}: {self.describe(err)}") from None
 
     @property
@@ -376,6 +495,8 @@ class PostgresStore(SQLiteStore):
         text = " ".join(str(err).split())
         if "connection" in text.lower() and ("refused" in text.lower() or "failed" in text.lower()):
             return f"cannot connect to PostgreSQL ({text})"
+        if "couldn't get a connection" in text.lower():
+            return f"PostgreSQL did not give a connection within {self.busy_seconds:g} s ({text})"
         if "password authentication failed" in text.lower():
             return "PostgreSQL refused the password (set it in the environment variable named by delivery.password_env, or in ~/.pgpass)"
         return f"database error ({text})"
@@ -430,11 +551,12 @@ class PostgresStore(SQLiteStore):
         return
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self, locked: bool = True) -> Iterator[Any]:
         with self.lock:
             self.db.execute("BEGIN")
             try:
-                self.db.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+                if locked:
+                    self.db.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
                 yield self.db
             except BaseException:
                 with contextlib.suppress(Exception):
@@ -445,6 +567,14 @@ class PostgresStore(SQLiteStore):
 
     def _inbox_db(self) -> Any:
         return self._inbox
+
+    def _outcomes_transaction(self, suppressing: bool) -> contextlib.AbstractContextManager[Any]:
+        """A batch's outcomes change only its own ledger rows (a recipient is in one batch
+        at a time, and each update names the row's batch and requires it in flight), its
+        batch row and its worker's heartbeat: row locks keep that right, so workers write
+        outcomes while another forms its next batch. Suppressing someone changes rows
+        other transactions change too: that waits for the write lock as usual."""
+        return self.transaction(locked=suppressing)
 
     def upsert_subscribers(
         self, rows: Iterable[SubscriberRow], *, resubscribe: bool
@@ -549,9 +679,9 @@ class PostgresStore(SQLiteStore):
         ]
 
     def close(self) -> None:
-        self.db.close()
-        if self._inbox is not None:
-            self._inbox.close()
+        for connection in (getattr(self, "db", None), self._inbox):
+            if connection is not None:
+                connection.close()
 
 
 def password_url(url: str, password_env: str | None) -> str:

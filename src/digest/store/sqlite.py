@@ -1406,7 +1406,8 @@ class SQLiteStore:
             retry = stamp(r.next_attempt_at) if r.next_attempt_at else None
             groups.setdefault((r.status, r.message_id, r.error, retry), []).append(r.subscriber_id)
         single: list[tuple[object, ...]] = []
-        with self.transaction() as db:
+        rejected = {r.subscriber_id: r.error or "" for r in results if r.status == "rejected"}
+        with self._outcomes_transaction(suppressing=bool(rejected)) as db:
             for (status, message_id, error, retry), ids in groups.items():
                 if len(ids) == 1:
                     single.append(
@@ -1422,13 +1423,16 @@ class SQLiteStore:
                 )
             if single:
                 self._record_each(db, single)
-            rejected = {r.subscriber_id: r.error or "" for r in results if r.status == "rejected"}
             if rejected:
                 self._hard_bounce(db, slug, provider, rejected, when)
             if not close:
                 return
             db.execute("UPDATE batches SET status = 'done' WHERE id = ?", (batch_id,))
             self._renew_lease(db, slug, owner, lease_until)
+
+    def _outcomes_transaction(self, suppressing: bool) -> contextlib.AbstractContextManager[Any]:
+        """The transaction a batch's outcomes are written in: the store's usual one."""
+        return self.transaction()
 
     @staticmethod
     def _renew_lease(db: Any, slug: str, owner: str, lease_until: dt.datetime) -> None:
