@@ -136,3 +136,27 @@ def test_new_uids_are_random_url_safe_and_the_store_s_length() -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_after_a_large_postgres_import_a_batch_reads_only_its_own_subscribers(
+    postgres_url: str,
+) -> None:
+    """Delivery usually follows an import at once, before PostgreSQL's autovacuum has
+    looked at the new rows: without statistics the planner takes the list for a few
+    hundred rows and reads all of it, then sorts, for every batch."""
+    store = open_database(postgres_url)
+    store.upsert_subscribers(
+        [(f"s{i}@example.org", None, {}) for i in range(20_000)], resubscribe=False
+    )
+    store.close()
+    import psycopg
+
+    with psycopg.connect(postgres_url) as connection:
+        plan = [
+            row[0]
+            for row in connection.execute(
+                "EXPLAIN SELECT id, uid, email, name FROM subscribers"
+                " WHERE status = 'active' AND id > 0 ORDER BY id LIMIT 1000"
+            )
+        ]
+    assert "Sort" not in " ".join(plan) and "Index" in plan[1], plan

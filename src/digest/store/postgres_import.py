@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 BLOCK_ROWS = 20_000  # rows merged at a time
+ANALYZE_AFTER = 1000  # rows added or changed that call for fresh statistics
 READ_AHEAD = 2  # blocks the reading thread may have ready
 UID_BYTES = 12  # as new_uid: 96 bits, 16 URL-safe characters with no padding
 SUBSCRIBER_COLUMNS = "subscribers (uid, email, name, status, attributes, created_at, updated_at)"
@@ -249,6 +250,10 @@ def upsert(
         else:
             merged = _merge_blocks(raw, rows, hashed, resubscribe, report, now)
         _one_by_one(store, db, merged, report, resubscribe, hashed, now)
+        if report.added + report.updated >= ANALYZE_AFTER:
+            # delivery often follows at once, before autovacuum has looked: without
+            # statistics the planner reads the whole list for every batch
+            raw.execute("ANALYZE subscribers")
     return report
 
 
