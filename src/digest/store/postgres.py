@@ -634,18 +634,23 @@ class PostgresStore(SQLiteStore):
 
     @staticmethod
     def _record_each(db: Any, rows: list[tuple[object, ...]]) -> None:
-        """One statement for all of them (a row each would be a round trip each)."""
-        columns = list(zip(*rows, strict=True))
+        """One statement for all of them (a row each would be a round trip each). They
+        share the issue and the batch, given once: with them as constants the rows in
+        flight are found by index, not by joining the recipients to the whole ledger."""
+        status, message_id, error, retry, settled, issues, subscriber, batches = (
+            list(c) for c in zip(*rows, strict=True)
+        )
+        if len(set(issues)) != 1 or len(set(batches)) != 1:
+            raise ValueError("outcomes of one batch only")
         db.raw.execute(
             "UPDATE deliveries d SET status = u.status,"
             " message_id = COALESCE(u.message_id, d.message_id), last_error = u.error,"
             " attempts = d.attempts + 1, next_attempt_at = u.retry, updated_at = u.settled"
             " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],"
-            " %s::bigint[], %s::bigint[], %s::bigint[])"
-            " AS u(status, message_id, error, retry, settled, issue, subscriber_id, batch_id)"
-            " WHERE d.issue = u.issue AND d.subscriber_id = u.subscriber_id"
-            " AND d.batch_id = u.batch_id AND d.status = 'inflight'",
-            [list(c) for c in columns],
+            " %s::bigint[]) AS u(status, message_id, error, retry, settled, subscriber_id)"
+            " WHERE d.issue = %s AND d.subscriber_id = u.subscriber_id"
+            " AND d.batch_id = %s AND d.status = 'inflight'",
+            [status, message_id, error, retry, settled, subscriber, issues[0], batches[0]],
         )
 
     @staticmethod
