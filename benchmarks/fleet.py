@@ -193,13 +193,15 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=200_000)
     parser.add_argument("--provider", default="mailgun", choices=["mailgun", "postmark"])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL runs only")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from tests.pg import Server
 
     server = Server()
     try:
-        for kind, workers in [("sqlite", 1), *(("postgres", w) for w in args.workers)]:
+        runs = [] if args.no_sqlite else [("sqlite", 1)]
+        for kind, workers in [*runs, *(("postgres", w) for w in args.workers)]:
             result = one(kind, workers, args.subscribers, args.provider, server)
             print(json.dumps(result), flush=True)
     finally:
