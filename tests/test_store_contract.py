@@ -232,8 +232,17 @@ def test_postgres_commands_refuse_a_database_without_the_schema_until_migrated(
         lambda s: s.claim_issue(SLUG, "w", NOW, dt.timedelta(seconds=60), 1),
         lambda s: s.upsert_subscribers([("a@example.org", None, {})], resubscribe=False),
         lambda s: s.schema_version(),
+        lambda s: s.request_unsubscribe("some-uid"),
+        lambda s: s.request_signup("someone@example.org", "Someone"),
     ],
-    ids=["send_slot", "claim_issue", "upsert_subscribers", "schema_version"],
+    ids=[
+        "send_slot",
+        "claim_issue",
+        "upsert_subscribers",
+        "schema_version",
+        "inbox_unsubscribe",
+        "inbox_signup",
+    ],
 )
 def test_a_postgres_store_rides_out_dropped_connections_and_names_an_unreachable_database(
     postgres_url: str, call: object
@@ -460,3 +469,52 @@ def test_recording_outcomes_on_postgres_finds_the_batch_by_index_not_the_whole_l
         ).fetchone()
     assert settled == (20000,)
     store.close()
+
+
+def test_the_public_app_answers_503_in_one_log_line_while_postgres_is_unreachable(
+    postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reader who clicks unsubscribe or signs up while the database is down gets a
+    page saying to try again (503 with Retry-After, which one-click senders honour), and
+    the log gets one line naming the database, not a traceback; once it is back, the
+    same app carries on."""
+    import logging
+
+    import psycopg
+    from starlette.testclient import TestClient
+
+    from digest.config import Delivery, Provider, Settings, Unsubscribe
+    from digest.web import create_app
+
+    base, name = postgres_url.rsplit("/", 1)
+
+    def admin(*statements: str) -> None:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+            for statement in statements:
+                connection.execute(statement)
+
+    settings = Settings(
+        delivery=Delivery(database=postgres_url),
+        unsubscribe=Unsubscribe(signing_key_env=SIGNING_ENV),
+        provider=Provider(name="outbox", outbox_dir=str(tmp_path / "outbox")),
+    )
+    app = create_app(settings, (SIGNING_KEY.encode(),))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.post("/subscribe", data={"email": "a@example.org"}).status_code == 200
+        admin(
+            f"ALTER DATABASE {name} ALLOW_CONNECTIONS false",
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
+        )
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            down = client.post("/subscribe", data={"email": "b@example.org"})
+        assert down.status_code == 503 and down.headers["Retry-After"]
+        assert "try again" in down.text.lower()
+        logged = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert logged and not any(r.exc_info for r in logged)
+        assert any(postgres_url in r.getMessage() for r in logged)
+        admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        deadline = __import__("time").monotonic() + 30
+        while client.post("/subscribe", data={"email": "c@example.org"}).status_code != 200:
+            assert __import__("time").monotonic() < deadline, "the app never came back"
+            __import__("time").sleep(0.5)

@@ -287,6 +287,7 @@ class Connection:
         size: int = 4,
         wait: float = 30.0,
         probe: bool = True,
+        checked: bool = False,
     ) -> None:
         import psycopg
         from psycopg_pool import ConnectionPool
@@ -308,6 +309,9 @@ class Connection:
             kwargs={"autocommit": True, "connect_timeout": 10},
             configure=configure,
             timeout=wait,
+            # checked: each connection is tried (one empty query) before it is lent, for
+            # statements that could not safely be sent twice
+            check=ConnectionPool.check_connection if checked else None,
             name=f"digest-{search_path or 'main'}",
             open=True,
         )
@@ -480,8 +484,10 @@ class PostgresStore(SQLiteStore):
             if migrate:
                 self.migrate()
             self._check_schema()
+            # the inbox takes lone writes (an unsubscribe, a signup), which are not tried
+            # twice: its connections are checked before each use instead
             self._inbox = Connection(  # type: ignore[assignment]
-                url, search_path="inbox", wait=busy_seconds, probe=False
+                url, search_path="inbox", wait=busy_seconds, probe=False, checked=True
             )
         except psycopg.Error as err:
             self.close()

@@ -16,6 +16,7 @@ For an ASGI server of one's own: ``uvicorn 'digest.web:app' --factory`` reads
 
 from __future__ import annotations
 
+import logging
 import os
 from urllib.parse import urlsplit
 
@@ -26,10 +27,28 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from digest.config import Settings
+from digest.errors import StoreError
 from digest.web import archive, signup, unsubscribe, webhooks
+from digest.web.pages import page
 from digest.web.state import WebState
 
 CONFIG_ENV = "DIGEST_CONFIG"
+log = logging.getLogger("digest.web")
+
+
+async def store_unavailable(request: Request, error: Exception) -> Response:
+    """The database cannot be reached (down, restarting, refusing connections): a page
+    saying to try again, and 503 with Retry-After, which one-click unsubscribes and
+    provider webhooks retry on; one line in the log (the path is left out: it may
+    carry a reader's token)."""
+    log.warning("%s request not served: %s", request.method, error)
+    return page(
+        "Please try again in a minute",
+        "<h1>Please try again in a minute</h1><p>The list cannot be reached just now."
+        " Nothing was changed; the same link or button will work again shortly.</p>",
+        503,
+        headers={"Retry-After": "60"},
+    )
 
 
 class BasePath:
@@ -65,6 +84,7 @@ def create_app(settings: Settings, keys: tuple[bytes, ...]) -> ASGIApp:
             Route("/healthz", health),
         ],
         lifespan=state.lifespan,
+        exception_handlers={StoreError: store_unavailable},
     )
     return BasePath(app, urlsplit(settings.web.base_url).path.rstrip("/"))
 
