@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("digest.web")
 APPLY_EVERY = 1.0  # seconds between attempts to apply the inbox while requests wait
 APPLY_BUSY_SECONDS = 0.5  # how long one attempt waits for the main database
+REQUEST_BUSY_SECONDS = 5.0  # how long a reader's request waits for the database (then 503)
 
 
 class WebState:
@@ -41,7 +42,9 @@ class WebState:
         self.settings = settings
         self.keys = keys
         database, password = settings.delivery.database, settings.delivery.password_env
-        self.requests: SQLiteStore = open_database(database, password_env=password)  # type: ignore[assignment]
+        self.requests: SQLiteStore = open_database(  # type: ignore[assignment]
+            database, password_env=password, busy_seconds=REQUEST_BUSY_SECONDS
+        )
         self.applier: SQLiteStore = open_database(  # type: ignore[assignment]
             database, password_env=password, busy_seconds=APPLY_BUSY_SECONDS
         )
