@@ -33,7 +33,7 @@ def _as_server_user(args: list[str]) -> list[str]:
 
 
 class Server:
-    def __init__(self, settings: str = "") -> None:
+    def __init__(self) -> None:
         bindir = _binaries()
         if bindir is None:
             pytest.skip(MISSING)
@@ -57,7 +57,7 @@ class Server:
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder}"
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            " -c max_connections=200 " + settings
+            " -c max_connections=200"
         )
         subprocess.run(
             _as_server_user(

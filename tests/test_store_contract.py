@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -251,8 +252,6 @@ def test_a_postgres_store_rides_out_dropped_connections_and_names_an_unreachable
     caller seeing it; while the database takes no connections at all, each call fails
     with the store's one-line error naming the database; when it takes them again, so
     does the store, in the same process."""
-    import time
-
     import psycopg
 
     from digest.errors import StoreError
@@ -514,7 +513,7 @@ def test_the_public_app_answers_503_in_one_log_line_while_postgres_is_unreachabl
         assert logged and not any(r.exc_info for r in logged)
         assert any(postgres_url in r.getMessage() for r in logged)
         admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
-        deadline = __import__("time").monotonic() + 30
+        deadline = time.monotonic() + 30
         while client.post("/subscribe", data={"email": "c@example.org"}).status_code != 200:
-            assert __import__("time").monotonic() < deadline, "the app never came back"
-            __import__("time").sleep(0.5)
+            assert time.monotonic() < deadline, "the app never came back"
+            time.sleep(0.5)
