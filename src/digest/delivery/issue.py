@@ -1,195 +1,27 @@
-"""Delivering scheduled issues to subscribers, crash-safe and at most once per person.
-
-For each due issue this process claims (a lease in the store, so two `digest deliver`
-processes never send the same issue):
-
-1. Batches left in flight by a process that died are settled first: with a provider
-   that honours idempotency keys they are resent under the same key; with any other,
-   their recipients are marked ``unknown`` (they may or may not have been sent) and are
-   resent only when asked (``--resend-unknown``).
-2. Then batch after batch: the store forms the next batch (due retries first, then the
-   next active subscribers) and marks it in flight in the same transaction; the batch is
-   personalised from the frozen rendering and sent; each recipient's outcome is recorded
-   and the batch closed in one transaction. Subscribers are read a batch at a time.
-3. Temporary failures come back after exponential back-off with jitter, or after the
-   delay the provider asked for, up to ``provider.max_attempts``. After
-   ``delivery.max_consecutive_failures`` batches in a row without a single accepted or
-   rejected recipient, or at once on refused credentials, the issue stops with an error.
-   Recipients whose attempts all failed leave the issue ``incomplete`` (an error, never a
-   silent "sent") until ``--retry-failed`` or scheduling again gives them another try.
-4. The issue's state is checked again when it is claimed and before every batch: an
-   issue unscheduled or rescheduled by the operator meanwhile stops before its next
-   batch, whatever this pass read when it began.
-5. Asked to stop (SIGTERM or Ctrl-C: the ``stop`` event), no new batch starts; the
-   batches in flight get up to ``delivery.stop_grace_seconds`` to be answered and each
-   answer is recorded; the lease is released. A batch still unanswered then stays in
-   flight, to be settled by the next run as after a crash.
-
-Providers that send one message at a time (SMTP) report each answer as it comes, and it
-is recorded at once: a crash leaves at most the message being sent unknown.
-"""
+"""One due issue, delivered by this process: batches formed by the store, sent from a
+pool of threads, each answer recorded, the stop rules applied."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
 import random
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Protocol
-
-import httpx
+from dataclasses import dataclass
 
 from digest.config import Settings
+from digest.delivery.outcomes import FINAL_STATUSES, IssueReport, Progress, result_for, results_for
+from digest.delivery.pacing import RateLimiter
 from digest.errors import ConfigError, DigestError, ProviderError, StoreError
-from digest.providers import Batch, Outcome, Provider, create_provider
-from digest.providers.base import ACCEPTED, FAILED, REJECTED
+from digest.providers import Batch, Outcome, Provider
+from digest.providers.base import FAILED
 from digest.render import RenderedIssue
 from digest.render.message import Recipient
 from digest.schedule import rendered_from_json
-from digest.store import (
-    BatchRecipient,
-    ClaimedBatch,
-    IssueChanged,
-    Result,
-    ScheduledIssue,
-    Store,
-)
-from digest.tokens import make_token, signing_keys
-
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
-
-
-def pin_allocator_threshold(size: int = 128 * 1024) -> bool:
-    """Fix glibc's mmap threshold for a long delivery.
-
-    glibc raises the threshold each time a large block is freed, after which large
-    request and response buffers come from the heap and fragment it: a million-recipient
-    Postmark delivery then grows to ~500 MB of RSS. A fixed threshold keeps large blocks
-    in their own mappings, returned on free (measured flat at ~67 MB; BENCHMARKS.md).
-    A no-op where the C library is not glibc."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, size))
-    except (OSError, AttributeError):
-        return False
-
-
-def process_owner() -> str:
-    """Who holds a lease: host, pid and a random part (pids are reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-class RateLimiter:
-    """At most ``rate`` messages per second over time (0 = no limit)."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = rate
-        self.clock = clock
-        self.next_free = clock()
-        self.lock = threading.Lock()
-
-    def wait(self, count: int) -> None:
-        if self.rate <= 0:
-            return
-        with self.lock:
-            now = self.clock()
-            start = max(now, self.next_free)
-            self.next_free = start + count / self.rate
-        if start > now:
-            time.sleep(start - now)
-
-
-@dataclass
-class IssueReport:
-    slug: str
-    counts: dict[str, int] = field(default_factory=dict)
-    unknown: list[str] = field(default_factory=list)
-    resent_inflight: int = 0
-    error: str | None = None
-    skipped_reason: str | None = None
-    changed: str | None = None  # unscheduled or rescheduled while this pass sent it
-    interrupted: bool = False  # asked to stop before the issue was done
-    abandoned: int = 0  # batches still unanswered when the grace period ran out
-    sent_now: int = 0  # recipients settled by this pass
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-class Progress(Protocol):
-    """Reports progress; the CLI supplies a terminal bar or plain log lines."""
-
-    def start(self, slug: str, total: int) -> None: ...
-    def advance(self, slug: str, settled: int, total: int, rate: float) -> None: ...
-    def note(self, message: str) -> None: ...
-
-
-class QuietProgress:
-    """Progress that goes nowhere, except notes kept for the caller."""
-
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    def start(self, slug: str, total: int) -> None:
-        pass
-
-    def advance(self, slug: str, settled: int, total: int, rate: float) -> None:
-        pass
-
-    def note(self, message: str) -> None:
-        self.notes.append(message)
-
-
-def _retry_at(outcome: Outcome, attempts: int, settings: Settings, now: dt.datetime) -> dt.datetime:
-    provider = settings.provider
-    backoff = min(provider.max_retry_delay, provider.retry_delay * 2 ** max(0, attempts - 1))
-    backoff *= 0.5 + random.random() / 2
-    delay = min(provider.max_retry_delay, max(outcome.retry_after or 0.0, backoff))
-    return now + dt.timedelta(seconds=delay)
-
-
-def result_for(
-    member: BatchRecipient, outcome: Outcome | None, settings: Settings, now: dt.datetime
-) -> Result:
-    """What to record for one recipient, from the provider's answer (None: no answer)."""
-    if outcome is None:
-        return Result(
-            member.subscriber_id, "unknown", error="the provider gave no answer for this recipient"
-        )
-    if outcome.status == ACCEPTED:
-        return Result(member.subscriber_id, "accepted", message_id=outcome.message_id)
-    if outcome.status == REJECTED:
-        return Result(member.subscriber_id, "rejected", error=outcome.reason)
-    if outcome.ambiguous:
-        # it may have been sent: never guess; report it (idempotent providers were
-        # already retried under the same key by the sender)
-        return Result(member.subscriber_id, "unknown", error=outcome.reason)
-    if outcome.retryable and member.attempts + 1 < settings.provider.max_attempts:
-        retry = _retry_at(outcome, member.attempts + 1, settings, now)
-        return Result(member.subscriber_id, "pending", error=outcome.reason, next_attempt_at=retry)
-    return Result(member.subscriber_id, "failed", error=outcome.reason)
-
-
-def results_for(
-    batch: ClaimedBatch, outcomes: list[Outcome], settings: Settings, now: dt.datetime
-) -> list[Result]:
-    by_email = {o.email: o for o in outcomes}
-    return [result_for(m, by_email.get(m.email), settings, now) for m in batch.recipients]
+from digest.store import ClaimedBatch, IssueChanged, Result, ScheduledIssue, Store
+from digest.tokens import make_token
 
 
 class IssueDelivery:
@@ -504,9 +336,6 @@ class IssueDelivery:
                 )
 
 
-FINAL_STATUSES = ("accepted", "rejected", "failed", "unknown", "skipped")
-
-
 @dataclass
 class _RunState:
     settled: int = 0
@@ -521,88 +350,3 @@ class _RunState:
     @property
     def stopping(self) -> bool:
         return self.stop_reason is not None or self.fatal is not None or self.changed is not None
-
-
-def deliver_due(
-    store: Store,
-    settings: Settings,
-    *,
-    client: httpx.Client,
-    progress: Progress,
-    resend_unknown: bool = False,
-    retry_failed: str | None = None,
-    stop: threading.Event | None = None,
-    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-) -> list[IssueReport]:
-    """One pass: deliver every issue that is due (and, with ``resend_unknown``, reopen
-    issues that have recipients whose outcome is unknown; with ``retry_failed``, give
-    that issue's failed recipients another set of attempts)."""
-    key = signing_keys(settings)[0]
-    stop = stop or threading.Event()
-    store.purge_signups(clock() - dt.timedelta(days=settings.web.confirm_days))
-    pin_allocator_threshold()
-    owner = process_owner()
-    if retry_failed is not None:
-        if store.get_schedule(retry_failed) is None:
-            raise DigestError(f"{retry_failed} is not scheduled")
-        reopened = store.reopen_failed(retry_failed, clock())
-        progress.note(f"{retry_failed}: retrying {reopened} failed recipient(s)")
-    due = store.due_issues(clock())
-    if resend_unknown:
-        extra = [
-            s
-            for s in store.list_schedules()
-            if s.status in ("sent", "stopped", "incomplete") and store.unknown_recipients(s.slug)
-        ]
-        due.extend(s for s in extra if s.slug not in {d.slug for d in due})
-    reports: list[IssueReport] = []
-    if not due:
-        return reports
-    provider = create_provider(settings, client)
-    try:
-        for scheduled in due:
-            if stop.is_set():
-                break
-            report = IssueReport(scheduled.slug)
-            reports.append(report)
-            if scheduled.status not in ("scheduled", "sending"):  # finished, but with unknowns
-                store.reopen_unknown(scheduled.slug, clock())
-                scheduled = store.get_schedule(scheduled.slug) or scheduled
-            reason = store.claim_issue(
-                scheduled.slug,
-                owner,
-                clock(),
-                dt.timedelta(seconds=settings.delivery.lease_seconds),
-                scheduled.version,
-            )
-            if reason is not None:
-                report.skipped_reason = reason
-                progress.note(f"{scheduled.slug}: skipped: {reason}")
-                continue
-            started = time.monotonic()
-            try:
-                IssueDelivery(
-                    store, scheduled, provider, settings, key, owner, progress, clock, stop
-                ).run(report, resend_unknown)
-            finally:
-                with contextlib.suppress(StoreError):  # a dead lease is taken over anyway
-                    store.release_issue(scheduled.slug, owner)
-                report.seconds = time.monotonic() - started
-                with contextlib.suppress(StoreError):
-                    report.counts = store.delivery_counts(scheduled.slug)
-                    report.unknown = store.unknown_recipients(scheduled.slug)
-    finally:
-        provider.close()
-    return reports
-
-
-__all__ = [
-    "BatchRecipient",
-    "IssueDelivery",
-    "IssueReport",
-    "Progress",
-    "RateLimiter",
-    "deliver_due",
-    "pin_allocator_threshold",
-    "process_owner",
-]
