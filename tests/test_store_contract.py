@@ -517,3 +517,31 @@ def test_the_public_app_answers_503_in_one_log_line_while_postgres_is_unreachabl
         while client.post("/subscribe", data={"email": "c@example.org"}).status_code != 200:
             assert time.monotonic() < deadline, "the app never came back"
             time.sleep(0.5)
+
+
+def test_wrong_bounces_are_undone_in_bulk_on_the_record_alike(store: SQLiteStore) -> None:
+    emails = [f"{n}@example.org" for n in ("a", "b", "c", "d")]
+    store.upsert_subscribers([(e, None, {}) for e in emails], resubscribe=False)
+    relay = [
+        Event("smtp", "hard_bounce", e, NOW, issue=SLUG, detail="550 5.7.1").with_fingerprint()
+        for e in emails[:2]
+    ]
+    complaint = Event("mailgun", "complaint", "c@example.org", NOW).with_fingerprint()
+    store.receive_events([*relay, complaint], None)
+    store.apply_inbox()
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    assert store.unsuppress(before, "relay refused our sender", dry_run=True) == emails[:2]
+    assert store.get_subscriber("a@example.org").status == "bounced"  # type: ignore[union-attr]
+    assert store.unsuppress(before, "relay", provider="mailgun") == []
+    assert store.unsuppress(before, "relay refused our sender", provider="smtp") == emails[:2]
+    assert {s.email: s.status for s in store.iter_subscribers()} == {
+        "a@example.org": "active",
+        "b@example.org": "active",
+        "c@example.org": "complained",
+        "d@example.org": "active",
+    }  # fmt: skip — a complaint is the reader's own word: never undone here
+    history = store.events_for("a@example.org")
+    assert ("unsuppressed", "operator", "relay refused our sender") in [
+        (e.kind, e.provider, e.detail) for e in history
+    ]
+    assert store.unsuppress(before, "again") == []  # nobody bounced is left to undo

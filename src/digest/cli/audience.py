@@ -122,6 +122,55 @@ def subscribers_remove(email: str, forget: bool, config_path: str | None) -> Non
 STATUSES = ["active", "unsubscribed", "bounced", "complained", "pending"]
 
 
+@subscribers.command("unsuppress")
+@click.option(
+    "--event-since",
+    "since",
+    required=True,
+    metavar="TIME",
+    help="Undo bounces recorded at or after this time (ISO 8601, e.g. 2026-11-29T08:00; UTC "
+    "unless it names a zone).",
+)
+@click.option("--reason", required=True, help="Why: kept with each subscriber's history.")
+@click.option("--provider", help="Only bounces reported by this provider (e.g. smtp).")
+@click.option("--issue", "issue", metavar="SLUG", help="Only bounces while sending this issue.")
+@click.option("--dry-run", is_flag=True, help="List who would be put back; change nothing.")
+@config_option
+@reports_errors
+def subscribers_unsuppress(
+    since: str,
+    reason: str,
+    provider: str | None,
+    issue: str | None,
+    dry_run: bool,
+    config_path: str | None,
+) -> None:
+    """Put wrongly bounced subscribers back on the list, in bulk and on the record."""
+    import datetime as dt
+
+    try:
+        moment = dt.datetime.fromisoformat(since.strip())
+    except ValueError:
+        raise DigestError(
+            f"--event-since {since!r}: not a time (use ISO 8601, e.g. 2026-11-29T08:00)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    if not reason.strip():
+        raise DigestError("--reason: say why these suppressions are undone")
+    store = open_store(settings_from(config_path))
+    try:
+        emails = store.unsuppress(
+            moment, reason.strip(), provider=provider, issue=issue, dry_run=dry_run
+        )
+    finally:
+        store.close()
+    for email in emails:
+        click.echo(email)
+    verb = "would put back" if dry_run else "put back"
+    click.echo(f"{verb} {len(emails)} bounced subscriber(s) as active", err=True)
+
+
 @subscribers.command("list")
 @click.option(
     "--status",

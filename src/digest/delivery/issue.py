@@ -313,6 +313,12 @@ class IssueDelivery:
         results = self.record(batch, outcomes)
         if state.fatal is not None:
             return
+        halted = next((o.reason for o in outcomes if o.halt), None)
+        if halted is not None and state.stop_reason is None:
+            state.stop_reason = (
+                f"stopped: {halted}; nobody was suppressed. Fix the cause, then resume with "
+                f"digest schedule {self.scheduled.path} --at now"
+            )
         state.settled += sum(r.status != "pending" for r in results)
         throttled = [o for o in outcomes if o.throttled]
         if throttled:  # slow everyone down, not only this batch's recipients

@@ -41,6 +41,9 @@ class Outcome:
     retry_after: float | None = None  # seconds the provider asked us to wait
     ambiguous: bool = False  # for failed: the request may have been acted on (answer lost)
     throttled: bool = False  # for failed: the provider asked us to slow down (429)
+    # for failed: the refusal is the issue's, not this recipient's (a relay refusing the
+    # sender or the message): the issue stops, and nobody is suppressed
+    halt: bool = False
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,10 @@ from digest.render.message import (
 )
 
 TEST_TOKEN = "POSTMARK_API_TEST"
-RECIPIENT_ERRORS = {300, 406}  # the recipient's fault: never worth resending
+# 406: the recipient is inactive (bounced, complained or suppressed at Postmark). Error
+# 300 ("invalid email request") also covers a bad From or a malformed field, so it fails
+# the message without suppressing anyone.
+RECIPIENT_ERRORS = {406}
 
 
 TRANSACTIONAL_STREAM = "outbound"  # every Postmark server's default transactional stream

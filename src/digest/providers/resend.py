@@ -2,6 +2,10 @@
 
 No server-side merge: one email per recipient. Every request carries an Idempotency-Key
 derived from the batch, so a batch resent after a crash is delivered once.
+
+Resend refuses a request by error name (validation_error, invalid_parameter, …), and no
+documented name means "this recipient does not exist": its bounces arrive later, as
+webhook events. So a refused request fails its recipients and suppresses no one.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from digest.config import Settings
 from digest.errors import ProviderError
 from digest.providers.base import (
     ACCEPTED,
-    REJECTED,
     Batch,
     HttpProvider,
     Outcome,
@@ -106,8 +109,6 @@ class Resend(HttpProvider):
             return all_failed(
                 batch, f"resend: {name or 'conflict'}: {message}", retryable=True, retry_after=1.0
             )
-        if status == 422 and len(batch.recipients) == 1 and "to" in message.lower():
-            return [Outcome(batch.recipients[0].email, REJECTED, reason=f"resend: {message}")]
         if name in NOT_RETRYABLE:
             return all_failed(batch, f"resend: {name}: {message}", retryable=False)
         return all_failed(

@@ -3,14 +3,19 @@
 One connection per batch; each recipient gets its own message, and its outcome is
 reported the moment the server answers (``Batch.on_outcome``), so delivery records it
 before the next message goes: a crash leaves at most the message in progress unknown.
-5xx replies reject the recipient, 4xx replies and dropped connections are worth another
-try.
+Only a refusal of the recipient is a bounce of that person: a 5xx answer to RCPT TO whose
+enhanced status code (RFC 3463) is about the address or the mailbox (5.1.x, 5.2.x), or,
+without one, a mailbox reply (550-553). A permanent refusal of the sender (MAIL FROM), of
+the message (DATA) or of the session (relaying denied, 5.7.x, routing) would refuse
+everyone alike: it stops the batch and the issue with the relay's answer, and suppresses
+no one. 4xx replies and dropped connections are worth another try.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import smtplib
 import ssl
 
@@ -24,6 +29,19 @@ from digest.render.message import message_id, personalise, to_email
 
 def _text(value: bytes | str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+_ENHANCED = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+MAILBOX_REPLIES = frozenset({550, 551, 552, 553})  # RFC 5321: the mailbox, not the mail
+
+
+def refuses_recipient(code: int, text: str) -> bool:
+    """Whether a permanent answer to RCPT TO is about that recipient (a bounce), rather
+    than about the sender, the relay or the session."""
+    enhanced = _ENHANCED.match(text)
+    if enhanced:
+        return enhanced.group(2) in ("1", "2")  # addressing status, mailbox status
+    return code in MAILBOX_REPLIES
 
 
 class Smtp(Provider):
@@ -83,15 +101,21 @@ class Smtp(Provider):
                     key=batch.message_key,
                 )
                 mail = to_email(message, date=now)
+                halted: str | None = None
                 try:
                     client.send_message(
                         mail, from_addr=self.smtp.envelope_sender, to_addrs=[recipient.email]
                     )
                 except smtplib.SMTPRecipientsRefused as err:
-                    code, text = next(iter(err.recipients.values()))
-                    reason = f"smtp {code}: {_text(text)}"
-                    status, retryable = (FAILED, True) if 400 <= code < 500 else (REJECTED, False)
-                    outcome = Outcome(recipient.email, status, reason=reason, retryable=retryable)
+                    code, answer = next(iter(err.recipients.values()))
+                    text = _text(answer)
+                    reason = f"smtp {code}: {text}"
+                    if 400 <= code < 500:
+                        outcome = Outcome(recipient.email, FAILED, reason=reason, retryable=True)
+                    elif refuses_recipient(code, text):
+                        outcome = Outcome(recipient.email, REJECTED, reason=reason)
+                    else:
+                        halted = f"{where} refused the session for every recipient: {code} {text}"
                 except smtplib.SMTPServerDisconnected:
                     # this message may have gone through; the ones after it were never sent
                     reason = f"{where}: disconnected"
@@ -106,16 +130,27 @@ class Smtp(Provider):
                     )
                     return outcomes
                 except smtplib.SMTPResponseException as err:
-                    retryable = 400 <= err.smtp_code < 500
-                    reason = f"smtp {err.smtp_code}: {_text(err.smtp_error)}"
-                    outcome = Outcome(
-                        recipient.email,
-                        FAILED if retryable else REJECTED,
-                        reason=reason,
-                        retryable=retryable,
-                    )
+                    # MAIL FROM or DATA refused: the sender or the message, never the person
+                    text = f"{err.smtp_code} {_text(err.smtp_error)}"
+                    if 400 <= err.smtp_code < 500:
+                        outcome = Outcome(
+                            recipient.email, FAILED, reason=f"smtp {text}", retryable=True
+                        )
+                    else:
+                        what = (
+                            "the sender" if isinstance(err, smtplib.SMTPSenderRefused)
+                            else "the message" if isinstance(err, smtplib.SMTPDataError)
+                            else "the session"
+                        )  # fmt: skip
+                        halted = f"{where} refused {what}: {text}"
                 else:
                     outcome = Outcome(recipient.email, ACCEPTED, message_id=message_id(message))
+                if halted is not None:
+                    outcomes.extend(
+                        Outcome(r.email, FAILED, reason=halted, retryable=True, halt=True)
+                        for r in batch.recipients[index:]
+                    )
+                    return outcomes
                 outcomes.append(outcome)
                 if batch.on_outcome is not None:
                     batch.on_outcome(outcome)

@@ -43,6 +43,7 @@ from digest.store import (
     SubscriberRow,
     UpsertReport,
 )
+from digest.store.suppressions import Suppressions
 
 T = TypeVar("T")
 
@@ -350,9 +351,12 @@ def _guarded(method: Callable[..., T]) -> Callable[..., T]:
 
 
 def _public_methods_guarded(cls: type[T]) -> type[T]:
-    for name, value in list(vars(cls).items()):
-        if callable(value) and not name.startswith("_") and name not in _UNGUARDED:
-            setattr(cls, name, _guarded(value))
+    """Guard the class's own public methods and those of the store's parts it takes in."""
+    parts = [k for k in reversed(cls.__mro__) if k is cls or vars(k).get("_store_part")]
+    for klass in parts:
+        for name, value in list(vars(klass).items()):
+            if callable(value) and not name.startswith("_") and name not in _UNGUARDED:
+                setattr(cls, name, _guarded(value))
     return cls
 
 
@@ -392,7 +396,7 @@ def _connect(path: Path, busy_seconds: float) -> sqlite3.Connection:
 
 
 @_public_methods_guarded
-class SQLiteStore:
+class SQLiteStore(Suppressions):
     # what the engine raises, and how a message names the database (PostgresStore differs)
     database_errors: tuple[type[Exception], ...] = (sqlite3.Error,)
 
