@@ -419,7 +419,7 @@ def test_a_file_whose_encoding_cannot_be_told_is_refused_naming_the_option(in_tm
 def test_the_fast_address_check_agrees_with_email_validator(address: str) -> None:
     from email_validator import EmailNotValidError, validate_email
 
-    from digest.subscribers import normalise_email
+    from digest.addresses import normalise_email
 
     try:
         expected: str | None = str(

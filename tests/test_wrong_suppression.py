@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 
 from digest.config import Smtp
 from tests.conftest import free_port
-from tests.fakes import Fault, FakeProvider
+from tests.fakes import FakeProvider, Fault
 from tests.test_delivery import Setup, fakes, keys, prepare
 
 __all__ = ["fakes", "keys"]  # the fixtures, used here too
@@ -138,7 +138,7 @@ def test_a_relay_refusing_one_mailbox_bounces_that_person_only(
             "postmark",
             {"ErrorCode": 300, "Message": "Invalid 'From' address: not a sender signature"},
         ),
-    ],  # fmt: skip
+    ],
     ids=["resend-from", "resend-other", "postmark-from"],
 )
 def test_an_api_refusing_the_request_suppresses_no_one(

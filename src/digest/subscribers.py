@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import codecs
 import csv
-import functools
 import io
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 
+from digest.addresses import normalise_email
 from digest.errors import DigestError
 from digest.store import Store, UpsertReport
 
@@ -29,33 +28,6 @@ NAME_HEADERS = ("name", "full name", "full_name")
 
 class ImportError_(DigestError):
     """A CSV file that cannot be imported at all."""
-
-
-# A plain ASCII local part (dot-atom): email-validator keeps such a part as it is, so it
-# needs no more than this check; its domain is what costs, and domains repeat.
-_PLAIN_LOCAL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z"
-)
-
-
-@functools.lru_cache(maxsize=8192)
-def _domain(domain: str) -> str:
-    return str(validate_email("a@" + domain, check_deliverability=False).normalized).split("@")[1]
-
-
-def normalise_email(address: str) -> str:
-    """The address as stored: syntax-checked, normalised, lower-case (as email-validator
-    has it, without DNS). Plain addresses take a fast path that agrees with it (tested);
-    anything else, and every refusal, goes through email-validator itself."""
-    address = address.strip()
-    local, at, domain = address.rpartition("@")
-    if at and len(local) <= 64 and len(address) <= 254 and _PLAIN_LOCAL.match(local):
-        try:
-            return f"{local}@{_domain(domain)}".lower()
-        except EmailNotValidError:
-            pass  # the full check gives the reason
-    result = validate_email(address, check_deliverability=False)
-    return str(result.normalized).lower()
 
 
 @dataclass

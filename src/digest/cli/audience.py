@@ -13,7 +13,7 @@ from digest.errors import DigestError
 def address_argument(email: str) -> str:
     from email_validator import EmailNotValidError
 
-    from digest.subscribers import normalise_email
+    from digest.addresses import normalise_email
 
     try:
         return normalise_email(email)

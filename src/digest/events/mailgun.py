@@ -13,6 +13,7 @@ import hashlib
 import hmac
 from typing import Any
 
+from digest.addresses import event_address
 from digest.events import (
     CLICK,
     COMPLAINT,
@@ -88,5 +89,5 @@ def parse(body: bytes) -> list[Event]:
     variables = mapping(event.get("user-variables"))
     issue = text(variables.get("issue")) or None
     fingerprint = f"mailgun:{text(event.get('id')) or ''}:{email}"
-    return [Event("mailgun", kind, email.lower(), when(event.get("timestamp")), message_id,
+    return [Event("mailgun", kind, event_address(email), when(event.get("timestamp")), message_id,
                   issue, detail or name, fingerprint)]  # fmt: skip

@@ -12,6 +12,7 @@ import base64
 import hmac
 from typing import Any
 
+from digest.addresses import event_address
 from digest.events import (
     CLICK,
     COMPLAINT,
@@ -96,7 +97,7 @@ def parse(body: bytes) -> list[Event]:
         Event(
             "postmark",
             kind,
-            email.lower(),
+            event_address(email),
             when(at),
             message_id,
             _issue(record),

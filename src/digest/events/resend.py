@@ -14,6 +14,7 @@ import hashlib
 import hmac
 from typing import Any
 
+from digest.addresses import event_address
 from digest.events import (
     CLICK,
     COMPLAINT,
@@ -103,7 +104,7 @@ def parse(body: bytes) -> list[Event]:
     message_id = text(data.get("email_id")) or None
     issue = _tags(data).get("issue")
     return [
-        Event("resend", kind, address.lower(), when(payload.get("created_at")), message_id, issue,
-              detail, f"resend:{name}:{message_id}:{address.lower()}:{payload.get('created_at')}")
+        Event("resend", kind, event_address(address), when(payload.get("created_at")), message_id, issue,
+              detail, f"resend:{name}:{message_id}:{event_address(address)}:{payload.get('created_at')}")
         for address in addresses
     ]  # fmt: skip

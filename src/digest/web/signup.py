@@ -27,8 +27,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from digest.addresses import normalise_email
 from digest.signup import HONEYPOT, MAX_NAME, signup_form
-from digest.subscribers import normalise_email
 from digest.tokens import EXPIRED, VALID, read_confirm_token
 from digest.web.pages import page, read_body
 from digest.web.state import WebState
