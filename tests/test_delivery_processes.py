@@ -300,3 +300,50 @@ def test_killing_smtp_delivery_leaves_at_most_the_message_in_progress_unknown(
         assert set(sent) == set(emails)
     finally:
         controller.stop()
+
+
+@pytest.mark.parametrize("lease", [1.0, 2.0])
+def test_a_second_deliver_on_sqlite_never_takes_over_a_live_process_s_issue(
+    tmp_path: Path, lease: float
+) -> None:
+    """A batch that takes longer than the lease (a slow relay) keeps its process's lease
+    alive; a second `digest deliver` started after the lease would have run out leaves
+    the issue to the live one, and nobody is mailed twice."""
+    from aiosmtpd.controller import Controller
+
+    from digest.config import Smtp
+
+    inbox = SlowInbox(delay=0.03)
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        smtp = Smtp(host="127.0.0.1", port=controller.port, security="none")
+        delivery = {"concurrency": 2, "lease_seconds": lease}
+        values = settings(tmp_path, "smtp", smtp=smtp, batch_size=60, delivery=delivery)
+        (tmp_path / "config.yaml").write_text(yaml_config(values), encoding="utf-8")
+        store = SQLiteStore(values.delivery.database)
+        emails = add_subscribers(store, 240)
+        os.environ[SIGNING_ENV] = SIGNING_KEY
+        schedule(store, sample_issue(tmp_path), values, "now", "UTC", dt.datetime.now(dt.UTC))
+        env = environment(None)
+        first = deliver_process(tmp_path, env)
+        deadline = time.monotonic() + 60
+        while not inbox.accepted and time.monotonic() < deadline:
+            time.sleep(0.05)  # the first is sending its first batches
+        time.sleep(lease + 0.8)  # past the lease, with a batch still being sent
+        assert first.poll() is None, "the first run ended too soon to be overlapped"
+        second = deliver_process(tmp_path, env)
+        for proc in (first, second):
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+        sent = collections.Counter(inbox.accepted)
+        assert {a for a, n in sent.items() if n > 1} == set()
+        slug = store.list_schedules()[0].slug
+        leftover = deliver_process(tmp_path, env)  # anything the two left, once more
+        _, err = leftover.communicate(timeout=120)
+        assert leftover.returncode == 0, err
+        assert store.delivery_counts(slug) == {"accepted": len(emails)}
+        assert sorted(collections.Counter(inbox.accepted)) == emails
+        assert max(collections.Counter(inbox.accepted).values()) == 1
+    finally:
+        controller.stop()

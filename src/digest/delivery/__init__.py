@@ -40,6 +40,7 @@ from collections.abc import Callable
 import httpx
 
 from digest.config import Settings
+from digest.delivery.heartbeat import Heartbeat
 from digest.delivery.issue import IssueDelivery
 from digest.delivery.outcomes import IssueReport, Progress, QuietProgress
 from digest.delivery.pacing import RateLimiter, pin_allocator_threshold, process_owner
@@ -106,10 +107,12 @@ def deliver_due(
                 progress.note(f"{scheduled.slug}: skipped: {reason}")
                 continue
             started = time.monotonic()
+            lease = dt.timedelta(seconds=settings.delivery.lease_seconds)
             try:
-                IssueDelivery(
-                    store, scheduled, provider, settings, key, owner, progress, clock, stop
-                ).run(report, resend_unknown)
+                with Heartbeat(store, scheduled.slug, owner, lease, clock):
+                    IssueDelivery(
+                        store, scheduled, provider, settings, key, owner, progress, clock, stop
+                    ).run(report, resend_unknown)
             finally:
                 with contextlib.suppress(StoreError):  # a dead lease is taken over anyway
                     store.release_issue(scheduled.slug, owner)

@@ -1174,14 +1174,11 @@ class SQLiteStore(Suppressions):
             if reason is not None:
                 return reason
             holder, until = row["lease_owner"], row["lease_until"]
-            if (
-                holder
-                and holder != owner
-                and until
-                and parse_stamp(until) > now
-                and owner_alive(holder)
-            ):
-                return f"already being delivered by {holder}"
+            if holder and holder != owner:
+                if until and parse_stamp(until) > now and owner_alive(holder):
+                    return f"already being delivered by {holder}"
+                if owner_running(holder):  # its lease ran out, but it is still at work
+                    return f"already being delivered by {holder} (that process is running)"
             db.execute(
                 "UPDATE issues SET lease_owner = ?, lease_until = ?, status = 'sending',"
                 " started_at = COALESCE(started_at, ?) WHERE slug = ?",
@@ -1438,6 +1435,11 @@ class SQLiteStore(Suppressions):
         """The transaction a batch's outcomes are written in: the store's usual one."""
         return self.transaction()
 
+    def renew_lease(self, slug: str, owner: str, lease_until: dt.datetime) -> None:
+        """The owner is alive and still delivering ``slug`` (its heartbeat)."""
+        with self._outcomes_transaction(suppressing=False) as db:
+            self._renew_lease(db, slug, owner, lease_until)
+
     @staticmethod
     def _renew_lease(db: Any, slug: str, owner: str, lease_until: dt.datetime) -> None:
         """The owner is still at work: its lease on the issue runs on."""
@@ -1612,6 +1614,22 @@ class SQLiteStore(Suppressions):
 def new_uid() -> str:
     """A subscriber's random identifier: 96 bits, URL-safe."""
     return secrets.token_urlsafe(12)
+
+
+def owner_running(owner: str) -> bool:
+    """Whether the lease's holder is a `digest` process running on this host now: then
+    its lease is never taken over, however late its last renewal."""
+    import socket
+
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        command = Path(f"/proc/{pid_text}/cmdline").read_bytes()
+    except OSError:
+        return False  # gone (or no /proc here: the lease time decides)
+    return b"digest" in command
 
 
 def owner_alive(owner: str) -> bool:
