@@ -219,7 +219,7 @@ def test_postgres_commands_refuse_a_database_without_the_schema_until_migrated(
     migrated = subprocess.run(
         [*cli, "db", "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
-    assert migrated.returncode == 0 and "schema 6, up to date" in migrated.stdout
+    assert migrated.returncode == 0 and "schema 7, up to date" in migrated.stdout
     after = subprocess.run(
         [*cli, "subscribers", "count"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
@@ -545,3 +545,36 @@ def test_wrong_bounces_are_undone_in_bulk_on_the_record_alike(store: SQLiteStore
         (e.kind, e.provider, e.detail) for e in history
     ]
     assert store.unsuppress(before, "again") == []  # nobody bounced is left to undo
+
+
+def test_an_event_that_cannot_be_applied_is_set_aside_and_the_next_applies_alike(
+    store: SQLiteStore,
+) -> None:
+    store.upsert_subscribers([("a@example.org", None, {}), ("b@example.org", None, {})],
+                             resubscribe=False)  # fmt: skip
+    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)  # counting soft bounces before it fails
+    poison = Event("postmark", "soft_bounce", "a@example.org", oldest).with_fingerprint()
+    good = Event("postmark", "complaint", "b@example.org", NOW).with_fingerprint()
+    store.receive_events([poison, good])
+    store.apply_inbox()
+    assert store.inbox_waiting() == 0
+    assert store.get_subscriber("b@example.org").status == "complained"  # type: ignore[union-attr]
+    assert [f.event.email for f in store.failed_events()] == ["a@example.org"]
+    assert store.events_for("a@example.org") == []  # nothing half-written
+
+
+def test_a_postgres_database_at_schema_6_upgrades_in_place_with_its_events(
+    postgres_url: str,
+) -> None:
+    store = PostgresStore(postgres_url)
+    store.upsert_subscribers([("a@example.org", None, {})], resubscribe=False)
+    store.receive_events([Event("mailgun", "delivered", "a@example.org", NOW).with_fingerprint()])
+    store.apply_inbox()
+    with store.transaction() as db:  # as a digest of schema 6 left it
+        db.raw.execute("DROP TABLE events_failed")
+        db.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    store.close()
+    upgraded = PostgresStore(postgres_url, migrate=True)
+    assert upgraded.schema_version() == 7 and upgraded.failed_events() == []
+    assert [e.kind for e in upgraded.events_for("a@example.org")] == ["delivered"]
+    upgraded.close()

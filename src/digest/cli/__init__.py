@@ -2,13 +2,14 @@
 
 One module per area, each adding its commands to the one group:
 ``compose`` (compose, render, check, preview, send --test), ``audience``
-(subscribers), ``delivery`` (schedule, unschedule, deliver, status) and ``web`` (serve).
+(subscribers), ``delivery`` (schedule, unschedule, deliver, status), ``events`` (events set aside) and
+``web`` (serve).
 Every DigestError becomes one line on stderr and exit status 1; no traceback.
 """
 
 from __future__ import annotations
 
-from digest.cli import audience, compose, delivery, web
+from digest.cli import audience, compose, delivery, events, web
 from digest.cli.common import main
 
-__all__ = ["audience", "compose", "delivery", "main", "web"]
+__all__ = ["audience", "compose", "delivery", "events", "main", "web"]

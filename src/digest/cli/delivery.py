@@ -302,9 +302,16 @@ def report_command(
     store = open_store(settings)
     try:
         made = reports.make_report(store, slug, ascii_id(slug), read_more)
+        set_aside = len(store.failed_events())
     finally:
         store.close()
     click.echo(reports.as_json(made) if as_json else reports.as_text(made), nl=False)
+    if set_aside:
+        click.echo(
+            f"note: {set_aside} provider event(s) could not be applied and were set aside; "
+            "see digest events failed",
+            err=True,
+        )
     if csv_path:
         count = reports.write_csv(made, Path(csv_path))
         click.echo(f"wrote {count} bounced or complained address(es) to {csv_path}", err=True)

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import importlib
 import json
+import re
 from dataclasses import asdict, dataclass
 from types import ModuleType
 from typing import Any
@@ -99,23 +100,77 @@ def provider_module(name: str) -> ModuleType | None:
     return importlib.import_module(f"digest.events.{name}") if name in PROVIDERS else None
 
 
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # before any mail digest sent
+FUTURE_SLACK = dt.timedelta(days=2)  # clocks differ; an event days ahead is not real
+
+
 def when(value: Any) -> dt.datetime:
-    """A provider's timestamp (epoch seconds or ISO 8601) as aware UTC; now if missing."""
-    if isinstance(value, int | float):
-        return dt.datetime.fromtimestamp(value, dt.UTC)
-    if isinstance(value, str) and value:
-        try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return dt.datetime.now(dt.UTC)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-    return dt.datetime.now(dt.UTC)
+    """A provider's timestamp (epoch seconds or ISO 8601) as aware UTC; now if missing.
+    Anything else, or a moment before 2000 or days ahead (.NET's 0001-01-01, 1e20), is
+    Malformed: refused at the door rather than stopping the events after it."""
+    if value is None or value == "":
+        return dt.datetime.now(dt.UTC)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise Malformed(f"the event's time is not a number or a date: {str(value)[:40]!r}")
+    try:
+        if isinstance(value, str):
+            parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        else:
+            parsed = dt.datetime.fromtimestamp(value, dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        raise Malformed(f"the event's time is not a date: {str(value)[:40]!r}") from None
+    if not EARLIEST <= parsed <= dt.datetime.now(dt.UTC) + FUTURE_SLACK:
+        raise Malformed(f"the event's time is out of range: {str(value)[:40]!r}")
+    return parsed.astimezone(dt.UTC)
+
+
+MAX_DEPTH = 32  # no provider nests its events deeper than a few levels
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def nesting_within(body: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether the JSON text nests arrays and objects at most ``limit`` deep, found
+    without parsing it (strings are skipped whole); stops at the first level too deep."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return True
+    depth = 0
+    for token in _JSON_TOKENS.finditer(body):
+        char = token.group()[:1]
+        if char in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return False
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return True
+
+
+MAX_FIELD = 2000  # characters in any one field we keep
+
+
+def checked(event: Event) -> Event:
+    """The event, if every field can be stored as it is: text without NUL or other
+    control characters (PostgreSQL refuses NUL), of sane length; Malformed otherwise."""
+    for name in ("email", "message_id", "issue", "detail"):
+        value = getattr(event, name)
+        if value is None:
+            continue
+        if len(value) > (320 if name == "email" else MAX_FIELD):
+            raise Malformed(f"{event.provider}: the event's {name} is too long")
+        if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
+            raise Malformed(f"{event.provider}: the event's {name} holds control characters")
+    return event
 
 
 def json_body(body: bytes) -> Any:
+    """The body as JSON: refused (Malformed) unless it is JSON nested at most MAX_DEPTH
+    deep, checked before it is parsed."""
+    if not nesting_within(body):
+        raise Malformed(f"the body nests deeper than {MAX_DEPTH} levels")
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise Malformed("the body is not JSON") from None
 
 

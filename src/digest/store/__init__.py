@@ -10,9 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from digest.events import Event
+
+if TYPE_CHECKING:
+    from digest.store.failed_events import FailedEvent
 
 ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED = "active", "unsubscribed", "bounced", "complained"
 SUBSCRIBER_STATUSES = (ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
@@ -140,6 +143,7 @@ class Store(Protocol):
     def receive_events(self, events: list[Event], replay_key: str | None = None) -> bool: ...
     def forget(self, email: str) -> bool: ...
     def is_suppressed(self, email: str) -> bool: ...
+    def failed_events(self, limit: int = 1000) -> list[FailedEvent]: ...
     def unsuppress(
         self,
         since: dt.datetime,

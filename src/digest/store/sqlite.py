@@ -43,6 +43,7 @@ from digest.store import (
     SubscriberRow,
     UpsertReport,
 )
+from digest.store.failed_events import FailedEvents, set_aside
 from digest.store.suppressions import Suppressions
 
 T = TypeVar("T")
@@ -236,6 +237,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE deliveries_v2 RENAME TO deliveries;
     CREATE INDEX deliveries_status ON deliveries (issue, status, updated_at)
     """,
+    # 7: provider events that could not be applied, set aside with the reason, so one
+    #    bad event never holds back the ones after it (digest events failed lists them)
+    """
+    CREATE TABLE events_failed (
+        id INTEGER PRIMARY KEY,
+        event TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        failed_at TEXT NOT NULL
+    )
+    """,
 ]
 
 ISSUE_SELECT = (
@@ -396,7 +407,7 @@ def _connect(path: Path, busy_seconds: float) -> sqlite3.Connection:
 
 
 @_public_methods_guarded
-class SQLiteStore(Suppressions):
+class SQLiteStore(Suppressions, FailedEvents):
     # what the engine raises, and how a message names the database (PostgresStore differs)
     database_errors: tuple[type[Exception], ...] = (sqlite3.Error,)
 
@@ -831,43 +842,57 @@ class SQLiteStore(Suppressions):
         changed = 0
         received = stamp(now_utc())
         for event in events:
-            subscriber = db.execute(
-                "SELECT id, status FROM subscribers WHERE email = ?", (event.email,)
-            ).fetchone()
-            issue = event.issue
-            if issue is None and subscriber is not None and event.message_id:
-                found = db.execute(
-                    "SELECT i.slug FROM deliveries d JOIN issues i ON i.key = d.issue"
-                    " WHERE d.subscriber_id = ? AND d.message_id IN (?, ?)",
-                    (subscriber["id"], event.message_id, f"<{event.message_id.strip('<>')}>"),
-                ).fetchone()
-                issue = found["slug"] if found else None
-            stored = db.execute(
-                INSERT_EVENT,
-                (event.fingerprint, event.provider, event.kind, event.email,
-                 subscriber["id"] if subscriber else None, issue, event.message_id,
-                 event.detail[:500], stamp(event.occurred_at), received),
-            ).rowcount  # fmt: skip
-            if not stored or subscriber is None:
-                continue  # seen before, or nobody on the list: kept, never an error
-            status = subscriber["status"]
-            new = SUPPRESSING.get(event.kind)
-            if event.kind == SOFT_BOUNCE and status == ACTIVE:
-                since = stamp(event.occurred_at - dt.timedelta(days=soft_days))
-                count = db.execute(
-                    "SELECT COUNT(*) FROM events WHERE email = ? AND kind = 'soft_bounce'"
-                    " AND occurred_at >= ?",
-                    (event.email, since),
-                ).fetchone()[0]
-                new = "bounced" if count >= soft_limit else None
-            if new is None or status == new or (status != ACTIVE and new != "complained"):
-                continue  # a complaint outranks any other state; the rest only end 'active'
-            db.execute(
-                "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
-                (new, received, subscriber["id"]),
-            )
-            changed += 1
+            # each event in a savepoint: one that fails is set aside, the rest go on
+            db.execute("SAVEPOINT event")
+            try:
+                changed += SQLiteStore._apply_event(db, event, received, soft_limit, soft_days)
+            except Exception as err:
+                db.execute("ROLLBACK TO SAVEPOINT event")
+                set_aside(db, event, err, received)
+            db.execute("RELEASE SAVEPOINT event")
         return changed
+
+    @staticmethod
+    def _apply_event(
+        db: sqlite3.Connection, event: Event, received: str, soft_limit: int, soft_days: float
+    ) -> int:
+        """Store one event once, and change its subscriber's status as it says."""
+        subscriber = db.execute(
+            "SELECT id, status FROM subscribers WHERE email = ?", (event.email,)
+        ).fetchone()
+        issue = event.issue
+        if issue is None and subscriber is not None and event.message_id:
+            found = db.execute(
+                "SELECT i.slug FROM deliveries d JOIN issues i ON i.key = d.issue"
+                " WHERE d.subscriber_id = ? AND d.message_id IN (?, ?)",
+                (subscriber["id"], event.message_id, f"<{event.message_id.strip('<>')}>"),
+            ).fetchone()
+            issue = found["slug"] if found else None
+        stored = db.execute(
+            INSERT_EVENT,
+            (event.fingerprint, event.provider, event.kind, event.email,
+             subscriber["id"] if subscriber else None, issue, event.message_id,
+             event.detail[:500], stamp(event.occurred_at), received),
+        ).rowcount  # fmt: skip
+        if not stored or subscriber is None:
+            return 0  # seen before, or nobody on the list: kept, never an error
+        status = subscriber["status"]
+        new = SUPPRESSING.get(event.kind)
+        if event.kind == SOFT_BOUNCE and status == ACTIVE:
+            since = stamp(event.occurred_at - dt.timedelta(days=soft_days))
+            count = db.execute(
+                "SELECT COUNT(*) FROM events WHERE email = ? AND kind = 'soft_bounce'"
+                " AND occurred_at >= ?",
+                (event.email, since),
+            ).fetchone()[0]
+            new = "bounced" if count >= soft_limit else None
+        if new is None or status == new or (status != ACTIVE and new != "complained"):
+            return 0  # a complaint outranks any other state; the rest only end 'active'
+        db.execute(
+            "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
+            (new, received, subscriber["id"]),
+        )
+        return 1
 
     # --- signups: double opt-in ---------------------------------------------------------
 

@@ -12,7 +12,6 @@ else for days. A provider whose secret is not in the environment has no webhook 
 
 from __future__ import annotations
 
-import json
 import re
 import time
 
@@ -20,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from digest.events import Incoming, Malformed, Refused, provider_module
+from digest.events import Incoming, Malformed, Refused, checked, json_body, provider_module
 from digest.events import postmark as postmark_events
 from digest.tokens import read_token
 from digest.web.pages import read_body
@@ -71,17 +70,20 @@ def routes(state: WebState) -> list[Route]:
         if is_inbound:
             return await unsubscribe_by_mail(body)
         try:
-            events = [event.with_fingerprint() for event in module.parse(body)]
+            events = [checked(event).with_fingerprint() for event in module.parse(body)]
         except Malformed as err:
             return answer(400, str(err))
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError):
+            # a field of a type the provider never sends (a list where a name goes)
+            return answer(400, f"{name}: the events are not in the provider's shape")
         if not await state.receive_events(events, replay_key):
             return answer(400, f"{name}: this request was received before (replay)")
         return answer(200, f"ok, {len(events)} event(s)")
 
     async def unsubscribe_by_mail(body: bytes) -> Response:
         try:
-            message = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+            message = json_body(body)
+        except Malformed:
             return answer(400, "postmark-inbound: the body is not JSON")
         token = inbound_token(message)
         uid = read_token(state.keys, state.list_id, token) if token else None
