@@ -344,3 +344,20 @@ def test_each_batch_reads_only_its_part_of_the_ledger_never_the_whole_issue(
         explained += 1
         assert not [step for step in plan if whole_ledger.search(step)], (statement, plan)
     assert explained >= 3
+
+
+def test_an_issue_whose_recipients_all_ended_unknown_is_not_reported_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fakes: dict[str, FakeProvider]
+) -> None:
+    fake = fakes["postmark"]
+    setup = prepare(tmp_path, monkeypatch, "postmark", fake, 60, batch_size=30)
+    fake.faults.extend(Fault(drop=True, after=True) for _ in range(2))  # every answer lost
+    report = setup.deliver()
+    assert report.counts == {"unknown": 60}
+    assert not report.ok and "--resend-unknown" in (report.error or "")
+    scheduled = setup.store.get_schedule(setup.slug)
+    assert scheduled is not None and scheduled.status == "incomplete"
+    again = setup.deliver(resend_unknown=True)
+    assert again.ok and again.counts == {"accepted": 60}
+    scheduled = setup.store.get_schedule(setup.slug)
+    assert scheduled is not None and scheduled.status == "sent"

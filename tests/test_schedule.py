@@ -109,3 +109,28 @@ def test_cli_schedule_list_and_unschedule(in_tmp: Path, signing: None) -> None:
     assert "cancelled" in run("schedule", "--list").stdout
     missing = run("unschedule", "issues/nope.yaml")
     assert missing.exit_code == 1 and "nope is not scheduled" in missing.stderr
+
+
+def test_status_of_an_issue_scheduled_again_for_later_says_when_it_resumes(
+    in_tmp: Path, signing: None
+) -> None:
+    Path("config.yaml").write_text(f"unsubscribe:\n  signing_key_env: {SIGNING_ENV}\n")
+    store = SQLiteStore(in_tmp / "digest.sqlite3")
+    store.upsert_subscribers([("a@example.org", None, {})], resubscribe=False)
+    path = sample_issue(in_tmp / "issues")
+    assert run("schedule", str(path), "--at", "now").exit_code == 0
+    begun = store.get_schedule(path.stem)
+    assert begun is not None  # a batch was formed (so it has begun), then it stopped
+    now = dt.datetime.now(dt.UTC)
+    assert (
+        store.claim_issue(path.stem, "a:1:x", now, dt.timedelta(seconds=1), begun.version) is None
+    )
+    assert store.next_batch(path.stem, 10, now, begun.version) is not None
+    store.set_issue_status(path.stem, "stopped", "paused by hand")
+    again = run("schedule", str(path), "--at", "2030-07-01 09:00", "--tz", "UTC")
+    assert again.exit_code == 0, again.output
+    status = run("status", str(path))
+    first = status.stdout.splitlines()[0]
+    assert "resumes at 2030-07-01 09:00 UTC" in first, status.stdout
+    assert "rate" not in status.stdout and "ETA" not in status.stdout
+    store.close()

@@ -368,16 +368,19 @@ def test_killing_fleet_workers_on_postgres_loses_no_one_and_mails_no_one_twice(
             victim.wait(timeout=10)
             kills += 1
             workers[workers.index(victim)] = deliver_process(tmp_path, env)
+
+        def finished_or_unknown(proc: subprocess.Popen[str]) -> None:
+            """Exit 0, or 1 saying some recipients are unknown (never called sent)."""
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0 or (proc.returncode == 1 and "--resend-unknown" in err), err
+
         for worker in workers:
-            _, err = worker.communicate(timeout=300)
-            assert worker.returncode == 0, err
+            finished_or_unknown(worker)
         for _ in range(5):  # once the dead workers' leases ran out, a last run settles them
-            if store.get_schedule(SLUG).status == "sent":  # type: ignore[union-attr]
+            if store.get_schedule(SLUG).status in ("sent", "incomplete"):  # type: ignore[union-attr]
                 break
             time.sleep(lease + 0.5)
-            last = deliver_process(tmp_path, env)
-            _, err = last.communicate(timeout=300)
-            assert last.returncode == 0, err
+            finished_or_unknown(deliver_process(tmp_path, env))
         assert kills >= 3, "the fleet finished before it could be killed; make it slower"
         sent = collections.Counter(fake.delivered_to())
         assert [a for a, n in sent.items() if n > 1] == []

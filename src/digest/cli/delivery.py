@@ -262,11 +262,17 @@ def status_command(issue: Path, config_path: str | None) -> None:
         recent = store.accepted_since(slug, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     finally:
         store.close()
-    click.echo(f"{slug}: {current.status}" + (f" ({current.error})" if current.error else ""))
+    now = dt.datetime.now(dt.UTC)
+    waiting = current.status == "sending" and current.send_at > now
+    if waiting:  # begun, then scheduled again for later: nothing goes until then
+        state = f"sending, paused: resumes at {current.send_at:%Y-%m-%d %H:%M} UTC"
+    else:
+        state = current.status + (f" ({current.error})" if current.error else "")
+    click.echo(f"{slug}: {state}")
     for status in ("pending", "inflight", "accepted", "rejected", "failed", "unknown", "skipped"):
         click.echo(f"{status}\t{counts.get(status, 0)}")
     click.echo(f"not yet sent\t{remaining}")
-    if current.status == "sending" and recent:
+    if current.status == "sending" and recent and not waiting:
         rate = recent / 60
         click.echo(f"rate\t{rate:.1f}/s over the last minute, ETA {remaining / rate:.0f}s")
 

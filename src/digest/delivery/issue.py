@@ -209,14 +209,23 @@ class IssueDelivery:
         elif self.stop.is_set() and self.store.remaining(self.slug):
             report.interrupted = True
         elif self.store.remaining(self.slug) == 0:
-            failed = self.store.delivery_counts(self.slug).get("failed", 0)
+            counts = self.store.delivery_counts(self.slug)
+            failed, unknown = counts.get("failed", 0), counts.get("unknown", 0)
+            problems = []
             if failed:
-                report.error = (
-                    f"incomplete: {failed} recipient(s) failed after "
-                    f"{self.settings.provider.max_attempts} attempt(s) (last error: "
-                    f"{state.last_error or 'see digest status'}); send to them again with "
-                    f"digest deliver --retry-failed {self.scheduled.path}"
+                problems.append(
+                    f"{failed} recipient(s) failed after {self.settings.provider.max_attempts} "
+                    f"attempt(s) (last error: {state.last_error or 'see digest status'}); send "
+                    f"to them again with digest deliver --retry-failed {self.scheduled.path}"
                 )
+            if unknown:  # maybe sent, maybe not: never called sent
+                problems.append(
+                    f"{unknown} recipient(s) unknown (the provider's answer was lost; they may "
+                    "or may not have the issue); send to them again with digest deliver "
+                    "--resend-unknown"
+                )
+            if problems:
+                report.error = "incomplete: " + "; ".join(problems)
                 self.store.set_issue_status(
                     self.slug, "incomplete", report.error, version=self.version
                 )
