@@ -84,10 +84,18 @@ def scheduled_in_folder(folder: Path, values: Settings, count: int) -> tuple[SQL
     return store, issue
 
 
-def start_serve(folder: Path, env: dict[str, str], port: int = 0) -> tuple[Any, str]:
-    """A real `digest serve` in ``folder``; the process and the base URL it printed."""
+def start_serve(
+    folder: Path, env: dict[str, str], port: int = 0, open_files: tuple[int, int] | None = None
+) -> tuple[Any, str]:
+    """A real `digest serve` in ``folder``; the process and the base URL it printed.
+    ``open_files``: the (soft, hard) limit on open files it starts with."""
+    import resource
     import subprocess
     import sys
+
+    def limits() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, open_files)
 
     server = subprocess.Popen(
         [sys.executable, "-m", "digest", "serve", "--port", str(port)],
@@ -96,6 +104,7 @@ def start_serve(folder: Path, env: dict[str, str], port: int = 0) -> tuple[Any, 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=limits if open_files is not None else None,  # noqa: PLW1509
     )
     assert server.stdout is not None
     base = server.stdout.readline().strip()

@@ -83,6 +83,10 @@ class Web(_Section):
     confirm_days: float = Field(7, gt=0, le=90)  # a confirmation link expires after this
     signups_per_ip_per_hour: int = Field(10, ge=1)
     latest_issues: int = Field(5, ge=0, le=100)  # listed on the home page
+    # connections `digest serve` holds at once (each process); more are closed at once
+    max_connections: int = Field(1000, ge=16, le=100_000)
+    # seconds a connection gets to send a request's headers before it is closed
+    header_timeout: float = Field(10.0, gt=0, le=300)
 
     @field_validator("base_url")
     @classmethod

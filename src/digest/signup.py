@@ -57,7 +57,8 @@ def signup_form(settings: Settings) -> str:
 
 def confirmation(settings: Settings) -> RenderedIssue:
     """The confirmation mail, rendered once; the confirm link is filled per person like an
-    issue's unsubscribe link (the same marker), and so is the name."""
+    issue's unsubscribe link (the same marker). It greets nobody by name: the name in the
+    form is the submitter's text, not yet the address owner's."""
     from digest.render.html import compile_mjml, inline_css
     from digest.render.templates import environment_for, render_template
 
@@ -127,9 +128,10 @@ def send_confirmations(
     rendered = confirmation(settings)
     expires = (now + dt.timedelta(days=settings.web.confirm_days)).timestamp()
     by_email: dict[str, Signup] = {s.email: s for s in signups}
+    # no name: whoever filled in the form typed it, and the address may not be theirs;
+    # the name joins the list with the address once its owner confirms
     recipients = tuple(
-        Recipient(s.email, s.name, make_confirm_token(key, list_id, s.uid, expires))
-        for s in signups
+        Recipient(s.email, None, make_confirm_token(key, list_id, s.uid, expires)) for s in signups
     )
     batch = Batch(rendered, recipients, key=f"confirm-{signups[0].uid}-{int(now.timestamp())}")
     try:

@@ -72,6 +72,8 @@ def serve_command(
         trusted_proxies=trusted_proxies,
         access_log=not no_access_log,
         workers=workers,
+        max_connections=settings.web.max_connections,
+        header_timeout=settings.web.header_timeout,
     )
     where = f"http://{'[' + host + ']' if ':' in host else host}:{bound}"
     click.echo(f"serving {base}/ on {where}/ (Ctrl+C to stop)", err=True)

@@ -46,7 +46,7 @@ def _signature(body: bytes) -> dict[str, Any]:
     try:
         data = json_body(body)
     except Malformed:
-        raise Refused(401, "mailgun: no signature (the body is not JSON)") from None
+        raise Refused(400, "mailgun: the body is not JSON (or nests too deep)") from None
     signature = data.get("signature") if isinstance(data, dict) else None
     if not isinstance(signature, dict):
         raise Refused(401, "mailgun: no signature")

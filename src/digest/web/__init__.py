@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from digest.config import Settings
 from digest.errors import StoreError
 from digest.web import archive, signup, unsubscribe, webhooks
+from digest.web.limits import BodyLimit
 from digest.web.pages import page
 from digest.web.state import WebState
 
@@ -86,16 +87,20 @@ def create_app(settings: Settings, keys: tuple[bytes, ...]) -> ASGIApp:
         lifespan=state.lifespan,
         exception_handlers={StoreError: store_unavailable},
     )
-    return BasePath(app, urlsplit(settings.web.base_url).path.rstrip("/"))
+    bounded = BodyLimit(app, settings.webhooks.max_body_bytes)
+    return BasePath(bounded, urlsplit(settings.web.base_url).path.rstrip("/"))
 
 
 def app() -> ASGIApp:
     """The app factory for ASGI servers: ``uvicorn 'digest.web:app' --factory``."""
     from digest.config import load_settings, resolve_config_path
     from digest.tokens import signing_keys
+    from digest.web.connections import configure, throttle_logs
     from digest.web.server import redact_access_log
 
     settings = load_settings(resolve_config_path(os.environ.get(CONFIG_ENV)))
+    configure(settings.web.max_connections, settings.web.header_timeout)  # this worker's
+    throttle_logs()
     redact_access_log()
     return create_app(settings, signing_keys(settings))
 

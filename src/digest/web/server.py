@@ -12,6 +12,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from digest.errors import DigestError
+from digest.web.connections import GuardedH11Protocol, configure, throttle_logs
 
 # Unsubscribe and confirmation links name a person: their tokens never reach a log.
 _TOKEN_PATH = re.compile(r"/(unsubscribe|confirm)/[^/?\s\"]+")
@@ -56,6 +57,8 @@ class Options:
     trusted_proxies: str = "127.0.0.1"  # whose X-Forwarded-For / -Proto to believe
     access_log: bool = True
     workers: int = 1
+    max_connections: int = 1000
+    header_timeout: float = 10.0
 
 
 def _config(app: ASGIApp | str, options: Options) -> uvicorn.Config:
@@ -69,10 +72,16 @@ def _config(app: ASGIApp | str, options: Options) -> uvicorn.Config:
         forwarded_allow_ips=options.trusted_proxies if options.proxy_headers else "",
         workers=options.workers,
         server_header=False,
+        http=GuardedH11Protocol,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16_384,  # request line and headers
+        backlog=2048,
     )
 
 
 def run(app: ASGIApp, sock: socket.socket, options: Options = Options()) -> None:
+    configure(options.max_connections, options.header_timeout)
+    throttle_logs()
     config = _config(app, options)
     redact_access_log()
     uvicorn.Server(config).run(sockets=[sock])

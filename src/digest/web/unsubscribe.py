@@ -22,10 +22,11 @@ from starlette.routing import Route
 
 from digest.config import Settings
 from digest.tokens import TEST_TOKEN, read_token
-from digest.web.pages import page
+from digest.web.pages import page, read_body
 from digest.web.state import WebState
 
 DEFAULT_ROUTE = "/unsubscribe/{token:str}"
+ONE_CLICK_BODY = 1000  # bytes: "List-Unsubscribe=One-Click", or the button's field
 
 
 def unsubscribe_routes(settings: Settings) -> list[str]:
@@ -72,8 +73,8 @@ def routes(state: WebState) -> list[Route]:
                 '<button type="submit">Unsubscribe</button></form>',
             )
         # RFC 8058 clients post "List-Unsubscribe=One-Click"; the page's button posts "via=page"
-        body = await request.body()
-        channel = "one-click" if b"List-Unsubscribe=One-Click" in body[:1000] else "link"
+        body = await read_body(request, ONE_CLICK_BODY) or b""
+        channel = "one-click" if b"List-Unsubscribe=One-Click" in body else "link"
         await state.request_unsubscribe(uid, channel)
         return page("You are unsubscribed", f"<p>You will not receive {name} any more.</p>")
 
