@@ -43,3 +43,32 @@ def test_config_yaml_documents_every_setting() -> None:
     text = (ROOT / "config.yaml").read_text(encoding="utf-8")
     missing = [key for key in _keys(Settings) if not re.search(rf"\b{key.split('.')[-1]}:", text)]
     assert not missing, f"config.yaml does not mention: {missing}"
+
+
+def test_every_third_party_module_the_code_imports_is_a_declared_dependency() -> None:
+    import ast
+    import sys
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = {
+        re.split(r"[\[<>=!~ ;]", item, maxsplit=1)[0].lower().replace("_", "-")
+        for group in [project["dependencies"], *project["optional-dependencies"].values()]
+        for item in group
+    }
+    owners = packages_distributions()
+    imported: set[str] = set()
+    for path in (ROOT / "src" / "digest").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"digest", "__future__"}
+    missing = {
+        module: owners.get(module)
+        for module in third_party
+        if not {d.lower().replace("_", "-") for d in owners.get(module, [])} & declared
+    }
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"
