@@ -72,3 +72,13 @@ def test_every_third_party_module_the_code_imports_is_a_declared_dependency() ->
         if not {d.lower().replace("_", "-") for d in owners.get(module, [])} & declared
     }
     assert not missing, f"imported but not declared in pyproject.toml: {missing}"
+
+
+def test_the_readmes_first_command_leaves_the_committed_sample_issue_as_it_is() -> None:
+    from tests.conftest import run
+
+    committed = ROOT / "issues" / "2026-03-04-can-harbor-cities-hold-the-line-against-the-sea.yaml"
+    made = run("compose", str(ROOT / "samples" / "harbor-cities.md"),
+               "--url", "https://example.org/harbor/hold-the-line", "--dry-run")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert made.stdout == committed.read_text(encoding="utf-8")
