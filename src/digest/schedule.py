@@ -19,7 +19,7 @@ from digest.config import Settings
 from digest.errors import DigestError
 from digest.render import RenderedIssue
 from digest.store import ScheduledIssue, Store
-from digest.tokens import signing_keys
+from digest.tokens import key_id, signing_keys
 
 
 def zone(name: str) -> ZoneInfo:
@@ -109,6 +109,7 @@ def schedule(
         web_json=web_version(result.issue, settings, result.slug).to_json(),
     )
     store.save_schedule(frozen)
+    store.record_signing_key(key_id(signing_keys(settings)[0]))  # the key its links carry
     if existing is not None and existing.status == "incomplete":
         store.reopen_failed(result.slug, now)  # scheduling again retries the failed
     return store.get_schedule(result.slug) or frozen

@@ -43,6 +43,23 @@ def signing_keys(settings: Settings) -> tuple[bytes, ...]:
     return tuple(k.encode() for k in keys)
 
 
+def key_id(key: bytes) -> str:
+    """A short name for a signing key that reveals nothing of it: which key signed the
+    links of the mail last sent, so a server started with another can say so."""
+    return hmac.new(key, b"digest:signing-key-id", hashlib.sha256).hexdigest()[:12]
+
+
+def key_warning(keys: Sequence[bytes], recorded: str | None, env: str) -> str | None:
+    """A warning when none of ``keys`` is the one that signed the links last mailed."""
+    if recorded is None or recorded in {key_id(k) for k in keys}:
+        return None
+    return (
+        f"the key in {env} did not sign the links in the last issue scheduled or sent, so "
+        "every unsubscribe link already mailed will be refused (400); put that key back, "
+        f"after the new one while rotating: {env}='NEW OLD'"
+    )
+
+
 def _signature(key: bytes, list_id: str, uid: str) -> str:
     message = f"unsubscribe:v2:{list_id}:{uid}".encode()
     mac = hmac.digest(key, message, "sha256")[:SIGNATURE_BYTES]  # one C call per token

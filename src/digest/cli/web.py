@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
 
-from digest.cli.common import config_option, main, reports_errors, settings_from
+from digest.cli.common import config_option, main, open_store, reports_errors, settings_from
+
+if TYPE_CHECKING:
+    from digest.config import Settings
 
 DEFAULT_PORT = 8026
 
@@ -57,6 +61,7 @@ def serve_command(
 
     settings = settings_from(config_path)
     keys = signing_keys(settings)
+    warn_about_signing_key(settings, keys)
     base = settings.web.base_url
     parts = urlsplit(base)
     if is_local_url(base):
@@ -90,6 +95,20 @@ def serve_command(
         run_workers(sock, options)
     else:
         run(create_app(settings, keys), sock, options)
+
+
+def warn_about_signing_key(settings: Settings, keys: tuple[bytes, ...]) -> None:
+    """Say so when the key in use did not sign the links in the mail last sent."""
+    from digest.tokens import key_warning
+
+    store = open_store(settings)
+    try:
+        recorded = store.signing_key_id()
+    finally:
+        store.close()
+    warning = key_warning(keys, recorded, settings.unsubscribe.signing_key_env)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @main.group()

@@ -47,7 +47,7 @@ from digest.delivery.pacing import RateLimiter, pin_allocator_threshold, process
 from digest.errors import DigestError, StoreError
 from digest.providers import create_provider
 from digest.store import BatchRecipient, Store
-from digest.tokens import signing_keys
+from digest.tokens import key_id, signing_keys
 
 
 def deliver_due(
@@ -85,6 +85,7 @@ def deliver_due(
     reports: list[IssueReport] = []
     if not due:
         return reports
+    store.record_signing_key(key_id(key))  # the key the links about to be mailed carry
     provider = create_provider(settings, client)
     try:
         for scheduled in due:

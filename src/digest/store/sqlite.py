@@ -44,6 +44,7 @@ from digest.store import (
     UpsertReport,
 )
 from digest.store.failed_events import FailedEvents, set_aside
+from digest.store.keys import SigningKeyRecord
 from digest.store.suppressions import Suppressions
 
 T = TypeVar("T")
@@ -407,7 +408,7 @@ def _connect(path: Path, busy_seconds: float) -> sqlite3.Connection:
 
 
 @_public_methods_guarded
-class SQLiteStore(Suppressions, FailedEvents):
+class SQLiteStore(Suppressions, FailedEvents, SigningKeyRecord):
     # what the engine raises, and how a message names the database (PostgresStore differs)
     database_errors: tuple[type[Exception], ...] = (sqlite3.Error,)
 
