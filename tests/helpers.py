@@ -104,7 +104,7 @@ def start_serve(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=limits if open_files is not None else None,  # noqa: PLW1509
+        preexec_fn=limits if open_files is not None else None,
     )
     assert server.stdout is not None
     base = server.stdout.readline().strip()

@@ -36,7 +36,9 @@ def test_no_unit_has_a_comment_systemd_would_read_as_part_of_a_value(unit: Path)
 def test_the_units_verify_with_systemd_analyze(tmp_path: Path) -> None:
     checker = shutil.which("systemd-analyze")
     if checker is None:
-        pytest.skip("systemd-analyze is not installed (Debian package systemd; .ci/run installs it)")
+        pytest.skip(
+            "systemd-analyze is not installed (Debian package systemd; .ci/run installs it)"
+        )
     digest = Path(sys.executable).with_name("digest")
     for unit in UNITS:  # the same units, pointed at this machine's digest and a real folder
         text = unit.read_text(encoding="utf-8")
@@ -78,3 +80,24 @@ def test_check_and_serve_say_when_the_key_did_not_sign_the_links_already_mailed(
     server.terminate()
     _, err = server.communicate(timeout=20)
     assert "did not sign the links in the last issue" in err
+
+
+@pytest.mark.parametrize(
+    ("given", "why"),
+    [("junk", "'junk' is not an IP address"), ("10.0.0.1,,example.org", "'example.org'"),
+     ("300.1.1.1", "'300.1.1.1'"), (" , ", "at least one")],
+)  # fmt: skip
+def test_junk_trusted_proxies_are_refused_on_one_line(in_tmp: Path, given: str, why: str) -> None:
+    from tests.conftest import run
+
+    result = run("serve", "--proxy-headers", "--trusted-proxies", given, "--port", "0")
+    assert result.exit_code == 1 and why in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_trusted_proxies_come_from_the_config_and_bad_ones_name_the_key(in_tmp: Path) -> None:
+    from tests.conftest import run
+
+    (in_tmp / "config.yaml").write_text("web:\n  trusted_proxies: nonsense\n", encoding="utf-8")
+    result = run("serve", "--port", "0")
+    assert result.exit_code == 1 and "web.trusted_proxies" in result.stderr, result.output

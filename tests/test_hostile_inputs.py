@@ -8,6 +8,7 @@ import gzip
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -488,3 +489,39 @@ def test_a_disk_that_fills_mid_delivery_stops_with_one_line_and_loses_no_outcome
         assert counts.get("accepted", 0) + counts.get("unknown", 0) == 3000, counts
         twice = [a for a, n in collections.Counter(fake.delivered_to()).items() if n > 1]
         assert twice == []
+
+
+def test_a_mistyped_database_path_makes_no_folders_and_no_empty_list(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (in_tmp / "config.yaml").write_text(
+        "delivery:\n  database: data/typo/digest.sqlite3\n", encoding="utf-8"
+    )
+    result = run("subscribers", "count")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "the folder data/typo does not exist" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (in_tmp / "data").exists()
+
+
+def test_a_folder_digest_may_not_write_in_says_how_to_give_it_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+
+    from digest.errors import StoreError
+    from digest.store.sqlite import SQLiteStore
+
+    real_open = builtins.open
+
+    def refusing(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(file).endswith("-lock"):  # as the kernel answers a user who may not write there
+            raise PermissionError(13, "Permission denied")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing)
+    with pytest.raises(StoreError) as caught:
+        SQLiteStore(tmp_path / "digest.sqlite3")
+    message = str(caught.value)
+    assert "Permission denied" in message and f"chown {os.getuid()} {tmp_path}" in message
+    assert "--user $(id -u):$(id -g)" in message and "named volume" in message

@@ -72,6 +72,26 @@ def _public_url(value: str, what: str) -> str:
     return value
 
 
+def proxy_list(value: str) -> str:
+    """Comma-separated IP addresses or networks (or * for any, behind a proxy that strips
+    the headers clients send), checked; the same list, tidied."""
+    import ipaddress
+
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not parts:
+        raise ValueError("name at least one proxy address or network, e.g. 127.0.0.1")
+    for part in parts:
+        if part == "*":
+            continue
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"{part!r} is not an IP address or network (e.g. 10.0.0.5 or 172.16.0.0/12)"
+            ) from None
+    return ",".join(parts)
+
+
 class Web(_Section):
     """The public app `digest serve` runs: where readers reach it, signup and archive."""
 
@@ -83,6 +103,9 @@ class Web(_Section):
     confirm_days: float = Field(7, gt=0, le=90)  # a confirmation link expires after this
     signups_per_ip_per_hour: int = Field(10, ge=1)
     latest_issues: int = Field(5, ge=0, le=100)  # listed on the home page
+    # addresses or networks of the reverse proxies whose X-Forwarded-For/-Proto count
+    # (with `digest serve --proxy-headers`); comma-separated
+    trusted_proxies: str = "127.0.0.1"
     # connections `digest serve` holds at once (each process); more are closed at once
     max_connections: int = Field(1000, ge=16, le=100_000)
     # seconds a connection gets to send a request's headers before it is closed
@@ -95,6 +118,11 @@ class Web(_Section):
         if urlsplit(value).query or urlsplit(value).fragment:
             raise ValueError("must not have a ?query or #fragment")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        return proxy_list(value)
 
     def url(self, path: str) -> str:
         """The public address of ``path`` (which starts with /)."""

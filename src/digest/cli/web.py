@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import click
 
 from digest.cli.common import config_option, main, open_store, reports_errors, settings_from
+from digest.errors import DigestError
 
 if TYPE_CHECKING:
     from digest.config import Settings
@@ -34,9 +35,9 @@ DEFAULT_PORT = 8026
 )
 @click.option(
     "--trusted-proxies",
-    default="127.0.0.1",
-    show_default=True,
-    help="Comma-separated proxy addresses or networks whose forwarded headers count.",
+    default=None,
+    help="Comma-separated proxy addresses or networks whose forwarded headers count "
+    "[default: web.trusted_proxies, 127.0.0.1].",
 )
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--no-access-log", is_flag=True, help="Do not log each request.")
@@ -47,7 +48,7 @@ def serve_command(
     port: int | None,
     root_path: str,
     proxy_headers: bool,
-    trusted_proxies: str,
+    trusted_proxies: str | None,
     workers: int,
     no_access_log: bool,
     config_path: str | None,
@@ -60,6 +61,7 @@ def serve_command(
     from digest.web.server import Options, listening_socket, run, run_workers
 
     settings = settings_from(config_path)
+    trusted = proxies(trusted_proxies, settings)  # a junk list is refused before anything
     keys = signing_keys(settings)
     warn_about_signing_key(settings, keys)
     base = settings.web.base_url
@@ -74,7 +76,7 @@ def serve_command(
     options = Options(
         root_path=root_path.rstrip("/"),
         proxy_headers=proxy_headers,
-        trusted_proxies=trusted_proxies,
+        trusted_proxies=trusted,
         access_log=not no_access_log,
         workers=workers,
         max_connections=settings.web.max_connections,
@@ -95,6 +97,18 @@ def serve_command(
         run_workers(sock, options)
     else:
         run(create_app(settings, keys), sock, options)
+
+
+def proxies(given: str | None, settings: Settings) -> str:
+    """--trusted-proxies, checked, or web.trusted_proxies."""
+    from digest.config import proxy_list
+
+    if given is None:
+        return settings.web.trusted_proxies
+    try:
+        return proxy_list(given)
+    except ValueError as err:
+        raise DigestError(f"--trusted-proxies: {err}") from None
 
 
 def warn_about_signing_key(settings: Settings, keys: tuple[bytes, ...]) -> None:

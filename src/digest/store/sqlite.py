@@ -348,6 +348,17 @@ def describe(err: sqlite3.Error, busy_seconds: float, path: Path | None = None) 
     return f"database error ({err})"
 
 
+def not_writable(folder: Path) -> str:
+    """What to do when this process may not write in ``folder`` (a host folder mounted
+    into a container that runs as another user, say)."""
+    uid = os.getuid()
+    return (
+        f"digest runs as user {uid} and may not write in {folder}: give it the folder "
+        f"(chown {uid} {folder}), run it as the folder's owner (docker run --user "
+        "$(id -u):$(id -g) …), or keep the database on a named volume"
+    )
+
+
 def _guarded(method: Callable[..., T]) -> Callable[..., T]:
     """Take the store's lock for the call and turn SQLite errors into StoreError."""
 
@@ -429,13 +440,12 @@ class SQLiteStore(Suppressions, FailedEvents, SigningKeyRecord):
         self._list_id: str | None = None
         self._keys: dict[str, int] = {}
         new = not self.path.is_file() or self.path.stat().st_size == 0
-        if new:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as err:
-                raise StoreError(
-                    f"{self.path.parent}: cannot create the folder ({err.strerror})"
-                ) from None
+        if new and not self.path.parent.is_dir():
+            # a mistyped path makes no folders and no empty list: say what is missing
+            raise StoreError(
+                f"{self.path}: the folder {self.path.parent} does not exist (check "
+                "delivery.database, or create the folder for a new list)"
+            )
         # a new list is made under a lock beside it: processes started together (serve
         # workers, deliver) wait for the first to make it, rather than finding it half-made
         with self._creating() if new else contextlib.nullcontext():
@@ -457,6 +467,10 @@ class SQLiteStore(Suppressions, FailedEvents, SigningKeyRecord):
         lock_path = self.path.with_name(self.path.name + "-lock")
         try:
             handle = open(lock_path, "a")  # noqa: SIM115 - held for the block below
+        except PermissionError as err:
+            raise StoreError(
+                f"{lock_path}: cannot create ({err.strerror}); {not_writable(self.path.parent)}"
+            ) from None
         except OSError as err:
             raise StoreError(f"{lock_path}: cannot create ({err.strerror})") from None
         with handle:
