@@ -134,3 +134,19 @@ def test_status_of_an_issue_scheduled_again_for_later_says_when_it_resumes(
     assert "resumes at 2030-07-01 09:00 UTC" in first, status.stdout
     assert "rate" not in status.stdout and "ETA" not in status.stdout
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("at", "message"),
+    [("2020-01-01 07:00", "is in the past"), ("0001-01-01 00:00", "in the past"),
+     ("9999-12-31T23:59-14:00", "out of range"), ("0001-01-01T00:00+14:00", "out of range")],
+)  # fmt: skip
+def test_a_time_in_the_past_or_off_the_calendar_is_refused_on_one_line(
+    in_tmp: Path, signing: None, at: str, message: str
+) -> None:
+    Path("config.yaml").write_text(f"unsubscribe:\n  signing_key_env: {SIGNING_ENV}\n")
+    path = sample_issue(in_tmp / "issues")
+    result = run("schedule", str(path), "--at", at, "--tz", "UTC")
+    assert result.exit_code == 1 and message in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert path.stem not in run("schedule", "--list").stdout

@@ -43,16 +43,35 @@ def parse_send_time(text: str, tz_name: str, now: dt.datetime) -> dt.datetime:
         raise DigestError(
             f"--at {text!r}: not a time; use 'YYYY-MM-DD HH:MM', an ISO time with offset, or 'now'"
         ) from None
-    if moment.tzinfo is not None:
-        return moment.astimezone(dt.UTC)
-    local_zone = zone(tz_name)
-    first = moment.replace(tzinfo=local_zone, fold=0)
-    back = first.astimezone(dt.UTC).astimezone(local_zone).replace(tzinfo=None)
+    try:
+        if moment.tzinfo is not None:
+            return moment.astimezone(dt.UTC)
+        local_zone = zone(tz_name)
+        first = moment.replace(tzinfo=local_zone, fold=0)
+        back = first.astimezone(dt.UTC).astimezone(local_zone).replace(tzinfo=None)
+        utc = first.astimezone(dt.UTC)
+    except (OverflowError, ValueError):  # year 1 or 9999 pushed past the calendar's end
+        raise DigestError(
+            f"--at {text!r}: out of range; pick a time in the next few years"
+        ) from None
     if back != moment:
         raise DigestError(
             f"--at {text!r}: that time does not exist in {tz_name} (the clocks go forward then); pick another"
         )
-    return first.astimezone(dt.UTC)
+    return utc
+
+
+PAST_SLACK = dt.timedelta(minutes=5)  # a time typed a moment ago is still "now"
+
+
+def not_in_the_past(text: str, send_at: dt.datetime, now: dt.datetime) -> None:
+    """Refuse a send time more than a few minutes ago: it would go out at once, which
+    `--at now` says plainly; a typo in the year should not mail the list."""
+    if text.strip().lower() != "now" and send_at < now - PAST_SLACK:
+        raise DigestError(
+            f"--at {text.strip()!r} is in the past ({send_at:%Y-%m-%d %H:%M} UTC); to send "
+            "at once say --at now"
+        )
 
 
 def file_hash(path: Path) -> str:
@@ -76,6 +95,7 @@ def schedule(
     """Check, render and freeze the issue at ``path``, to go out at ``at``."""
     signing_keys(settings)  # no delivery can work without them: say so now
     send_at = parse_send_time(at, tz_name, now)
+    not_in_the_past(at, send_at, now)
     from digest.archive import web_version  # rendering loads Jinja2, MJML and premailer
     from digest.build import build
 
