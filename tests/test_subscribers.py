@@ -111,7 +111,10 @@ def test_a_failed_import_changes_nothing(store: SQLiteStore, tmp_path: Path) -> 
         tmp_path / "b.csv",
         'email,name\nnew@example.org,New\n"unterminated@example.org,' + "x" * 200_000 + "\n",
     )
-    with pytest.raises(ImportError_, match=r"b\.csv: line \d+: field larger than field limit"):
+    with pytest.raises(
+        ImportError_,
+        match=r"b\.csv: row \d+ \(line \d+\) does not parse \(field larger than field limit",
+    ):
         import_csv(store, broken)
     assert [s.email for s in store.iter_subscribers()] == ["first@example.org"]
     with pytest.raises(ImportError_, match="no email column"):
@@ -227,3 +230,49 @@ def test_processes_opening_a_new_database_at_the_same_moment_all_get_it(tmp_path
         errors = [p.communicate(timeout=60)[1] for p in procs]
         assert all(p.returncode == 0 for p in procs), [e for e in errors if e][:1]
         assert SQLiteStore(path).schema_version() == len(MIGRATIONS)
+
+
+def test_quoted_fields_import_whole_as_rfc_4180_writes_them(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    rows = "".join(f"reader{i}@example.org,Reader {i}\n" for i in range(300))  # a long head
+    csv_file = write(
+        tmp_path / "list.csv",
+        "email,name\n" + rows + 'jack@example.org,"Jack ""JJ"" O\'Brien, Jr."\n'
+        'semi@example.org,"Semi; Colon"\n',
+    )
+    report = import_csv(store, csv_file)
+    assert report.added == 302 and report.rejected == []
+    jack = store.get_subscriber("jack@example.org")
+    assert jack is not None and jack.name == 'Jack "JJ" O\'Brien, Jr.'
+    semi = store.get_subscriber("semi@example.org")
+    assert semi is not None and semi.name == "Semi; Colon"
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [("jack@example.org,Jack O'Brien, Jr.", "row 3 has 3 fields"),
+     ('jack@example.org,"Jack" O\'Brien', "row 3")],
+)  # fmt: skip
+def test_a_row_that_does_not_parse_cleanly_refuses_the_import_rather_than_change_it(
+    store: SQLiteStore, tmp_path: Path, line: str, why: str
+) -> None:
+    csv_file = write(tmp_path / "list.csv", f"email,name\nann@example.org,Ann\n{line}\n")
+    with pytest.raises(ImportError_, match=why):
+        import_csv(store, csv_file)
+    assert store.count_subscribers() == {}
+
+
+def test_an_exported_file_imports_back_to_the_same_addresses_and_names(in_tmp: Path) -> None:
+    people = [("-jack@example.org", "=HYPERLINK(1)"), ("+plus@example.org", "@mention"),
+              ("=sum@example.org", "-minus"), ("plain@example.org", "Plain")]  # fmt: skip
+    store = SQLiteStore(in_tmp / "digest.sqlite3")
+    store.upsert_subscribers([(e, n, {}) for e, n in people], resubscribe=False)
+    store.close()
+    assert run("subscribers", "export", "out.csv").exit_code == 0
+    assert "'-jack@example.org" in (in_tmp / "out.csv").read_text(encoding="utf-8")
+    again = SQLiteStore(in_tmp / "again.sqlite3")
+    report = import_csv(again, in_tmp / "out.csv")
+    assert report.rejected == [] and report.added == 4
+    assert {(s.email, s.name) for s in again.iter_subscribers()} == set(people)
+    again.close()

@@ -176,15 +176,13 @@ def read_rows(
 
 
 def _rows(path: Path, stream: TextIO) -> Iterator[tuple[int, str, str | None, dict[str, str]]]:
-    head = stream.read(4096)
-    if not head.strip():
+    first_line = stream.readline()
+    if not first_line.strip():
         raise ImportError_(f"{path}: empty file")
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(head, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
     stream.seek(0)
-    reader = csv.reader(stream, dialect)
+    # the delimiter is the header's; quoting is RFC 4180's, read strictly: a row that
+    # does not parse cleanly refuses the file rather than being imported changed
+    reader = csv.reader(stream, delimiter=header_delimiter(first_line), strict=True)
     try:
         header = [h.strip().lstrip("\ufeff") for h in next(reader)]
     except StopIteration:
@@ -203,11 +201,17 @@ def _rows(path: Path, stream: TextIO) -> Iterator[tuple[int, str, str | None, di
     other_cols = [
         (i, header[i]) for i in range(width) if i not in (email_col, name_col) and header[i]
     ]
+    number = 1
     try:
         for number, row in enumerate(reader, start=2):
             if not "".join(row).strip():
                 continue
-            cells = row if len(row) >= width else row + [""] * (width - len(row))
+            if len(row) > width and any(cell.strip() for cell in row[width:]):
+                raise ImportError_(
+                    f"{path}: row {number} has {len(row)} fields, the header has {width} "
+                    "(a delimiter inside a value that is not quoted?); nothing was imported"
+                )
+            cells = [unguarded(c) for c in row[:width]] + [""] * max(0, width - len(row))
             for i in checked:
                 value = cells[i]
                 if len(value) > MAX_FIELD or "\n" in value or "\r" in value:
@@ -223,7 +227,23 @@ def _rows(path: Path, stream: TextIO) -> Iterator[tuple[int, str, str | None, di
                     others[column] = value
             yield number, cells[email_col], name or None, others
     except csv.Error as err:
-        raise ImportError_(f"{path}: line {reader.line_num}: {err}") from None
+        raise ImportError_(
+            f"{path}: row {number + 1} (line {reader.line_num}) does not parse ({err}; a quote "
+            "opened and never closed, or text after a closing quote?); nothing was imported"
+        ) from None
+
+
+def header_delimiter(line: str) -> str:
+    """The header line's delimiter: the commonest of comma, semicolon and tab in it."""
+    counts = {d: line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def unguarded(cell: str) -> str:
+    """A cell as typed, without the quote an export put before a formula-like start
+    (see spreadsheet_safe): an exported file imports back unchanged."""
+    return cell[1:] if cell.startswith("'") and cell[1:2] in FORMULA_STARTS and cell[1:] else cell
 
 
 def unclosed_quote(path: Path, row: int, fields: list[str]) -> None:
