@@ -142,7 +142,7 @@ def test_malformed_config_names_the_key_and_line(in_tmp: Path) -> None:
         ("- just\n- a list\n", "top level must be a mapping"),
         (
             "compose:\n  read_more: '{anchor}'\n",
-            "compose.read_more: Value error, must contain {url}",
+            "compose.read_more: must contain {url}",
         ),
     ],
 )

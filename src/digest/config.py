@@ -24,6 +24,15 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def has_line_break(text: str) -> bool:
+    """Whether ``text`` would break a mail header or a one-line field: any line break
+    Python knows (CR, LF, U+2028, U+2029, …) or other control character."""
+    return any(c in LINE_BREAKS or (ord(c) < 32 and c != "\t") or c == "\x7f" for c in text)
+
+
 class Newsletter(_Section):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -42,6 +51,13 @@ class Newsletter(_Section):
     )
     sender_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$", max_length=64)
 
+    @field_validator("name", "sender", "reply_to", "greeting", "greeting_fallback")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and has_line_break(value):
+            raise ValueError("must be one line (no line breaks or control characters)")
+        return value
+
     @field_validator("sender", "reply_to")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
@@ -56,6 +72,13 @@ class Newsletter(_Section):
     def _greeting(cls, value: str | None) -> str | None:
         if value is not None and "{name}" not in value:
             raise ValueError("must contain {name}")
+        if value is not None:
+            try:
+                value.format(name="Reader")
+            except (IndexError, KeyError, ValueError, AttributeError):
+                raise ValueError(
+                    "may hold {name} and nothing else in braces (write {{ and }} for a brace)"
+                ) from None
         return value
 
 

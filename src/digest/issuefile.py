@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from digest.config import Limits
+from digest.config import Limits, has_line_break
 from digest.errors import IssueFileError
 from digest.yamlio import read_yaml, validate
 
@@ -71,6 +71,13 @@ class Issue(_Strict):
     editor_note: str | None = None  # inline Markdown, shown above the conversations
     sections: tuple[Section, ...] = Field(min_length=1)
     feeds: tuple[str, ...] = ()  # the feeds the issue was composed from
+
+    @field_validator("subject", "preheader")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and has_line_break(value):
+            raise ValueError("must be one line (it goes in a mail header or the inbox snippet)")
+        return value
 
 
 def issue_slug(path: Path) -> str:

@@ -94,6 +94,8 @@ def read_yaml(
         return YAML(typ="rt").load(text)
     except RecursionError:
         raise error(f"{path}: nested too deeply to read") from None
+    except ValueError as err:  # a date YAML recognises but the calendar has not (2024-02-30)
+        raise error(f"{path}: a date that is not on the calendar ({err})") from None
     except YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
@@ -121,7 +123,7 @@ def validate(model: type[M], data: Any, path: Path, error: type[DigestError]) ->
         key = ".".join(str(p) for p in loc) or "(top)"
         line = line_of(data, loc)
         where = f":{line}" if line else ""
-        message = first["msg"]
+        message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown key"
         elif first["type"] == "missing":

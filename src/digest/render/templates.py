@@ -114,6 +114,23 @@ def render_template(env: jinja2.Environment, name: str, context: dict[str, objec
         raise RenderError(f"{_template_path(env, name)}: {err.message}") from None
     except jinja2.TemplateNotFound as err:
         raise RenderError(f"template not found: {err.name}") from None
+    except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as err:
+        # a template of one's own that fails as it runs ({{ 1 / 0 }}, a bad filter call)
+        line = _failing_line(err, name)
+        raise RenderError(
+            f"{_template_path(env, name)}{line}: the template failed ({type(err).__name__}: {err})"
+        ) from None
+
+
+def _failing_line(err: BaseException, name: str) -> str:
+    """ ":LINE" of the template where ``err`` was raised, when the traceback shows it."""
+    trace = err.__traceback__
+    line = ""
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename.endswith(name):
+            line = f":{trace.tb_lineno}"
+        trace = trace.tb_next
+    return line
 
 
 def _template_path(env: jinja2.Environment, name: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -32,7 +31,7 @@ class Document:
 
 
 def is_url(source: str) -> bool:
-    return urlsplit(source).scheme.lower() in {"http", "https"}
+    return source.strip().lower().startswith(("http://", "https://"))
 
 
 def _decode(source: str, data: bytes, encoding: str | None = None) -> str:
@@ -143,6 +142,8 @@ def fetch_bytes(
         raise SourceError(source, "redirected to an address that is not http or https") from None
     except httpx.HTTPError as err:
         raise SourceError(source, f"cannot fetch ({type(err).__name__}: {err})") from None
+    except (httpx.InvalidURL, ValueError) as err:  # "http://[::1", "http://a:b:c/"
+        raise SourceError(source, f"not a valid web address ({err})") from None
 
 
 def fetch_url(source: str, client: httpx.Client, settings: Fetch) -> Document:
