@@ -528,3 +528,20 @@ def test_a_folder_digest_may_not_write_in_says_how_to_give_it_the_folder(
     message = str(caught.value)
     assert "Permission denied" in message and f"chown {os.getuid()} {tmp_path}" in message
     assert "--user $(id -u):$(id -g)" in message and "named volume" in message
+
+
+def test_yaml_aliases_in_config_yaml_are_refused_before_they_expand(in_tmp: Path) -> None:
+    bomb = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for level in "bcdefghi":
+        previous = chr(ord(level) - 1)
+        bomb.append(f"{level}: &{level} [*{previous}, *{previous}, *{previous}, *{previous}]")
+    Path("config.yaml").write_text("\n".join(bomb) + "\n", encoding="utf-8")
+    one_line_error(run("subscribers", "count"), "config.yaml:1", "anchors and aliases")
+
+
+def test_an_issue_file_of_a_hundred_thousand_keys_is_refused_quickly(in_tmp: Path) -> None:
+    lines = ["subject: x", "date: 2026-03-04", "extra:"]
+    lines += [f"  k{i}: v" for i in range(100_000)]
+    Path("keys.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert Path("keys.yaml").stat().st_size < 2_000_000  # under the byte limit
+    one_line_error(run("check", "keys.yaml"), "keys.yaml:", "more than 20,000 keys and values")

@@ -259,6 +259,10 @@ class Draft(_Section):
     match: str | None = None
 
 
+CONFIG_BYTES = 1_000_000  # a config.yaml is a few kilobytes; a larger one is a mistake
+CONFIG_NODES = 20_000
+
+
 class Limits(_Section):
     """Bounds on an issue file, so a broken or hostile one fails fast with one line."""
 
@@ -266,6 +270,7 @@ class Limits(_Section):
     issue_sections: int = Field(50, ge=1)
     issue_experts: int = Field(500, ge=1)
     yaml_depth: int = Field(20, ge=4, le=1000)
+    yaml_nodes: int = Field(20_000, ge=100)  # keys and values in an issue file
 
 
 class SiteSelectors(_Section):
@@ -379,7 +384,16 @@ def load_settings(path: Path | None) -> Settings:
     """Read settings from ``path``; ``None`` means embedded defaults only."""
     if path is None:
         return Settings()
-    data = read_yaml(path, ConfigError, missing="config file not found")
+    # screened like an issue file: no aliases, bounded size, depth and count
+    data = read_yaml(
+        path,
+        ConfigError,
+        missing="config file not found",
+        max_bytes=CONFIG_BYTES,
+        max_depth=20,
+        max_nodes=CONFIG_NODES,
+        limits_name="the config file's limit",
+    )
     if data is None:
         return Settings()
     if not isinstance(data, dict):

@@ -93,6 +93,8 @@ def load_issue(path: Path, limits: Limits | None = None) -> Issue:
         missing="issue file not found",
         max_bytes=limits.issue_file_bytes,
         max_depth=limits.yaml_depth,
+        max_nodes=limits.yaml_nodes,
+        limits_name="limits.issue_file_bytes",
     )
     if not isinstance(data, dict):
         raise IssueFileError(f"{path}:1: an issue file is a mapping (subject, date, sections)")

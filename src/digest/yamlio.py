@@ -40,12 +40,28 @@ def line_of(data: Any, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def screen(text: str, path: Path, error: type[DigestError], max_depth: int) -> None:
-    """Walk the YAML events (no objects built, no recursion) and refuse anchors, aliases
-    and nesting deeper than ``max_depth``: a few hundred bytes of aliases can expand to
-    gigabytes, and deep nesting exhausts the parser's stack."""
+def screen(
+    text: str,
+    path: Path,
+    error: type[DigestError],
+    max_depth: int,
+    max_nodes: int | None = None,
+    limit_name: str = "limits.yaml_nodes",
+) -> None:
+    """Walk the YAML events (no objects built, no recursion) and refuse anchors, aliases,
+    nesting deeper than ``max_depth`` and more than ``max_nodes`` values: a few hundred
+    bytes of aliases can expand to gigabytes, deep nesting exhausts the parser's stack,
+    and a hundred thousand small keys take seconds and hundreds of MB to build."""
     depth = 0
+    nodes = 0
     for event in YAML(typ="rt").parse(text):
+        if max_nodes is not None and isinstance(event, NodeEvent):
+            nodes += 1
+            if nodes > max_nodes:
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                raise error(
+                    f"{path}:{line}: more than {max_nodes:,} keys and values ({limit_name})"
+                )
         line = event.start_mark.line + 1 if event.start_mark else 1
         if isinstance(event, AliasEvent) or (
             isinstance(event, NodeEvent) and getattr(event, "anchor", None)
@@ -68,6 +84,8 @@ def read_yaml(
     missing: str = "file not found",
     max_bytes: int | None = None,
     max_depth: int | None = None,
+    max_nodes: int | None = None,
+    limits_name: str = "limits",
 ) -> Any:
     """Parse ``path`` with comments and line numbers kept; raise ``error`` on any problem.
     With ``max_bytes``/``max_depth``, a file over those is refused before it is built,
@@ -79,9 +97,7 @@ def read_yaml(
     except OSError as err:
         raise error(f"{path}: cannot read ({err.strerror})") from None
     if max_bytes is not None and size > max_bytes:
-        raise error(
-            f"{path}: {size:,} bytes, over the {max_bytes:,}-byte limit (limits.issue_file_bytes)"
-        )
+        raise error(f"{path}: {size:,} bytes, over the {max_bytes:,}-byte limit ({limits_name})")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -90,7 +106,7 @@ def read_yaml(
         raise error(f"{path}: cannot read ({err.strerror})") from None
     try:
         if max_depth is not None:
-            screen(text, path, error, max_depth)
+            screen(text, path, error, max_depth, max_nodes)
         return YAML(typ="rt").load(text)
     except RecursionError:
         raise error(f"{path}: nested too deeply to read") from None
