@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ class Page:
 class PageServer:
     """Serves ``pages[path]``; records every request path it was asked for."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
         self.pages: dict[str, Page] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         server = self
@@ -55,6 +56,9 @@ class PageServer:
                 pass
 
         self._httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.scheme = "https" if tls is not None else "http"
+        if tls is not None:  # HTTPS with a test CA's certificate
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
@@ -62,7 +66,7 @@ class PageServer:
     @property
     def base(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self.scheme}://{host!s}:{port}"
 
     def url(self, path: str) -> str:
         return self.base + path

@@ -98,3 +98,30 @@ def test_a_server_that_drips_bytes_is_cut_off_at_the_total_timeout(
 def test_allowed_networks_must_be_addresses() -> None:
     with pytest.raises(ValueError, match="not an IP address"):
         Fetch(allow_private_addresses=("intranet",))
+
+
+def test_an_https_server_that_drips_bytes_is_cut_off_at_the_total_timeout() -> None:
+    import ssl
+    import time
+
+    import trustme
+
+    ca = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    server = PageServer(tls=server_context)
+    try:
+        url = server.add("/slow", b"<html><body>" + b" " * 200 + b"</body></html>", drip=0.2)
+        assert url.startswith("https://")
+        settings = settings_allowing("127.0.0.1", total_timeout=1.5, read_timeout=5.0)
+        client = make_client(settings.fetch)
+        trusting = ssl.create_default_context()
+        ca.configure_trust(trusting)
+        client._transport._pool._ssl_context = trusting  # type: ignore[attr-defined]
+        started = time.monotonic()
+        with client, pytest.raises(SourceError) as stopped:
+            read_conversation(url, settings=settings, client=client)
+        assert "total_timeout" in str(stopped.value)
+        assert time.monotonic() - started < 10  # the body alone would take 40 s
+    finally:
+        server.close()

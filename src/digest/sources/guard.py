@@ -18,6 +18,7 @@ import contextlib
 import contextvars
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -106,6 +107,18 @@ class _DeadlineStream(SyncStream):
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         super().write(buffer, self._bounded(timeout))
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        """The TLS stream keeps the deadline too (httpcore's own would not): an HTTPS
+        server that drips bytes is cut off like a plain one."""
+        upgraded = super().start_tls(ssl_context, server_hostname, self._bounded(timeout))
+        sock = upgraded.get_extra_info("socket")
+        return _DeadlineStream(sock) if isinstance(sock, ssl.SSLSocket) else upgraded
 
 
 class GuardedBackend(httpcore.NetworkBackend):
