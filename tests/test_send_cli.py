@@ -81,6 +81,23 @@ def test_test_send_to_the_outbox_writes_one_message_per_staff_address(issue_file
     assert message.get_content_type() == "multipart/alternative"
 
 
+def test_a_test_send_has_no_view_in_browser_link_that_would_lead_nowhere(
+    issue_file: Path,
+) -> None:
+    write_config("staff:\n  - desk@example.org\n")
+    assert run("send", str(issue_file), "--test").exit_code == 0
+    [file] = Path("outbox").rglob("*.eml")
+    message = email.message_from_bytes(file.read_bytes(), policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    for part in ("html", "plain"):
+        body = message.get_body((part,))
+        assert body is not None and "View in browser" not in body.get_content()
+    assert "/issues/" not in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    rendered = run("render", str(issue_file))  # what subscribers get keeps it
+    assert rendered.exit_code == 0
+    assert "View in browser" in Path("build", issue_file.stem + ".txt").read_text()
+
+
 def test_to_overrides_the_staff_list(issue_file: Path) -> None:
     result = run("send", str(issue_file), "--test", "--to", "one@example.org, two@example.org")
     assert result.exit_code == 0

@@ -38,9 +38,13 @@ def sample_date(issue: Issue) -> dt.datetime:
     return dt.datetime.combine(issue.date, dt.time(7, 0), tzinfo=dt.UTC)
 
 
-def build(path: Path, settings: Settings, *, staff_note: str | None = None) -> Build:
+def build(
+    path: Path, settings: Settings, *, staff_note: str | None = None, for_staff: bool = False
+) -> Build:
     issue = load_issue(path, settings.limits)
-    rendered = render_issue(issue, settings, issue_slug(path), staff_note=staff_note)
+    rendered = render_issue(
+        issue, settings, issue_slug(path), staff_note=staff_note, for_staff=for_staff
+    )
     sample = personalise(rendered, sample_recipient(settings))
     eml = bytes(to_email(sample, date=sample_date(issue)))
     findings = check_all(issue, rendered, sample.html, settings)

@@ -39,7 +39,7 @@ def send_test(
 ) -> list[Outcome]:
     """Check, render once, and send to staff; one Outcome per address, in order.
     ``staff_note`` (inline Markdown) goes on top of the email, for staff only."""
-    result = build(issue_path, settings, staff_note=staff_note)
+    result = build(issue_path, settings, staff_note=staff_note, for_staff=True)
     errors = [f for f in result.findings if f.level == "error"]
     if errors:
         raise DigestError(

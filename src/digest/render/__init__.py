@@ -72,8 +72,11 @@ def render_issue(
     *,
     staff_note: str | None = None,
     web_version: bool = False,
+    for_staff: bool = False,
 ) -> RenderedIssue:
     """``staff_note`` (inline Markdown) is shown on top of a draft sent to staff only.
+    ``for_staff`` (a test send or draft) leaves out "View in browser": the issue has no
+    web page until its delivery begins.
     ``web_version`` renders the page the archive and "View in browser" show: no greeting,
     no unsubscribe link, nothing personal; its ``text`` is unused."""
     # Jinja2, MJML and premailer load here, when something is rendered: commands that
@@ -99,7 +102,7 @@ def render_issue(
         "direction": direction(newsletter),
         "staff_note": staff_note,
         "web_version": web_version,
-        "view_url": settings.web.url(web_path(slug)),
+        "view_url": "" if for_staff else settings.web.url(web_path(slug)),
         "subscribe_url": settings.web.url("/subscribe"),
         "archive_url": settings.web.url("/issues/"),
         "feed_url": settings.web.url("/feed.xml"),
