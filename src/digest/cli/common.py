@@ -21,6 +21,16 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def quiet_after_broken_pipe() -> None:
+    """The reader of our output went away (``digest status X | head -2``): end quietly,
+    as command-line tools do, with nothing more written to the closed pipe."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
+    sys.exit(0)
+
+
 def reports_errors(func: F) -> F:
     """Turn a DigestError (or an operating-system error such as a full disk) into one line
     on stderr, ``digest: error: …``, and exit status 1; never a traceback."""
@@ -29,6 +39,8 @@ def reports_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except BrokenPipeError:
+            quiet_after_broken_pipe()
         except DigestError as err:
             click.echo(f"digest: error: {err}", err=True)
             sys.exit(1)

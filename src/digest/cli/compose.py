@@ -174,7 +174,13 @@ def signing_key_note(settings: Settings) -> None:
 @main.command()
 @click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8025, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=8025,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free one).",
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open the preview in a browser.")
 @config_option
 @reports_errors

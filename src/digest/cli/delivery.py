@@ -99,6 +99,7 @@ class CliProgress:
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
         self.last = 0.0
+        self.shown = 0  # recipients settled at the last line written
 
     def start(self, slug: str, total: int) -> None:
         click.echo(f"{slug}: delivering to {total} recipient(s)", err=True)
@@ -114,8 +115,9 @@ class CliProgress:
             click.echo(f"\r[{'#' * filled}{'.' * (width - filled)}] {line}   ", err=True, nl=False)
             if settled >= total:
                 click.echo("", err=True)
-        elif time.monotonic() - self.last > 5 or settled >= total:
-            self.last = time.monotonic()
+        elif settled != self.shown and (time.monotonic() - self.last > 5 or settled >= total):
+            # a line when something moved (start() said how many there are to send)
+            self.last, self.shown = time.monotonic(), settled
             click.echo(line, err=True)
 
     def note(self, message: str) -> None:

@@ -13,7 +13,13 @@ def events() -> None:
 
 
 @events.command("failed")
-@click.option("--limit", type=click.IntRange(1), default=1000, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="List at most this many.",
+)
 @config_option
 @reports_errors
 def events_failed(limit: int, config_path: str | None) -> None:

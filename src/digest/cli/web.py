@@ -39,7 +39,13 @@ DEFAULT_PORT = 8026
     help="Comma-separated proxy addresses or networks whose forwarded headers count "
     "[default: web.trusted_proxies, 127.0.0.1].",
 )
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Processes answering on the one socket.",
+)
 @click.option("--no-access-log", is_flag=True, help="Do not log each request.")
 @config_option
 @reports_errors
@@ -83,13 +89,16 @@ def serve_command(
         header_timeout=settings.web.header_timeout,
     )
     where = f"http://{'[' + host + ']' if ':' in host else host}:{bound}"
-    click.echo(f"serving {base}/ on {where}/ (Ctrl+C to stop)", err=True)
-    if is_local_url(base) and (parts.port or 80) != bound:
+    same = is_local_url(base) and (parts.port or 80) == bound
+    click.echo(f"{base}/" if same else f"{where}/")  # the address, once, on stdout
+    if is_local_url(base) and not same:
         click.echo(
             f"warning: web.base_url is {base}, so links in mail point there, not to port {bound}",
             err=True,
         )
-    click.echo(f"{base}/" if is_local_url(base) and (parts.port or 80) == bound else f"{where}/")
+    elif not same:
+        click.echo(f"links in mail point to {base}/ (web.base_url)", err=True)
+    click.echo("Ctrl+C to stop", err=True)
     if workers > 1:
         path = resolve_config_path(config_path)
         if path is not None:
