@@ -4,6 +4,7 @@ unsubscribes suppress people at once, and every later issue skips them."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,52 @@ def test_report_shows_outcomes_bounces_complaints_and_unsubscribes_in_every_form
     page = Path("report.html").read_text(encoding="utf-8")
     assert "<svg" in page and "gone@example.org" in page
     assert "<script" not in page and "http" not in page.split("</style>")[1]
+
+
+def test_a_resumed_issue_s_guard_counts_its_whole_history_never_over_100_percent(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paused by the guard and resumed: the next run's rate is the issue's events over
+    everyone it answered, not over this run's recipients alone."""
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    emails = [f"r{i:04d}@example.org" for i in range(3000)]
+    dead = {e for i, e in enumerate(emails) if i % 10 == 3}  # 10 %: paused at once
+    with FakePostmark() as fake:
+        fake.keep_bodies = False
+        fake.inactive.update(dead)
+        monkeypatch.setenv(KEY_ENV, fake.key)
+        values = settings(in_tmp, "postmark", fake, delivery={"guard_after": 500})
+        store = SQLiteStore(values.delivery.database)
+        store.upsert_subscribers(((e, None, {}) for e in emails), resubscribe=False)
+        issue = sample_issue(in_tmp)
+        schedule(store, issue, values, "now", "UTC", dt.datetime.now(dt.UTC))
+        first = deliver_now(store, values)[0]
+        assert first.error and "reputation guard" in first.error
+        schedule(store, issue, values, "now", "UTC", dt.datetime.now(dt.UTC))  # resume
+        again = deliver_now(store, values)[0]
+    assert again.error and "reputation guard" in again.error
+    shown = re.search(r"guard: ([\d.]+) % hard bounces after ([\d,]+)", again.error)
+    assert shown, again.error
+    assert float(shown.group(1)) <= 100 and int(shown.group(2).replace(",", "")) > 500
+
+
+def test_the_report_shows_a_rate_just_over_a_threshold_as_over_it_and_says_not_tracked(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.events import COMPLAINT, Event
+    from digest.report import as_text, make_report
+
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    values = settings(in_tmp)
+    store = SQLiteStore(values.delivery.database)
+    emails = [f"r{i:04d}@example.org" for i in range(988)]
+    store.upsert_subscribers(((e, None, {}) for e in emails), resubscribe=False)
+    issue = sample_issue(in_tmp)
+    schedule(store, issue, values, "now", "UTC", dt.datetime.now(dt.UTC))
+    deliver_now(store, values)
+    complaint = Event("outbox", COMPLAINT, emails[5], dt.datetime.now(dt.UTC), issue=issue.stem)
+    store.receive_events([complaint.with_fingerprint()])
+    store.apply_inbox()
+    text = as_text(make_report(store, issue.stem, issue.stem, tracked=False))
+    assert "complaints at 0.101 % (1 of 988) are over the 0.1 % to aim for" in text
+    assert "opens and clicks: not tracked" in text and "unique open" not in text

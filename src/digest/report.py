@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from digest.errors import DigestError
+from digest.rates import percent
 from digest.store import Store, StoredEvent
 
 COMPLAINT_LIMIT, COMPLAINT_AIM, BOUNCE_LIMIT = 0.003, 0.001, 0.02
@@ -40,6 +41,7 @@ class Report:
     timeline: list[tuple[str, str, int]] = field(default_factory=list)  # minute, status, n
     unique_opens: int = 0  # with tracking on
     clicks: list[tuple[str, int]] = field(default_factory=list)  # (link or expert, unique)
+    tracked: bool = True  # provider.tracking: opens and clicks are counted at all
 
 
 def _page(url: str) -> str:
@@ -49,7 +51,12 @@ def _page(url: str) -> str:
 
 
 def make_report(
-    store: Store, slug: str, issue_id: str, read_more: dict[str, str] | None = None
+    store: Store,
+    slug: str,
+    issue_id: str,
+    read_more: dict[str, str] | None = None,
+    *,
+    tracked: bool = True,
 ) -> Report:
     """``read_more`` maps each expert's "Read more" link to their name, so clicks say
     which expert's excerpt drew readers."""
@@ -73,13 +80,18 @@ def make_report(
     warnings = []
     if rates["complaint"] > COMPLAINT_LIMIT:
         warnings.append(
-            f"complaints at {rates['complaint']:.2%} are over Gmail's 0.3 % limit: stop and clean the list"
+            f"complaints at {percent(rates['complaint'])} ({events.get('complaint', 0):,} of "
+            f"{answered:,}) are over Gmail's 0.3 % limit: stop and clean the list"
         )
     elif rates["complaint"] > COMPLAINT_AIM:
-        warnings.append(f"complaints at {rates['complaint']:.2%} are over the 0.1 % to aim for")
+        warnings.append(
+            f"complaints at {percent(rates['complaint'])} ({events.get('complaint', 0):,} of "
+            f"{answered:,}) are over the 0.1 % to aim for"
+        )
     if rates["hard_bounce"] > BOUNCE_LIMIT:
         warnings.append(
-            f"hard bounces at {rates['hard_bounce']:.2%} are over 2 %: the list has dead addresses"
+            f"hard bounces at {percent(rates['hard_bounce'])} ({events.get('hard_bounce', 0):,} "
+            f"of {answered:,}) are over 2 %: the list has dead addresses"
         )
     if events.get("not_on_the_list"):
         warnings.append(
@@ -101,6 +113,7 @@ def make_report(
         timeline=store.delivery_timeline(slug),
         unique_opens=opens,
         clicks=[(labels.get(_page(url), url), n) for url, n in clicks],
+        tracked=tracked,
     )
 
 
@@ -113,9 +126,12 @@ def as_text(report: Report) -> str:
     by = ", ".join(f"{k} {v}" for k, v in sorted(report.unsubscribes.items())) or "none"
     lines.append(f"  {'unsubscribed':<13}{unsubscribed:>10,}  ({by})")
     lines.append(
-        "rates: " + ", ".join(f"{k.replace('_', ' ')} {v:.2%}" for k, v in report.rates.items())
+        "rates: "
+        + ", ".join(f"{k.replace('_', ' ')} {percent(v)}" for k, v in report.rates.items())
     )
-    if report.unique_opens or report.clicks:
+    if not report.tracked and not (report.unique_opens or report.clicks):
+        lines.append("opens and clicks: not tracked (provider.tracking is off)")
+    elif report.unique_opens or report.clicks:
         lines.append(f"tracking: {report.unique_opens:,} unique open(s); unique clicks:")
         lines += [f"  {n:>6,}  {label}" for label, n in report.clicks]
     lines += [f"warning: {w}" for w in report.warnings]
@@ -192,11 +208,16 @@ def as_html(report: Report) -> str:
         for k, v in sorted(report.unsubscribes.items())
     )
     rates = "".join(
-        f"<tr><td>{e(k.replace('_', ' '))}</td><td>{v:.2%}</td></tr>"
+        f"<tr><td>{e(k.replace('_', ' '))}</td><td>{percent(v)}</td></tr>"
         for k, v in report.rates.items()
     )
     warnings = "".join(f'<p class="warn">{e(w)}</p>' for w in report.warnings)
     clicks = "".join(f"<tr><td>{e(label)}</td><td>{n:,}</td></tr>" for label, n in report.clicks)
+    engagement = (
+        f"<table><tr><td>unique opens</td><td>{report.unique_opens:,}</td></tr>{clicks}</table>"
+        if report.tracked or report.unique_opens or report.clicks
+        else "<p>Not tracked (provider.tracking is off).</p>"
+    )
     problems = "".join(
         f"<tr><td>{e(p.email)}</td><td>{e(p.kind)}</td><td>{e(p.provider)}</td><td>{e(p.detail)}</td></tr>"
         for p in report.problems[:500]
@@ -216,7 +237,7 @@ table{{border-collapse:collapse;margin:1em 0}}td{{padding:2px 12px 2px 0;border-
 <h2>Over time</h2>{_chart(report)}<p>{legend}</p>
 <h2>Counts</h2><table>{rows}{unsub}</table>
 <h2>Rates</h2><table>{rates}</table>
-<h2>Opens and clicks</h2><table><tr><td>unique opens</td><td>{report.unique_opens:,}</td></tr>{clicks}</table>
+<h2>Opens and clicks</h2>{engagement}
 <h2>Bounced and complained</h2><table>{problems or "<tr><td>none</td></tr>"}</table>
 </body></html>
 """

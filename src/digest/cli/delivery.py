@@ -309,7 +309,9 @@ def report_command(
         }
     store = open_store(settings)
     try:
-        made = reports.make_report(store, slug, ascii_id(slug), read_more)
+        made = reports.make_report(
+            store, slug, ascii_id(slug), read_more, tracked=settings.provider.tracking
+        )
         set_aside = len(store.failed_events())
     finally:
         store.close()

@@ -17,6 +17,7 @@ from digest.delivery.pacing import RateLimiter
 from digest.errors import ConfigError, DigestError, ProviderError, StoreError
 from digest.providers import Batch, Outcome, Provider
 from digest.providers.base import FAILED
+from digest.rates import percent
 from digest.render import RenderedIssue
 from digest.render.message import Recipient
 from digest.schedule import rendered_from_json
@@ -158,7 +159,10 @@ class IssueDelivery:
         settled_before = sum(counts.get(s, 0) for s in FINAL_STATUSES)
         total = settled_before + self.store.remaining(self.slug)
         self.progress.start(self.slug, total)
-        state = _RunState(settled=settled_before)
+        # the guard's base: everyone of the issue answered, not only in this run (its
+        # events count the issue's whole history)
+        answered_before = counts.get("accepted", 0) + counts.get("rejected", 0)
+        state = _RunState(settled=settled_before, answered=answered_before)
         started = time.monotonic()
         pending: dict[Future[list[Outcome]], ClaimedBatch] = {}
         pool = ThreadPoolExecutor(
@@ -276,11 +280,11 @@ class IssueDelivery:
             ("hard_bounce", "hard bounces", delivery.guard_hard_bounce_rate),
             ("complaint", "complaints", delivery.guard_complaint_rate),
         ):
-            rate = events.get(kind, 0) / state.answered
+            rate = min(1.0, events.get(kind, 0) / state.answered)
             if rate > limit:
                 state.stop_reason = (
-                    f"paused by the reputation guard: {rate:.1%} {what} after "
-                    f"{state.answered:,} recipients (limit {limit:.1%}); see digest report "
+                    f"paused by the reputation guard: {percent(rate)} {what} after "
+                    f"{state.answered:,} recipients (limit {percent(limit)}); see digest report "
                     f"{self.scheduled.path}, clean the list, then resume with digest schedule "
                     f"{self.scheduled.path} --at now"
                 )
