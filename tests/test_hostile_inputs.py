@@ -545,3 +545,14 @@ def test_an_issue_file_of_a_hundred_thousand_keys_is_refused_quickly(in_tmp: Pat
     Path("keys.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert Path("keys.yaml").stat().st_size < 2_000_000  # under the byte limit
     one_line_error(run("check", "keys.yaml"), "keys.yaml:", "more than 20,000 keys and values")
+
+
+@pytest.mark.parametrize(
+    ("line", "char"), [("subject: [Weekly] Harbors", "["), ("subject: *New* harbors", "*"),
+                       ("subject: @desk picks", "@")],
+)  # fmt: skip
+def test_a_yaml_value_that_starts_with_syntax_says_to_quote_it(
+    in_tmp: Path, line: str, char: str
+) -> None:
+    Path("quote.yaml").write_text(f"{line}\ndate: 2026-03-04\n", encoding="utf-8")
+    one_line_error(run("check", "quote.yaml"), f"a value starting with {char} must be quoted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -66,7 +67,10 @@ def screen(
         if isinstance(event, AliasEvent) or (
             isinstance(event, NodeEvent) and getattr(event, "anchor", None)
         ):
-            raise error(f"{path}:{line}: YAML anchors and aliases (&, *) are not allowed here")
+            hint = quoting_hint(text, [event.start_mark])
+            raise error(
+                f"{path}:{line}: YAML anchors and aliases (&, *) are not allowed here{hint}"
+            )
         if isinstance(event, CollectionStartEvent):
             depth += 1
             if depth > max_depth:
@@ -116,7 +120,30 @@ def read_yaml(
         mark = getattr(err, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or "invalid YAML"
-        raise error(f"{path}{where}: {problem}") from None
+        hint = quoting_hint(text, [getattr(err, "context_mark", None), mark])
+        raise error(f"{path}{where}: {problem}{hint}") from None
+
+
+_SPECIAL_START = re.compile(r"^\s*(?:-\s+)?([\w.-]+):\s+([\[{*&!|>@`%])")
+
+
+def quoting_hint(text: str, marks: list[Any]) -> str:
+    """When a line near the error gives a key a value that starts with a character YAML
+    reads as syntax ([Weekly] …, *New*, @name), say to put the value in quotes."""
+    lines = text.splitlines()
+    for mark in marks:
+        if mark is None:
+            continue
+        for number in (mark.line, mark.line - 1):
+            if 0 <= number < len(lines):
+                found = _SPECIAL_START.match(lines[number])
+                if found:
+                    key, char = found.groups()
+                    return (
+                        f" (line {number + 1}: a value starting with {char} must be quoted, "
+                        f'e.g. {key}: "{char}…")'
+                    )
+    return ""
 
 
 def plain(value: Any) -> Any:
