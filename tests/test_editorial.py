@@ -275,7 +275,7 @@ def test_check_warns_about_a_missing_affiliation_and_a_made_up_anchor(tmp_path: 
     assert path.read_text(encoding="utf-8").count("anchor_from_name: true") == 2
     findings = [str(f) for f in check_issue(load_issue(path))]
     assert any(
-        f.startswith("warning:") and "#ana-silva" in f and "made from the name" in f
+        f.startswith("warning:") and "#ana-silva" in f and "made from the expert's name" in f
         for f in findings
     ), findings
     assert [f for f in findings if "no affiliation" in f] == [
@@ -293,14 +293,14 @@ def test_a_markdown_source_can_give_the_pages_anchors(tmp_path: Path) -> None:
         "comment-okafor",
         "comment-aydin",
     ]
-    assert not any("made from the name" in str(f) for f in check_issue(load_issue(path)))
+    assert not any("made from the expert's name" in str(f) for f in check_issue(load_issue(path)))
 
 
 def test_anchors_taken_from_the_page_are_not_flagged(tmp_path: Path) -> None:
     issue, path = composed(tmp_path, FIXTURES / "conversation-page.html", "https://example.org/l")
     write_issue(dump_issue(issue), path, force=True)
     assert "anchor_from_name" not in path.read_text(encoding="utf-8")
-    assert not any("made from the name" in str(f) for f in check_issue(load_issue(path)))
+    assert not any("made from the expert's name" in str(f) for f in check_issue(load_issue(path)))
 
 
 def test_an_issue_named_in_chinese_renders_and_sends_with_ascii_headers_and_tags(

@@ -100,9 +100,10 @@ def check_issue(issue: Issue) -> list[Finding]:
                 findings.append(
                     Finding(
                         "warning",
-                        f"the read-more anchor #{anchor} of {at} was made from the name, not "
-                        "found on the page: open the link to check it lands on the comment, "
-                        "then delete anchor_from_name",
+                        f"the read-more anchor #{anchor} of {at} was made from the expert's "
+                        "name (the source named none for this comment), so it may not match the "
+                        "page: open the link to check it lands on the comment, then delete "
+                        "anchor_from_name",
                     )
                 )
             for url in link_targets(expert.excerpt):
