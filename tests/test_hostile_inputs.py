@@ -81,12 +81,17 @@ def test_an_unterminated_quote_refuses_the_import_naming_the_row(in_tmp: Path) -
 # --- 5 and 6. issue files: no aliases, bounded size and depth ----------------------------
 
 
-def test_yaml_aliases_in_an_issue_file_are_refused(in_tmp: Path) -> None:
+def alias_bomb() -> str:
+    """Nine levels of YAML aliases: a few hundred bytes that expand to gigabytes."""
     bomb = ["a: &a [x, x, x, x, x, x, x, x, x]"]
     for level in "bcdefghi":
         previous = chr(ord(level) - 1)
         bomb.append(f"{level}: &{level} [*{previous}, *{previous}, *{previous}, *{previous}]")
-    Path("bomb.yaml").write_text("\n".join(bomb) + "\n", encoding="utf-8")
+    return "\n".join(bomb) + "\n"
+
+
+def test_yaml_aliases_in_an_issue_file_are_refused(in_tmp: Path) -> None:
+    Path("bomb.yaml").write_text(alias_bomb(), encoding="utf-8")
     one_line_error(run("check", "bomb.yaml"), "bomb.yaml:1", "anchors and aliases")
 
 
@@ -531,11 +536,7 @@ def test_a_folder_digest_may_not_write_in_says_how_to_give_it_the_folder(
 
 
 def test_yaml_aliases_in_config_yaml_are_refused_before_they_expand(in_tmp: Path) -> None:
-    bomb = ["a: &a [x, x, x, x, x, x, x, x, x]"]
-    for level in "bcdefghi":
-        previous = chr(ord(level) - 1)
-        bomb.append(f"{level}: &{level} [*{previous}, *{previous}, *{previous}, *{previous}]")
-    Path("config.yaml").write_text("\n".join(bomb) + "\n", encoding="utf-8")
+    Path("config.yaml").write_text(alias_bomb(), encoding="utf-8")
     one_line_error(run("subscribers", "count"), "config.yaml:1", "anchors and aliases")
 
 
