@@ -25,6 +25,7 @@ class PageServer:
 
     def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
         self.pages: dict[str, Page] = {}
+        self.closed = threading.Event()
         self.requests: list[tuple[str, dict[str, str]]] = []
         server = self
 
@@ -46,16 +47,22 @@ class PageServer:
                     if not page.drip:
                         self.wfile.write(page.body)
                     for byte in page.body if page.drip else b"":
+                        if server.closed.is_set():
+                            break  # the test is over: stop dripping into its successors
                         self.wfile.write(bytes([byte]))
                         self.wfile.flush()
                         time.sleep(page.drip)
-                except (BrokenPipeError, ConnectionResetError):
+                except OSError:  # the client went away (a broken pipe, a TLS EOF): fine
                     pass
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer((host, 0), Handler)
+        class QuietServer(ThreadingHTTPServer):
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # a client that hung up is not the test's business; nothing on stderr
+
+        self._httpd = QuietServer((host, 0), Handler)
         self.scheme = "https" if tls is not None else "http"
         if tls is not None:  # HTTPS with a test CA's certificate
             self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
@@ -77,5 +84,6 @@ class PageServer:
         return self.url(path)
 
     def close(self) -> None:
+        self.closed.set()
         self._httpd.shutdown()
         self._httpd.server_close()
