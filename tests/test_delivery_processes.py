@@ -101,7 +101,10 @@ def test_killing_deliver_at_random_moments_loses_no_one_and_mails_no_one_twice(
     store, emails = set_up(tmp_path, fake, subscribers=3000, batch_size=50, rate=800)
     env = environment(fake)
     kills = kill_at_random(tmp_path, env, random.Random(20261128), (0.5, 1.3))
-    for _ in range(5):  # restart until done
+    for _ in range(5):  # restart until done (the last killed run may have finished it)
+        row = store.get_schedule(store.list_schedules()[0].slug)
+        if row is not None and row.status in ("sent", "incomplete"):
+            break
         proc = deliver_process(tmp_path, env)
         _, err = proc.communicate(timeout=300)
         row = store.get_schedule(store.list_schedules()[0].slug)
@@ -109,8 +112,6 @@ def test_killing_deliver_at_random_moments_loses_no_one_and_mails_no_one_twice(
             assert proc.returncode == 1 and "--resend-unknown" in err, err
             break
         assert proc.returncode == 0, err
-        if row is not None and row.status == "sent":
-            break
     assert kills >= 3, "the delivery finished before it could be killed; make it slower"
     sent = collections.Counter(fake.delivered_to())
     twice = [address for address, n in sent.items() if n > 1]
@@ -288,9 +289,13 @@ def test_killing_smtp_delivery_leaves_at_most_the_message_in_progress_unknown(
         finish = deliver_process(tmp_path, env)  # settle what the kills left, send the rest
         _, err = finish.communicate(timeout=300)
         unknown = set(store.unknown_recipients(slug))
-        # unknown is not sent: the run says so and fails until they are settled
-        assert finish.returncode == (1 if unknown else 0), err
-        assert not unknown or "--resend-unknown" in err
+        # unknown is not sent: the run that ends the issue says so and fails (unless the
+        # last killed run had already ended it, and this one found nothing due)
+        if "no issue is due" not in err:
+            assert finish.returncode == (1 if unknown else 0), err
+            assert not unknown or "--resend-unknown" in err
+        else:
+            assert finish.returncode == 0, err
         again = deliver_process(tmp_path, env, "--resend-unknown")
         _, err = again.communicate(timeout=300)
         assert again.returncode == 0, err

@@ -8,7 +8,6 @@ import gzip
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -512,27 +511,28 @@ def test_a_mistyped_database_path_makes_no_folders_and_no_empty_list(
     assert not (in_tmp / "data").exists()
 
 
-def test_a_folder_digest_may_not_write_in_says_how_to_give_it_the_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import builtins
+def test_a_folder_digest_may_not_write_in_says_how_to_give_it_the_folder(tmp_path: Path) -> None:
+    """As in a container running as uid 10001 with a host folder someone else owns."""
+    import shutil
+    import subprocess
+    import sys
 
-    from digest.errors import StoreError
-    from digest.store.sqlite import SQLiteStore
-
-    real_open = builtins.open
-
-    def refusing(file: Any, *args: Any, **kwargs: Any) -> Any:
-        if str(file).endswith("-lock"):  # as the kernel answers a user who may not write there
-            raise PermissionError(13, "Permission denied")
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", refusing)
-    with pytest.raises(StoreError) as caught:
-        SQLiteStore(tmp_path / "digest.sqlite3")
-    message = str(caught.value)
-    assert "Permission denied" in message and f"chown {os.getuid()} {tmp_path}" in message
-    assert "--user $(id -u):$(id -g)" in message and "named volume" in message
+    if os.getuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run digest as another user")
+    folder = tmp_path / "data"
+    folder.mkdir(mode=0o755)
+    tmp_path.chmod(0o755)
+    result = subprocess.run(
+        ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups",
+         sys.executable, "-m", "digest", "subscribers", "count"],
+        cwd=folder, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "Permission denied" in line and "digest runs as user 10001" in line
+    assert "chown 10001 ." in line and "--user $(id -u):$(id -g)" in line
+    assert "named volume" in line and not (folder / "digest.sqlite3").exists()
 
 
 def test_yaml_aliases_in_config_yaml_are_refused_before_they_expand(in_tmp: Path) -> None:

@@ -581,3 +581,19 @@ def test_a_postgres_database_at_schema_6_upgrades_in_place_with_its_events(
     assert upgraded.schema_version() == 7 and upgraded.failed_events() == []
     assert [e.kind for e in upgraded.events_for("a@example.org")] == ["delivered"]
     upgraded.close()
+
+
+def test_every_public_store_method_turns_database_errors_into_one_line_on_both_stores() -> None:
+    from digest.store.common import _UNGUARDED
+
+    for store_class in (SQLiteStore, PostgresStore):
+        for name in dir(store_class):
+            method = getattr(store_class, name)
+            if name.startswith("_") or name in _UNGUARDED or not callable(method):
+                continue
+            if isinstance(getattr(store_class, name, None), property):
+                continue
+            assert hasattr(method, "__wrapped__"), f"{store_class.__name__}.{name} is not guarded"
+    # an override stays the subclass's own, guarded once
+    assert PostgresStore.claim_issue.__wrapped__.__qualname__ == "PostgresStore.claim_issue"  # type: ignore[attr-defined]
+    assert SQLiteStore.claim_issue.__wrapped__.__qualname__ == "Issues.claim_issue"  # type: ignore[attr-defined]

@@ -1,0 +1,173 @@
+"""The SQLite store's core: the connection, its transactions and migrations."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from digest.errors import StoreError
+from digest.store.common import (
+    _connect,
+    describe,
+    not_writable,
+)
+from digest.store.schema import INBOX_SCHEMA, MIGRATIONS
+
+
+class StoreCore:
+    """The SQLite database itself: opening (and making) it, migrating it, transactions,
+    the list's identity and the inbox beside it. The store's other parts build on it."""
+
+    _store_part = True
+    # what the engine raises, and how a message names the database (PostgresStore differs)
+    database_errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
+    def describe(self, err: Exception) -> str:
+        assert isinstance(err, sqlite3.Error)
+        return describe(err, self.busy_seconds, self.path)
+
+    def __init__(self, path: Path | str, *, busy_seconds: float = 30.0) -> None:
+        self.path = Path(path)
+        self.busy_seconds = busy_seconds
+        self.lock = threading.RLock()
+        self.inbox_path = self.path.with_name(self.path.name + "-inbox")
+        self._inbox: sqlite3.Connection | None = None
+        self._list_id: str | None = None
+        self._keys: dict[str, int] = {}
+        new = not self.path.is_file() or self.path.stat().st_size == 0
+        if new and not self.path.parent.is_dir():
+            # a mistyped path makes no folders and no empty list: say what is missing
+            raise StoreError(
+                f"{self.path}: the folder {self.path.parent} does not exist (check "
+                "delivery.database, or create the folder for a new list)"
+            )
+        # a new list is made under a lock beside it: processes started together (serve
+        # workers, deliver) wait for the first to make it, rather than finding it half-made
+        with self._creating() if new else contextlib.nullcontext():
+            if self.path.is_file() and self.path.stat().st_size == 0 and not self._wal_has_data():
+                raise StoreError(
+                    f"{self.path}: an empty file, not a digest database (delete it to start a new list)"
+                )
+            try:
+                self.db = _connect(self.path, busy_seconds)
+                self._migrate()
+                self.db.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as err:
+                raise StoreError(f"{self.path}: {describe(err, busy_seconds, self.path)}") from None
+
+    @contextlib.contextmanager
+    def _creating(self) -> Iterator[None]:
+        import fcntl
+
+        lock_path = self.path.with_name(self.path.name + "-lock")
+        try:
+            handle = open(lock_path, "a")  # noqa: SIM115 - held for the block below
+        except PermissionError as err:
+            raise StoreError(
+                f"{lock_path}: cannot create ({err.strerror}); {not_writable(self.path.parent)}"
+            ) from None
+        except OSError as err:
+            raise StoreError(f"{lock_path}: cannot create ({err.strerror})") from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def _wal_has_data(self) -> bool:
+        wal = self.path.with_name(self.path.name + "-wal")
+        return wal.is_file() and wal.stat().st_size > 0
+
+    def close(self) -> None:
+        self.db.close()
+        if self._inbox is not None:
+            self._inbox.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self.db.execute("COMMIT")
+                except sqlite3.Error:
+                    with contextlib.suppress(sqlite3.Error):
+                        self.db.execute("ROLLBACK")
+                    raise
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path}: made by a newer digest (schema {version}); upgrade digest"
+            )
+        if version == len(MIGRATIONS):
+            return
+        self.db.execute("PRAGMA foreign_keys=OFF")  # tables are rebuilt in place
+        for number in range(version, len(MIGRATIONS)):
+            with self.transaction() as db:
+                # read again under the write lock: another process opening the same new
+                # database at the same moment may have applied this step already
+                if db.execute("PRAGMA user_version").fetchone()[0] > number:
+                    continue
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def list_identity(self) -> str:
+        """This list's random identity, part of everything its tokens sign."""
+        if self._list_id is None:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'list_id'").fetchone()
+            self._list_id = str(row["value"])
+        return self._list_id
+
+    def _key(self, slug: str) -> int:
+        """The issue's small integer key in the delivery ledger (-1 for an unknown slug,
+        which matches no row). Keys never change, so they are kept once found."""
+        key = self._keys.get(slug)
+        if key is None:
+            row = self.db.execute("SELECT key FROM issues WHERE slug = ?", (slug,)).fetchone()
+            if row is None:
+                return -1
+            key = self._keys[slug] = int(row["key"])
+        return key
+
+    # --- subscribers -------------------------------------------------------------------
+
+    # --- the inbox: unsubscribe requests that never wait on the main database ---------------
+
+    # --- signups: double opt-in ---------------------------------------------------------
+
+    # --- schedule ----------------------------------------------------------------------
+
+    # --- delivery ----------------------------------------------------------------------
+
+    def _outcomes_transaction(self, suppressing: bool) -> contextlib.AbstractContextManager[Any]:
+        """The transaction a batch's outcomes are written in: the store's usual one."""
+        return self.transaction()
+
+    def _inbox_db(self) -> sqlite3.Connection:
+        if self._inbox is None:
+            self._inbox = _connect(self.inbox_path, 5.0)
+            self._inbox.executescript(INBOX_SCHEMA)
+            with contextlib.suppress(sqlite3.OperationalError):  # an inbox from before channels
+                self._inbox.execute(
+                    "ALTER TABLE unsubscribes ADD COLUMN channel TEXT NOT NULL DEFAULT 'link'"
+                )
+        return self._inbox

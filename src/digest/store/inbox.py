@@ -1,0 +1,184 @@
+"""The inbox: unsubscribes, provider events and signups recorded at once in a small
+database beside the main one, then applied to the list (the events once each, by
+fingerprint; one that cannot be applied is set aside)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+from digest.events import SOFT_BOUNCE, SUPPRESSING, Event
+from digest.store import (
+    ACTIVE,
+)
+from digest.store.common import (
+    EVENTS_PER_APPLY,
+    INSERT_EVENT,
+    now_utc,
+    stamp,
+)
+from digest.store.failed_events import set_aside
+from digest.store.signups import Signups
+
+
+class Inbox(Signups):
+    _store_part = True
+
+    def request_unsubscribe(self, uid: str, channel: str = "link") -> None:
+        """Record an unsubscribe durably in the inbox; applied by apply_inbox. ``channel``
+        says how it came: one-click, link (the page's button), mailto."""
+        inbox = self._inbox_db()
+        inbox.execute(
+            "INSERT INTO unsubscribes (uid, received_at, channel) VALUES (?, ?, ?)",
+            (uid, stamp(now_utc()), channel),
+        )
+
+    def _inbox_pending(self) -> tuple[int, list[tuple[str, str]]]:
+        """(the last request's id, the (uid, channel) asked for) or (0, []) when none waits."""
+        if self._inbox is None and not self.inbox_path.is_file():
+            return 0, []
+        rows = (
+            self._inbox_db()
+            .execute("SELECT id, uid, channel FROM unsubscribes ORDER BY id")
+            .fetchall()
+        )
+        return (rows[-1]["id"], [(r["uid"], r["channel"]) for r in rows]) if rows else (0, [])
+
+    def _inbox_done(self, last: int) -> None:
+        if last:
+            self._inbox_db().execute("DELETE FROM unsubscribes WHERE id <= ?", (last,))
+
+    def receive_events(self, events: list[Event], replay_key: str | None = None) -> bool:
+        """Record provider events durably in the inbox, with the request's replay key in
+        the same transaction; False (and nothing recorded) when the key was seen before."""
+        inbox = self._inbox_db()
+        with self.lock:
+            inbox.execute("BEGIN IMMEDIATE")
+            try:
+                if replay_key is not None:
+                    inbox.execute(
+                        "INSERT INTO seen (key, seen_at) VALUES (?, ?)",
+                        (replay_key, stamp(now_utc())),
+                    )
+                inbox.executemany(
+                    "INSERT INTO events (event) VALUES (?)", [(e.to_json(),) for e in events]
+                )
+            except sqlite3.IntegrityError:
+                inbox.execute("ROLLBACK")
+                return False
+            except BaseException:
+                inbox.execute("ROLLBACK")
+                raise
+            inbox.execute("COMMIT")
+        return True
+
+    def _inbox_events(self) -> tuple[int, list[Event]]:
+        if self._inbox is None and not self.inbox_path.is_file():
+            return 0, []
+        rows = (
+            self._inbox_db()
+            .execute("SELECT id, event FROM events ORDER BY id LIMIT ?", (EVENTS_PER_APPLY,))
+            .fetchall()
+        )
+        return (rows[-1]["id"], [Event.from_json(r["event"]) for r in rows]) if rows else (0, [])
+
+    def apply_inbox(self, soft_limit: int = 3, soft_days: float = 30) -> int:
+        """Apply waiting unsubscribe requests and provider events to the subscriber list;
+        the number of subscribers changed. A crash between the two steps applies them
+        again next time, harmlessly (events are stored once, by fingerprint)."""
+        changed = 0
+        while True:  # a chunk per transaction, so a backlog never holds the lock for long
+            last, uids = self._inbox_pending()
+            last_event, events = self._inbox_events()
+            last_signup, signups = self._inbox_rows("signups", "email, name")
+            last_confirm, confirms = self._inbox_rows("confirms", "uid")
+            if not uids and not events and not signups and not confirms:
+                return changed
+            with self.transaction() as db:
+                changed += self._unsubscribe(db, uids) if uids else 0
+                changed += self._apply_events(db, events, soft_limit, soft_days)
+                self._apply_signups(db, signups)
+                changed += self._apply_confirms(db, [row["uid"] for row in confirms])
+            self._inbox_done(last)
+            for table, done in (
+                ("events", last_event),
+                ("signups", last_signup),
+                ("confirms", last_confirm),
+            ):
+                if done:
+                    self._inbox_db().execute(f"DELETE FROM {table} WHERE id <= ?", (done,))
+
+    def _inbox_rows(self, table: str, columns: str) -> tuple[int, list[sqlite3.Row]]:
+        """(the last row's id, the rows) waiting in one of the inbox's tables."""
+        if self._inbox is None and not self.inbox_path.is_file():
+            return 0, []
+        rows = (
+            self._inbox_db()
+            .execute(f"SELECT id, {columns} FROM {table} ORDER BY id LIMIT ?", (EVENTS_PER_APPLY,))
+            .fetchall()
+        )
+        return (rows[-1]["id"], rows) if rows else (0, [])
+
+    @staticmethod
+    def _apply_events(
+        db: sqlite3.Connection, events: list[Event], soft_limit: int, soft_days: float
+    ) -> int:
+        """Store each event once; suppress on hard bounces, complaints and provider
+        unsubscribes, and on the soft_limit-th soft bounce within soft_days."""
+        changed = 0
+        received = stamp(now_utc())
+        for event in events:
+            # each event in a savepoint: one that fails is set aside, the rest go on
+            db.execute("SAVEPOINT event")
+            try:
+                changed += Inbox._apply_event(db, event, received, soft_limit, soft_days)
+            except Exception as err:
+                db.execute("ROLLBACK TO SAVEPOINT event")
+                set_aside(db, event, err, received)
+            db.execute("RELEASE SAVEPOINT event")
+        return changed
+
+    @staticmethod
+    def _apply_event(
+        db: sqlite3.Connection, event: Event, received: str, soft_limit: int, soft_days: float
+    ) -> int:
+        """Store one event once, and change its subscriber's status as it says."""
+        subscriber = db.execute(
+            "SELECT id, status FROM subscribers WHERE email = ?", (event.email,)
+        ).fetchone()
+        issue = event.issue
+        if issue is None and subscriber is not None and event.message_id:
+            found = db.execute(
+                "SELECT i.slug FROM deliveries d JOIN issues i ON i.key = d.issue"
+                " WHERE d.subscriber_id = ? AND d.message_id IN (?, ?)",
+                (subscriber["id"], event.message_id, f"<{event.message_id.strip('<>')}>"),
+            ).fetchone()
+            issue = found["slug"] if found else None
+        stored = db.execute(
+            INSERT_EVENT,
+            (event.fingerprint, event.provider, event.kind, event.email,
+             subscriber["id"] if subscriber else None, issue, event.message_id,
+             event.detail[:500], stamp(event.occurred_at), received),
+        ).rowcount  # fmt: skip
+        if not stored or subscriber is None:
+            return 0  # seen before, or nobody on the list: kept, never an error
+        status = subscriber["status"]
+        new = SUPPRESSING.get(event.kind)
+        if event.kind == SOFT_BOUNCE and status == ACTIVE:
+            since = stamp(event.occurred_at - dt.timedelta(days=soft_days))
+            count = db.execute(
+                "SELECT COUNT(*) FROM events WHERE email = ? AND kind = 'soft_bounce'"
+                " AND occurred_at >= ?",
+                (event.email, since),
+            ).fetchone()[0]
+            new = "bounced" if count >= soft_limit else None
+        if new is None or status == new or (status != ACTIVE and new != "complained"):
+            return 0  # a complaint outranks any other state; the rest only end 'active'
+        db.execute(
+            "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
+            (new, received, subscriber["id"]),
+        )
+        return 1
+
+    def inbox_waiting(self) -> int:
+        return len(self._inbox_pending()[1]) + len(self._inbox_events()[1])

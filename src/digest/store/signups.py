@@ -1,0 +1,143 @@
+"""Double opt-in: signups wait apart from the list until their address is confirmed;
+confirmation mails are claimed before they are sent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import replace
+
+from digest.store import (
+    ACTIVE,
+    Signup,
+)
+from digest.store.common import (
+    CONFIRM_ATTEMPTS,
+    CONFIRM_EVERY,
+    new_uid,
+    now_utc,
+    parse_stamp,
+    stamp,
+    suppression_hash,
+)
+from digest.store.subscribers import Subscribers
+
+
+class Signups(Subscribers):
+    _store_part = True
+
+    def request_signup(self, email: str, name: str | None) -> None:
+        """Record a signup from the site in the inbox; apply_inbox decides what it means."""
+        self._inbox_db().execute(
+            "INSERT INTO signups (email, name, received_at) VALUES (?, ?, ?)",
+            (email, name, stamp(now_utc())),
+        )
+
+    def request_confirm(self, uid: str) -> None:
+        """Record a confirmation (its token already verified) in the inbox."""
+        self._inbox_db().execute(
+            "INSERT INTO confirms (uid, received_at) VALUES (?, ?)", (uid, stamp(now_utc()))
+        )
+
+    @staticmethod
+    def _apply_signups(db: sqlite3.Connection, rows: list[sqlite3.Row]) -> None:
+        """A confirmation becomes due for each new address, or for one that asked before
+        but was not mailed within the hour. Active subscribers get nothing (they are
+        subscribed already), nor does anyone who complained: no mail at all to them."""
+        now = now_utc()
+        for row in rows:
+            found = db.execute(
+                "SELECT status FROM subscribers WHERE email = ?", (row["email"],)
+            ).fetchone()
+            if found is not None and found["status"] in (ACTIVE, "complained"):
+                continue
+            mailed_since = stamp(now - CONFIRM_EVERY)
+            db.execute(
+                "INSERT INTO signups (uid, email, name, requested_at, due) VALUES (?, ?, ?, ?, 1)"
+                " ON CONFLICT (email) DO UPDATE SET name = coalesce(excluded.name, signups.name),"
+                " requested_at = excluded.requested_at,"
+                " attempts = CASE WHEN signups.due = 1 THEN signups.attempts ELSE 0 END,"
+                " due = CASE WHEN signups.sent_at IS NULL OR signups.sent_at < ? THEN 1"
+                " ELSE signups.due END",
+                (new_uid(), row["email"], row["name"], stamp(now), mailed_since),
+            )
+
+    @staticmethod
+    def _apply_confirms(db: sqlite3.Connection, uids: list[str]) -> int:
+        """Each confirmed signup joins the list as active: confirming is the explicit act
+        that resubscribes someone who had unsubscribed or bounced (or was forgotten);
+        someone who complained stays as they are."""
+        changed = 0
+        now = stamp(now_utc())
+        for uid in uids:
+            signup = db.execute("SELECT email, name FROM signups WHERE uid = ?", (uid,)).fetchone()
+            if signup is None:
+                continue  # confirmed already, or purged: nothing to do
+            db.execute("DELETE FROM signups WHERE uid = ?", (uid,))
+            email = signup["email"]
+            found = db.execute(
+                "SELECT status FROM subscribers WHERE email = ?", (email,)
+            ).fetchone()
+            if found is not None and found["status"] == "complained":
+                continue
+            if found is None:
+                db.execute(
+                    "INSERT INTO subscribers (uid, email, name, status, attributes, created_at,"
+                    " updated_at) VALUES (?, ?, ?, 'active', '{}', ?, ?)",
+                    (new_uid(), email, signup["name"], now, now),
+                )
+            else:
+                db.execute(
+                    "UPDATE subscribers SET status = 'active', name = coalesce(?, name),"
+                    " updated_at = ? WHERE email = ?",
+                    (signup["name"], now, email),
+                )
+            db.execute("DELETE FROM suppressions WHERE hash = ?", (suppression_hash(email),))
+            changed += 1
+        return changed
+
+    @staticmethod
+    def _signup(row: sqlite3.Row) -> Signup:
+        sent = row["sent_at"]
+        return Signup(
+            row["uid"], row["email"], row["name"], parse_stamp(row["requested_at"]),
+            parse_stamp(sent) if sent else None,
+        )  # fmt: skip
+
+    def claim_confirmations(self, now: dt.datetime, limit: int) -> list[Signup]:
+        """Signups whose confirmation mail is due, marked sent in the same transaction (so
+        two app processes never mail one person twice)."""
+        if not self.confirmations_due():
+            return []  # the usual case: no write, no lock taken
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT * FROM signups WHERE due = 1 ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+            db.executemany(
+                "UPDATE signups SET due = 0, sent_at = ?, attempts = attempts + 1 WHERE uid = ?",
+                [(stamp(now), row["uid"]) for row in rows],
+            )
+        return [replace(self._signup(row), sent_at=now) for row in rows]
+
+    def confirmations_due(self) -> bool:
+        return self.db.execute("SELECT 1 FROM signups WHERE due = 1 LIMIT 1").fetchone() is not None
+
+    def confirmation_failed(self, uid: str, error: str, retry: bool) -> None:
+        """A confirmation mail that did not go: due again (up to CONFIRM_ATTEMPTS tries)
+        when ``retry``, and never counted against the hourly limit."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE signups SET last_error = ?, sent_at = NULL,"
+                " due = CASE WHEN ? AND attempts < ? THEN 1 ELSE 0 END WHERE uid = ?",
+                (error[:500], retry, CONFIRM_ATTEMPTS, uid),
+            )
+
+    def signups(self) -> list[Signup]:
+        return [self._signup(r) for r in self.db.execute("SELECT * FROM signups ORDER BY id")]
+
+    def purge_signups(self, before: dt.datetime) -> int:
+        """Forget signups last asked for before ``before`` (their links have expired)."""
+        with self.transaction() as db:
+            return db.execute(
+                "DELETE FROM signups WHERE requested_at < ?", (stamp(before),)
+            ).rowcount

@@ -1,0 +1,268 @@
+"""The subscriber list: adding and merging people (imports), their status, unsubscribing,
+forgetting, and reading the list a page at a time."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+
+from digest.store import (
+    ACTIVE,
+    Subscriber,
+    SubscriberRow,
+    UpsertReport,
+)
+from digest.store.common import (
+    IMPORT_CACHE_KIB,
+    INSERT_EVENT,
+    UPSERT_CHUNK,
+    _chunks,
+    new_uid,
+    now_utc,
+    stamp,
+    suppression_hash,
+)
+from digest.store.core import StoreCore
+
+
+class Subscribers(StoreCore):
+    _store_part = True
+
+    @staticmethod
+    def _subscriber(row: sqlite3.Row) -> Subscriber:
+        return Subscriber(
+            row["id"], row["uid"], row["email"], row["name"], row["status"],
+            json.loads(row["attributes"] or "{}"), row["created_at"], row["updated_at"],
+        )  # fmt: skip
+
+    def upsert_subscribers(
+        self, rows: Iterable[SubscriberRow], *, resubscribe: bool
+    ) -> UpsertReport:
+        """Add or update subscribers in one transaction, reading ``rows`` as a stream.
+
+        A row may carry its number in the source (a fourth element), for the report. An
+        address seen twice in the same call is merged into its first row: the first name
+        given wins, attributes are combined, and it is counted once."""
+        report = UpsertReport()
+        now = stamp(now_utc())
+        # a large list touches every page of three indexes: a bigger page cache for the
+        # length of the import keeps that off the disk (BENCHMARKS.md)
+        self.db.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
+        self.db.execute(f"PRAGMA temp.cache_size = -{IMPORT_CACHE_KIB // 2}")
+        try:
+            return self._upsert(rows, resubscribe, report, now)
+        finally:
+            self.db.execute("PRAGMA cache_size = -2000")
+            self.db.execute("PRAGMA temp.cache_size = -2000")
+
+    def _upsert(
+        self, rows: Iterable[SubscriberRow], resubscribe: bool, report: UpsertReport, now: str
+    ) -> UpsertReport:
+        with self.transaction() as db:
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS upsert_seen (email TEXT PRIMARY KEY)")
+            db.execute("DELETE FROM upsert_seen")
+            suppressions = db.execute("SELECT EXISTS (SELECT 1 FROM suppressions)").fetchone()[0]
+            for chunk in _chunks(rows, UPSERT_CHUNK):
+                self._upsert_chunk(db, chunk, resubscribe, bool(suppressions), report, now)
+            db.execute("DELETE FROM upsert_seen")
+        return report
+
+    def _upsert_chunk(
+        self,
+        db: sqlite3.Connection,
+        chunk: list[SubscriberRow],
+        resubscribe: bool,
+        suppressions: bool,
+        report: UpsertReport,
+        now: str,
+    ) -> None:
+        """A chunk of rows in a handful of statements: the addresses looked up together,
+        then inserts and updates with executemany."""
+        fresh: dict[str, tuple[str | None, dict[str, str], int]] = {}
+        later: list[tuple[str, str | None, dict[str, str]]] = []  # seen in an earlier row
+        earlier = self._known(db, "upsert_seen", "email", [r[0] for r in chunk])
+        for row in chunk:
+            email, name, attributes = row[0], row[1], row[2]
+            if email in earlier or email in fresh:
+                later.append((email, name, attributes))
+            else:
+                fresh[email] = (name, attributes, row[3] if len(row) == 4 else 0)
+        db.executemany("INSERT INTO upsert_seen (email) VALUES (?)", ((e,) for e in fresh))
+        if suppressions:
+            hashes = {suppression_hash(email): email for email in fresh}
+            for hashed in self._known(db, "suppressions", "hash", list(hashes)):
+                email = hashes[hashed]
+                if not resubscribe:
+                    report.suppressed.append((fresh.pop(email)[2], email))
+                    continue
+                db.execute("DELETE FROM suppressions WHERE hash = ?", (hashed,))
+        existing = {
+            r["email"]: r
+            for r in db.execute(
+                "SELECT id, email, name, status, attributes FROM subscribers"
+                " WHERE email IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(fresh)),),
+            )
+        }
+        inserts: list[tuple[str | None, ...]] = []
+        updates: list[tuple[object, ...]] = []
+        for email, (name, attributes, _) in fresh.items():
+            found = existing.get(email)
+            if found is None:
+                attrs = json.dumps(attributes, sort_keys=True, ensure_ascii=False)
+                inserts.append((new_uid(), email, name or None, attrs, now, now))
+                continue
+            if found["status"] != ACTIVE and not resubscribe:
+                report.kept += 1
+                continue
+            new_name = name if name else found["name"]
+            merged = json.loads(found["attributes"] or "{}") | attributes
+            new_attrs = json.dumps(merged, sort_keys=True, ensure_ascii=False)
+            if (new_name, new_attrs, ACTIVE) == (
+                found["name"],
+                found["attributes"],
+                found["status"],
+            ):
+                report.unchanged += 1
+                continue
+            updates.append((new_name, new_attrs, now, found["id"]))
+        db.executemany(
+            "INSERT INTO subscribers (uid, email, name, status, attributes, created_at, updated_at)"
+            " VALUES (?, ?, ?, 'active', ?, ?, ?)",
+            inserts,
+        )
+        db.executemany(
+            "UPDATE subscribers SET name = ?, attributes = ?, status = 'active', updated_at = ?"
+            " WHERE id = ?",
+            updates,
+        )
+        report.added += len(inserts)
+        report.updated += len(updates)
+        for email, name, attributes in later:
+            self._merge_duplicate(db, report, email, name, attributes, now)
+
+    @staticmethod
+    def _known(db: sqlite3.Connection, table: str, column: str, values: list[str]) -> set[str]:
+        """Which of ``values`` are in ``table.column``."""
+        query = f"SELECT {column} FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))"
+        return {row[0] for row in db.execute(query, (json.dumps(values),))}
+
+    @staticmethod
+    def _merge_duplicate(
+        db: sqlite3.Connection,
+        report: UpsertReport,
+        email: str,
+        name: str | None,
+        attributes: dict[str, str],
+        now: str,
+    ) -> None:
+        """A second row for an address already handled in this call. Its first row left
+        it active (added, updated or unchanged) or not (kept, or forgotten: no row);
+        only an active one takes the merge."""
+        row = db.execute(
+            "SELECT id, name, status, attributes, updated_at FROM subscribers WHERE email = ?",
+            (email,),
+        ).fetchone()
+        if row is None or row["status"] != ACTIVE:
+            return
+        new_name = row["name"] or name
+        new_attrs = json.dumps(
+            json.loads(row["attributes"] or "{}") | attributes, sort_keys=True, ensure_ascii=False
+        )
+        if (new_name, new_attrs) == (row["name"], row["attributes"]):
+            return
+        db.execute(
+            "UPDATE subscribers SET name = ?, attributes = ?, updated_at = ? WHERE id = ?",
+            (new_name, new_attrs, now, row["id"]),
+        )
+        if row["updated_at"] != now:  # its first row had left it unchanged
+            report.unchanged -= 1
+            report.updated += 1
+
+    def get_subscriber(self, email: str) -> Subscriber | None:
+        row = self.db.execute("SELECT * FROM subscribers WHERE email = ?", (email,)).fetchone()
+        return self._subscriber(row) if row else None
+
+    def set_status(self, email: str, status: str) -> bool:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE subscribers SET status = ?, updated_at = ? WHERE email = ?",
+                (status, stamp(now_utc()), email),
+            )
+            return cursor.rowcount > 0
+
+    def unsubscribe_uid(self, uid: str) -> bool:
+        """Active -> unsubscribed; any other status (bounced, complained) stays."""
+        with self.transaction() as db:
+            return self._unsubscribe(db, [(uid, "manual")]) > 0
+
+    @staticmethod
+    def _unsubscribe(db: sqlite3.Connection, requests: list[tuple[str, str]]) -> int:
+        """Unsubscribe each (uid, channel) still active, with an event saying how."""
+        when = stamp(now_utc())
+        channels = dict(requests)
+        rows = db.execute(
+            "SELECT id, uid, email FROM subscribers"
+            " WHERE status = 'active' AND uid IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(channels)),),
+        ).fetchall()
+        if not rows:
+            return 0
+        db.executemany(
+            INSERT_EVENT,
+            [
+                (f"unsubscribe:{r['uid']}:{when}", channels[r["uid"]], "unsubscribe", r["email"],
+                 r["id"], None, None, f"by {channels[r['uid']]}", when, when)
+                for r in rows
+            ],
+        )  # fmt: skip
+        return db.execute(
+            "UPDATE subscribers SET status = 'unsubscribed', updated_at = ?"
+            " WHERE status = 'active' AND id IN (SELECT value FROM json_each(?))",
+            (when, json.dumps([r["id"] for r in rows])),
+        ).rowcount
+
+    def forget(self, email: str) -> bool:
+        """Delete the subscriber's personal data; keep a hash so imports skip them."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO suppressions (hash, created_at) VALUES (?, ?)",
+                (suppression_hash(email), stamp(now_utc())),
+            )
+            return db.execute("DELETE FROM subscribers WHERE email = ?", (email,)).rowcount > 0
+
+    def is_suppressed(self, email: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM suppressions WHERE hash = ?", (suppression_hash(email),)
+        ).fetchone()
+        return row is not None
+
+    def iter_subscribers(self, status: str | None = None, page: int = 1000) -> Iterator[Subscriber]:
+        """Every subscriber in id order, read a page at a time."""
+        last = 0
+        while True:
+            found = self.subscriber_page(status, last, page)
+            if not found:
+                return
+            yield from found
+            last = found[-1].id
+
+    def subscriber_page(self, status: str | None, after: int, size: int) -> list[Subscriber]:
+        if status:
+            rows = self.db.execute(
+                "SELECT * FROM subscribers WHERE status = ? AND id > ? ORDER BY id LIMIT ?",
+                (status, after, size),
+            ).fetchall()
+        else:
+            rows = self.db.execute(
+                "SELECT * FROM subscribers WHERE id > ? ORDER BY id LIMIT ?", (after, size)
+            ).fetchall()
+        return [self._subscriber(row) for row in rows]
+
+    def count_subscribers(self) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT status, COUNT(*) AS n FROM subscribers GROUP BY status"
+            " UNION ALL SELECT 'pending', COUNT(*) FROM signups HAVING COUNT(*) > 0"
+        ).fetchall()
+        return {row["status"]: row["n"] for row in rows}
