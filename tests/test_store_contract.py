@@ -299,6 +299,11 @@ def test_db_copy_moves_a_list_and_its_history_into_postgres_with_its_identity(
     sqlite.forget("r29@example.org")  # the highest id, gone: never to be given again
     r3 = sqlite.get_subscriber("r3@example.org")
     assert r3 is not None
+    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)  # an event set aside when applied
+    sqlite.receive_events(
+        [Event("postmark", "soft_bounce", "r5@example.org", oldest).with_fingerprint()]
+    )
+    sqlite.apply_inbox()
     sqlite.request_unsubscribe(r3.uid, "one-click")  # still waiting in the inbox
     schedule(sqlite, sample_issue(tmp_path), values, "now", "UTC", NOW)
     with make_http_client(values) as client:
@@ -318,6 +323,7 @@ def test_db_copy_moves_a_list_and_its_history_into_postgres_with_its_identity(
     )  # links still work
     assert pg.get_subscriber("r3@example.org").status == "unsubscribed"  # type: ignore[union-attr]
     assert pg.is_suppressed("r29@example.org")
+    assert [f.event.email for f in pg.failed_events()] == ["r5@example.org"]  # history too
     pg.upsert_subscribers([("new@example.org", None, {})], resubscribe=False)
     assert pg.get_subscriber("new@example.org").id > 30  # type: ignore[union-attr]
     assert pg.get_schedule(SLUG).status == "sent"  # type: ignore[union-attr]
