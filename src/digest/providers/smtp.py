@@ -115,7 +115,7 @@ class Smtp(Provider):
                     elif refuses_recipient(code, text):
                         outcome = Outcome(recipient.email, REJECTED, reason=reason)
                     else:
-                        halted = f"{where} refused the session for every recipient: {code} {text}"
+                        halted = f"{where} refused RCPT TO, not for the address: {code} {text}"
                 except smtplib.SMTPServerDisconnected:
                     # this message may have gone through; the ones after it were never sent
                     reason = f"{where}: disconnected"
