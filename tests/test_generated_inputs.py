@@ -58,7 +58,9 @@ def test_an_issue_file_with_a_bad_value_gets_one_line_from_every_command(
     ("config", "why"),
     [('newsletter:\n  from: "A <a@example.org>\\nBcc: x@evil.example"\n', "newsletter.from"),
      ('newsletter:\n  greeting: "Dear {name} {0}"\n', "newsletter.greeting"),
-     ("render:\n  templates: tpl\n", "the template failed (ZeroDivisionError")],
+     ("render:\n  templates: tpl\n", "the template failed (ZeroDivisionError"),
+     ('render:\n  sample_recipient: ""\n', "render.sample_recipient"),
+     ('render:\n  sample_recipient: "x"\n', "render.sample_recipient")],
 )  # fmt: skip
 def test_a_config_that_cannot_make_a_message_gets_one_line(
     composed: Path, command: list[str], config: str, why: str
@@ -115,7 +117,7 @@ def yaml_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)  # JSON is YAML
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     issue_changes=st.dictionaries(st.sampled_from(ISSUE_KEYS), SCALAR, max_size=3),
     section=st.sampled_from(list(CONFIG_KEYS)),

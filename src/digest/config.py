@@ -157,6 +157,14 @@ class Unsubscribe(_Section):
     mailto: str = "unsubscribe@example.org"
     signing_key_env: str = "DIGEST_SIGNING_KEY"
 
+    @field_validator("mailto")
+    @classmethod
+    def _mailbox(cls, value: str) -> str:
+        local, at, domain = value.strip().rpartition("@")
+        if not (local and at and domain) or has_line_break(value) or " " in value.strip():
+            raise ValueError("must be an email address, e.g. unsubscribe@example.org")
+        return value.strip()
+
     @field_validator("url")
     @classmethod
     def _https(cls, value: str | None) -> str | None:
@@ -174,6 +182,21 @@ class Render(_Section):
     fonts: dict[str, str] = {}
     sample_recipient: str = "reader@example.org"
     sample_name: str | None = "Sample Reader"
+
+    @field_validator("sample_recipient")
+    @classmethod
+    def _sample_address(cls, value: str) -> str:
+        local, at, domain = value.strip().rpartition("@")
+        if not (local and at and "." in domain) or has_line_break(value) or " " in value.strip():
+            raise ValueError("must be an email address, e.g. reader@example.org")
+        return value.strip()
+
+    @field_validator("sample_name", "font_family")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and has_line_break(value):
+            raise ValueError("must be one line (no line breaks or control characters)")
+        return value
 
 
 class Excerpt(_Section):
