@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -80,3 +81,28 @@ def open_store(settings: Settings) -> SQLiteStore:
 @click.version_option(__version__, prog_name="digest")
 def main() -> None:
     """Turn a multi-expert conversation into an email newsletter and deliver it."""
+
+
+def signing_key_note(settings: Settings) -> None:
+    """With a list here and a signing key set: a warning when the key did not sign the
+    links in the mail last sent (a database elsewhere or no key: nothing to say)."""
+    import os
+
+    from digest.store.postgres import is_postgres
+    from digest.tokens import key_warning, signing_keys
+
+    database = settings.delivery.database
+    env = settings.unsubscribe.signing_key_env
+    if not os.environ.get(env) or not (is_postgres(database) or Path(database).is_file()):
+        return
+    try:
+        keys = signing_keys(settings)
+        store = open_store(settings)
+    except DigestError:
+        return
+    try:
+        warning = key_warning(keys, store.signing_key_id(), env)
+    finally:
+        store.close()
+    if warning:
+        click.echo(f"warning: {warning}", err=True)

@@ -9,11 +9,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from digest.cli.common import config_option, main, open_store, reports_errors, settings_from
-from digest.errors import DigestError
+from digest.cli.common import (
+    config_option,
+    main,
+    reports_errors,
+    settings_from,
+    signing_key_note,
+)
 
 if TYPE_CHECKING:
-    from digest.config import Settings
+    pass
 
 
 def parse_since(value: str | None) -> dt.date | None:
@@ -144,31 +149,6 @@ def check(issue: Path, config_path: str | None) -> None:
     click.echo(f"{issue}: {errors} error(s), {warnings} warning(s)", err=True)
     if has_errors(result.findings):
         sys.exit(1)
-
-
-def signing_key_note(settings: Settings) -> None:
-    """With a list here and a signing key set: a warning when the key did not sign the
-    links in the mail last sent (a database elsewhere or no key: nothing to say)."""
-    import os
-
-    from digest.store.postgres import is_postgres
-    from digest.tokens import key_warning, signing_keys
-
-    database = settings.delivery.database
-    env = settings.unsubscribe.signing_key_env
-    if not os.environ.get(env) or not (is_postgres(database) or Path(database).is_file()):
-        return
-    try:
-        keys = signing_keys(settings)
-        store = open_store(settings)
-    except DigestError:
-        return
-    try:
-        warning = key_warning(keys, store.signing_key_id(), env)
-    finally:
-        store.close()
-    if warning:
-        click.echo(f"warning: {warning}", err=True)
 
 
 @main.command()

@@ -9,7 +9,14 @@ from urllib.parse import urlsplit
 
 import click
 
-from digest.cli.common import config_option, main, open_store, reports_errors, settings_from
+from digest.cli.common import (
+    config_option,
+    main,
+    open_store,
+    reports_errors,
+    settings_from,
+    signing_key_note,
+)
 from digest.errors import DigestError
 
 if TYPE_CHECKING:
@@ -69,7 +76,7 @@ def serve_command(
     settings = settings_from(config_path)
     trusted = proxies(trusted_proxies, settings)  # a junk list is refused before anything
     keys = signing_keys(settings)
-    warn_about_signing_key(settings, keys)
+    signing_key_note(settings)
     base = settings.web.base_url
     parts = urlsplit(base)
     if is_local_url(base):
@@ -120,20 +127,6 @@ def proxies(given: str | None, settings: Settings) -> str:
         raise DigestError(f"--trusted-proxies: {err}") from None
 
 
-def warn_about_signing_key(settings: Settings, keys: tuple[bytes, ...]) -> None:
-    """Say so when the key in use did not sign the links in the mail last sent."""
-    from digest.tokens import key_warning
-
-    store = open_store(settings)
-    try:
-        recorded = store.signing_key_id()
-    finally:
-        store.close()
-    warning = key_warning(keys, recorded, settings.unsubscribe.signing_key_env)
-    if warning:
-        click.echo(f"warning: {warning}", err=True)
-
-
 @main.group()
 def archive() -> None:
     """The public archive of sent issues."""
@@ -153,7 +146,6 @@ def archive_build(out_dir: Path, config_path: str | None) -> None:
     """Write the archive as static files: the home page, issues/, each issue's web
     version and feed.xml, the same pages digest serve answers."""
     from digest.archive import Archive
-    from digest.cli.common import open_store
     from digest.fileio import write_tree
 
     settings = settings_from(config_path)
