@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.store.migrate import SCHEMA_VERSION
 from digest.store.sqlite import MIGRATIONS, SQLiteStore
 from digest.subscribers import ImportError_, import_csv
 from tests.conftest import run
@@ -25,13 +26,13 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
 
 def test_store_is_wal_and_at_the_latest_schema(store: SQLiteStore) -> None:
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_store_from_a_newer_digest_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite3"
     db = sqlite3.connect(path)
-    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
     db.close()
     with pytest.raises(Exception, match="newer digest"):
         SQLiteStore(path)
@@ -229,7 +230,7 @@ def test_processes_opening_a_new_database_at_the_same_moment_all_get_it(tmp_path
         ]
         errors = [p.communicate(timeout=60)[1] for p in procs]
         assert all(p.returncode == 0 for p in procs), [e for e in errors if e][:1]
-        assert SQLiteStore(path).schema_version() == len(MIGRATIONS)
+        assert SQLiteStore(path).schema_version() == SCHEMA_VERSION
 
 
 def test_quoted_fields_import_whole_as_rfc_4180_writes_them(

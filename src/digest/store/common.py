@@ -12,9 +12,10 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from digest.errors import StoreError
+from digest.store.dialects import SQLITE, Dialect
 
 T = TypeVar("T")
 
@@ -42,10 +43,24 @@ CONFIRM_EVERY = dt.timedelta(hours=1)  # at most one confirmation mail per addre
 CONFIRM_ATTEMPTS = 3  # tries to send one confirmation before giving up
 EVENTS_PER_APPLY = 5000
 # Every event is stored through this one statement, once by its fingerprint.
-INSERT_EVENT = (
-    "INSERT OR IGNORE INTO events (fingerprint, provider, kind, email, subscriber_id, issue,"
-    " message_id, detail, occurred_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+EVENT_COLUMNS = (
+    "fingerprint", "provider", "kind", "email", "subscriber_id", "issue", "message_id",
+    "detail", "occurred_at", "received_at",
+)  # fmt: skip
+
+
+def insert_event(dialect: Dialect) -> str:
+    """The statement that stores an event once (by its fingerprint); its parameters are
+    named as EVENT_COLUMNS (``event_row`` makes them)."""
+    return dialect.insert_ignore(
+        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
+        f" VALUES ({', '.join(':' + c for c in EVENT_COLUMNS)})"
+    )
+
+
+def event_row(*values: object) -> dict[str, object]:
+    """An event's values, in EVENT_COLUMNS order, as insert_event's parameters."""
+    return dict(zip(EVENT_COLUMNS, values, strict=True))
 
 
 def _filesystem_state(path: Path) -> str | None:
@@ -159,9 +174,42 @@ def suppression_hash(email: str) -> str:
     return hashlib.sha256(f"digest-suppression:{email.lower()}".encode()).hexdigest()
 
 
-def _connect(path: Path, busy_seconds: float) -> sqlite3.Connection:
+class Cursor(Protocol):
+    """What a statement leaves: its rows, and how many rows it changed."""
+
+    @property
+    def rowcount(self) -> int: ...
+    @property
+    def lastrowid(self) -> int | None: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Database(Protocol):
+    """A connection the store's parts run statements on, SQLite's or PostgreSQL's
+    (store/postgres_connection.py), and the dialect its statements are written in."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+    def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
+    def executemany(self, sql: str, parameters: Any, /) -> Cursor: ...
+    def close(self) -> None: ...
+
+
+class SQLiteConnection(sqlite3.Connection):
+    """An SQLite connection that says which dialect its statements speak."""
+
+    dialect = SQLITE
+
+
+def _connect(path: Path, busy_seconds: float) -> SQLiteConnection:
     db = sqlite3.connect(
-        str(path), isolation_level=None, timeout=busy_seconds, check_same_thread=False
+        str(path),
+        isolation_level=None,
+        timeout=busy_seconds,
+        check_same_thread=False,
+        factory=SQLiteConnection,
     )
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")

@@ -11,11 +11,13 @@ from typing import Any
 
 from digest.errors import StoreError
 from digest.store.common import (
+    Database,
     _connect,
     describe,
     not_writable,
 )
-from digest.store.schema import INBOX_SCHEMA, MIGRATIONS
+from digest.store.migrate import SCHEMA_VERSION, upgrade_sqlite
+from digest.store.schema import INBOX_SCHEMA
 
 
 class StoreCore:
@@ -39,7 +41,7 @@ class StoreCore:
         self.busy_seconds = busy_seconds
         self.lock = threading.RLock()
         self.inbox_path = self.path.with_name(self.path.name + "-inbox")
-        self._inbox: sqlite3.Connection | None = None
+        self._inbox: Database | None = None
         self._list_id: str | None = None
         self._keys: dict[str, int] = {}
         new = not self.path.is_file() or self.path.stat().st_size == 0
@@ -49,22 +51,34 @@ class StoreCore:
                 f"{self.path}: the folder {self.path.parent} does not exist (check "
                 "delivery.database, or create the folder for a new list)"
             )
-        # a new list is made under a lock beside it: processes started together (serve
-        # workers, deliver) wait for the first to make it, rather than finding it half-made
-        with self._creating() if new else contextlib.nullcontext():
+        # a list is made or upgraded under a lock beside it: processes started together
+        # (serve workers, deliver) wait for the first, and never find it half-made
+        with self._migration_lock() if new else contextlib.nullcontext():
             if self.path.is_file() and self.path.stat().st_size == 0 and not self._wal_has_data():
                 raise StoreError(
                     f"{self.path}: an empty file, not a digest database (delete it to start a new list)"
                 )
             try:
-                self.db = _connect(self.path, busy_seconds)
-                self._migrate()
+                self.db: Database = _connect(self.path, busy_seconds)
+                if self._behind():
+                    with contextlib.nullcontext() if new else self._migration_lock():
+                        upgrade_sqlite(lambda: _connect(self.path, busy_seconds))
+                    self._behind()
                 self.db.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as err:
                 raise StoreError(f"{self.path}: {describe(err, busy_seconds, self.path)}") from None
 
+    def _behind(self) -> bool:
+        """Whether the database needs upgrading (a newer digest's is refused)."""
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: made by a newer digest (schema {version}); upgrade digest"
+            )
+        return version < SCHEMA_VERSION
+
     @contextlib.contextmanager
-    def _creating(self) -> Iterator[None]:
+    def _migration_lock(self) -> Iterator[None]:
         import fcntl
 
         lock_path = self.path.with_name(self.path.name + "-lock")
@@ -90,7 +104,7 @@ class StoreCore:
             self._inbox.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Database]:
         with self.lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -107,26 +121,6 @@ class StoreCore:
                         self.db.execute("ROLLBACK")
                     raise
 
-    def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise StoreError(
-                f"{self.path}: made by a newer digest (schema {version}); upgrade digest"
-            )
-        if version == len(MIGRATIONS):
-            return
-        self.db.execute("PRAGMA foreign_keys=OFF")  # tables are rebuilt in place
-        for number in range(version, len(MIGRATIONS)):
-            with self.transaction() as db:
-                # read again under the write lock: another process opening the same new
-                # database at the same moment may have applied this step already
-                if db.execute("PRAGMA user_version").fetchone()[0] > number:
-                    continue
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number + 1}")
-
     def schema_version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
@@ -142,7 +136,9 @@ class StoreCore:
         which matches no row). Keys never change, so they are kept once found."""
         key = self._keys.get(slug)
         if key is None:
-            row = self.db.execute("SELECT key FROM issues WHERE slug = ?", (slug,)).fetchone()
+            row = self.db.execute(
+                "SELECT key FROM issues WHERE slug = :slug", {"slug": slug}
+            ).fetchone()
             if row is None:
                 return -1
             key = self._keys[slug] = int(row["key"])
@@ -162,7 +158,7 @@ class StoreCore:
         """The transaction a batch's outcomes are written in: the store's usual one."""
         return self.transaction()
 
-    def _inbox_db(self) -> sqlite3.Connection:
+    def _inbox_db(self) -> Database:
         if self._inbox is None:
             self._inbox = _connect(self.inbox_path, 5.0)
             self._inbox.executescript(INBOX_SCHEMA)

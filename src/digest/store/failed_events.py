@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from digest.events import Event
-
-if TYPE_CHECKING:
-    import sqlite3
+from digest.store.common import Database
 
 
 @dataclass(frozen=True)
@@ -21,12 +19,12 @@ class FailedEvent:
     failed_at: dt.datetime
 
 
-def set_aside(db: Any, event: Event, error: BaseException, when: str) -> None:
+def set_aside(db: Database, event: Event, error: BaseException, when: str) -> None:
     """Keep ``event`` with why it failed, in the transaction applying its neighbours."""
     reason = f"{type(error).__name__}: {error}"[:500]
     db.execute(
-        "INSERT INTO events_failed (event, reason, failed_at) VALUES (?, ?, ?)",
-        (event.to_json(), reason, when),
+        "INSERT INTO events_failed (event, reason, failed_at) VALUES (:event, :reason, :when)",
+        {"event": event.to_json(), "reason": reason, "when": when},
     )
 
 
@@ -35,12 +33,13 @@ class FailedEvents:
 
     _store_part = True
     if TYPE_CHECKING:
-        db: sqlite3.Connection
+        db: Database
 
     def failed_events(self, limit: int = 1000) -> list[FailedEvent]:
         """The events set aside, oldest first."""
         rows = self.db.execute(
-            "SELECT event, reason, failed_at FROM events_failed ORDER BY id LIMIT ?", (limit,)
+            "SELECT event, reason, failed_at FROM events_failed ORDER BY id LIMIT :limit",
+            {"limit": limit},
         ).fetchall()
         return [
             FailedEvent(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from typing import Any
 
 from digest.events import SOFT_BOUNCE, SUPPRESSING, Event
 from digest.store import (
@@ -13,7 +14,9 @@ from digest.store import (
 )
 from digest.store.common import (
     EVENTS_PER_APPLY,
-    INSERT_EVENT,
+    Database,
+    event_row,
+    insert_event,
     now_utc,
     stamp,
 )
@@ -29,8 +32,8 @@ class Inbox(Signups):
         says how it came: one-click, link (the page's button), mailto."""
         inbox = self._inbox_db()
         inbox.execute(
-            "INSERT INTO unsubscribes (uid, received_at, channel) VALUES (?, ?, ?)",
-            (uid, stamp(now_utc()), channel),
+            "INSERT INTO unsubscribes (uid, received_at, channel) VALUES (:uid, :now, :channel)",
+            {"uid": uid, "now": stamp(now_utc()), "channel": channel},
         )
 
     def _inbox_pending(self) -> tuple[int, list[tuple[str, str]]]:
@@ -46,22 +49,23 @@ class Inbox(Signups):
 
     def _inbox_done(self, last: int) -> None:
         if last:
-            self._inbox_db().execute("DELETE FROM unsubscribes WHERE id <= ?", (last,))
+            self._inbox_db().execute("DELETE FROM unsubscribes WHERE id <= :last", {"last": last})
 
     def receive_events(self, events: list[Event], replay_key: str | None = None) -> bool:
         """Record provider events durably in the inbox, with the request's replay key in
         the same transaction; False (and nothing recorded) when the key was seen before."""
         inbox = self._inbox_db()
         with self.lock:
-            inbox.execute("BEGIN IMMEDIATE")
+            inbox.execute(inbox.dialect.begin_write)
             try:
                 if replay_key is not None:
                     inbox.execute(
-                        "INSERT INTO seen (key, seen_at) VALUES (?, ?)",
-                        (replay_key, stamp(now_utc())),
+                        "INSERT INTO seen (key, seen_at) VALUES (:key, :now)",
+                        {"key": replay_key, "now": stamp(now_utc())},
                     )
                 inbox.executemany(
-                    "INSERT INTO events (event) VALUES (?)", [(e.to_json(),) for e in events]
+                    "INSERT INTO events (event) VALUES (:event)",
+                    [{"event": e.to_json()} for e in events],
                 )
             except sqlite3.IntegrityError:
                 inbox.execute("ROLLBACK")
@@ -77,7 +81,9 @@ class Inbox(Signups):
             return 0, []
         rows = (
             self._inbox_db()
-            .execute("SELECT id, event FROM events ORDER BY id LIMIT ?", (EVENTS_PER_APPLY,))
+            .execute(
+                "SELECT id, event FROM events ORDER BY id LIMIT :limit", {"limit": EVENTS_PER_APPLY}
+            )
             .fetchall()
         )
         return (rows[-1]["id"], [Event.from_json(r["event"]) for r in rows]) if rows else (0, [])
@@ -106,23 +112,26 @@ class Inbox(Signups):
                 ("confirms", last_confirm),
             ):
                 if done:
-                    self._inbox_db().execute(f"DELETE FROM {table} WHERE id <= ?", (done,))
+                    self._inbox_db().execute(
+                        f"DELETE FROM {table} WHERE id <= :done", {"done": done}
+                    )
 
-    def _inbox_rows(self, table: str, columns: str) -> tuple[int, list[sqlite3.Row]]:
+    def _inbox_rows(self, table: str, columns: str) -> tuple[int, list[Any]]:
         """(the last row's id, the rows) waiting in one of the inbox's tables."""
         if self._inbox is None and not self.inbox_path.is_file():
             return 0, []
         rows = (
             self._inbox_db()
-            .execute(f"SELECT id, {columns} FROM {table} ORDER BY id LIMIT ?", (EVENTS_PER_APPLY,))
+            .execute(
+                f"SELECT id, {columns} FROM {table} ORDER BY id LIMIT :limit",
+                {"limit": EVENTS_PER_APPLY},
+            )
             .fetchall()
         )
         return (rows[-1]["id"], rows) if rows else (0, [])
 
     @staticmethod
-    def _apply_events(
-        db: sqlite3.Connection, events: list[Event], soft_limit: int, soft_days: float
-    ) -> int:
+    def _apply_events(db: Database, events: list[Event], soft_limit: int, soft_days: float) -> int:
         """Store each event once; suppress on hard bounces, complaints and provider
         unsubscribes, and on the soft_limit-th soft bounce within soft_days."""
         changed = 0
@@ -140,25 +149,29 @@ class Inbox(Signups):
 
     @staticmethod
     def _apply_event(
-        db: sqlite3.Connection, event: Event, received: str, soft_limit: int, soft_days: float
+        db: Database, event: Event, received: str, soft_limit: int, soft_days: float
     ) -> int:
         """Store one event once, and change its subscriber's status as it says."""
         subscriber = db.execute(
-            "SELECT id, status FROM subscribers WHERE email = ?", (event.email,)
+            "SELECT id, status FROM subscribers WHERE email = :email", {"email": event.email}
         ).fetchone()
         issue = event.issue
         if issue is None and subscriber is not None and event.message_id:
             found = db.execute(
                 "SELECT i.slug FROM deliveries d JOIN issues i ON i.key = d.issue"
-                " WHERE d.subscriber_id = ? AND d.message_id IN (?, ?)",
-                (subscriber["id"], event.message_id, f"<{event.message_id.strip('<>')}>"),
+                " WHERE d.subscriber_id = :id AND d.message_id IN (:bare, :bracketed)",
+                {
+                    "id": subscriber["id"],
+                    "bare": event.message_id,
+                    "bracketed": f"<{event.message_id.strip('<>')}>",
+                },
             ).fetchone()
             issue = found["slug"] if found else None
         stored = db.execute(
-            INSERT_EVENT,
-            (event.fingerprint, event.provider, event.kind, event.email,
-             subscriber["id"] if subscriber else None, issue, event.message_id,
-             event.detail[:500], stamp(event.occurred_at), received),
+            insert_event(db.dialect),
+            event_row(event.fingerprint, event.provider, event.kind, event.email,
+                      subscriber["id"] if subscriber else None, issue, event.message_id,
+                      event.detail[:500], stamp(event.occurred_at), received),
         ).rowcount  # fmt: skip
         if not stored or subscriber is None:
             return 0  # seen before, or nobody on the list: kept, never an error
@@ -167,16 +180,16 @@ class Inbox(Signups):
         if event.kind == SOFT_BOUNCE and status == ACTIVE:
             since = stamp(event.occurred_at - dt.timedelta(days=soft_days))
             count = db.execute(
-                "SELECT COUNT(*) FROM events WHERE email = ? AND kind = 'soft_bounce'"
-                " AND occurred_at >= ?",
-                (event.email, since),
+                "SELECT COUNT(*) FROM events WHERE email = :email AND kind = 'soft_bounce'"
+                " AND occurred_at >= :since",
+                {"email": event.email, "since": since},
             ).fetchone()[0]
             new = "bounced" if count >= soft_limit else None
         if new is None or status == new or (status != ACTIVE and new != "complained"):
             return 0  # a complaint outranks any other state; the rest only end 'active'
         db.execute(
-            "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
-            (new, received, subscriber["id"]),
+            "UPDATE subscribers SET status = :status, updated_at = :now WHERE id = :id",
+            {"status": new, "now": received, "id": subscriber["id"]},
         )
         return 1
 

@@ -4,7 +4,6 @@ published, and the lease one process holds while it delivers an issue."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from typing import Any
 
 from digest.store import (
@@ -13,6 +12,7 @@ from digest.store import (
 )
 from digest.store.common import (
     ISSUE_SELECT,
+    Database,
     now_utc,
     owner_alive,
     owner_running,
@@ -26,7 +26,7 @@ class Issues(Inbox):
     _store_part = True
 
     @staticmethod
-    def _issue(row: sqlite3.Row) -> ScheduledIssue:
+    def _issue(row: Any) -> ScheduledIssue:
         return ScheduledIssue(
             row["slug"], row["path"], row["source_hash"], parse_stamp(row["send_at"]), row["status"],
             row["rendered"], row["error"], row["lease_owner"], row["version"],
@@ -39,28 +39,22 @@ class Issues(Inbox):
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO issues (slug, path, source_hash, send_at, status, rendered, error,"
-                " created_at, key) VALUES (?, ?, ?, ?, ?, '', NULL, ?,"
-                " (SELECT coalesce(max(key), 0) + 1 FROM issues))"
-                " ON CONFLICT (slug) DO UPDATE SET path = excluded.path, source_hash = excluded.source_hash,"
-                " send_at = excluded.send_at, status = excluded.status, error = NULL,"
-                " version = issues.version + 1",
-                (
-                    issue.slug,
-                    issue.path,
-                    issue.source_hash,
-                    stamp(issue.send_at),
-                    issue.status,
-                    now,
-                ),
-            )
+                " created_at, key) VALUES (:slug, :path, :source_hash, :send_at, :status, '',"
+                " NULL, :now, (SELECT coalesce(max(key), 0) + 1 FROM issues))"
+                " ON CONFLICT (slug) DO UPDATE SET path = excluded.path,"
+                " source_hash = excluded.source_hash, send_at = excluded.send_at,"
+                " status = excluded.status, error = NULL, version = issues.version + 1",
+                {"slug": issue.slug, "path": issue.path, "source_hash": issue.source_hash,
+                 "send_at": stamp(issue.send_at), "status": issue.status, "now": now},
+            )  # fmt: skip
             db.execute(
-                "INSERT INTO renders (slug, rendered, web) VALUES (?, ?, ?)"
+                "INSERT INTO renders (slug, rendered, web) VALUES (:slug, :rendered, :web)"
                 " ON CONFLICT (slug) DO UPDATE SET rendered = excluded.rendered, web = excluded.web",
-                (issue.slug, issue.rendered_json, issue.web_json),
+                {"slug": issue.slug, "rendered": issue.rendered_json, "web": issue.web_json},
             )
 
     def get_schedule(self, slug: str) -> ScheduledIssue | None:
-        row = self.db.execute(f"{ISSUE_SELECT} WHERE i.slug = ?", (slug,)).fetchone()
+        row = self.db.execute(f"{ISSUE_SELECT} WHERE i.slug = :slug", {"slug": slug}).fetchone()
         return self._issue(row) if row else None
 
     def list_schedules(self) -> list[ScheduledIssue]:
@@ -74,43 +68,43 @@ class Issues(Inbox):
         with self.transaction() as db:
             return (
                 db.execute(
-                    "UPDATE issues SET status = 'cancelled', version = version + 1 WHERE slug = ?"
-                    " AND status IN ('scheduled', 'sending', 'stopped', 'incomplete')",
-                    (slug,),
+                    "UPDATE issues SET status = 'cancelled', version = version + 1"
+                    " WHERE slug = :slug AND status IN ('scheduled', 'sending', 'stopped', 'incomplete')",
+                    {"slug": slug},
                 ).rowcount
                 > 0
             )
 
     def has_started(self, slug: str) -> bool:
-        row = self.db.execute("SELECT started_at FROM issues WHERE slug = ?", (slug,)).fetchone()
+        row = self.db.execute(
+            "SELECT started_at FROM issues WHERE slug = :slug", {"slug": slug}
+        ).fetchone()
         return bool(row and row["started_at"])
 
-    def _published(
-        self, where: str, args: tuple[object, ...], scheduled_too: bool
-    ) -> list[Published]:
+    def _published(self, slug: str | None, scheduled_too: bool) -> list[Published]:
         rows = self.db.execute(
             "SELECT i.slug, r.web, coalesce(i.started_at, i.send_at) AS at"
             " FROM issues i JOIN renders r ON r.slug = i.slug WHERE r.web != ''"
-            " AND (i.started_at IS NOT NULL OR (? AND i.status = 'scheduled'))"
-            f" {where} ORDER BY at DESC, i.slug DESC",
-            (scheduled_too, *args),
+            " AND (i.started_at IS NOT NULL OR (:scheduled_too AND i.status = 'scheduled'))"
+            f" {'AND i.slug = :slug' if slug is not None else ''} ORDER BY at DESC, i.slug DESC",
+            {"scheduled_too": scheduled_too, "slug": slug},
         )
         return [Published(r["slug"], r["web"], parse_stamp(r["at"])) for r in rows]
 
     def published_issues(self, *, scheduled_too: bool) -> list[Published]:
         """The archive, newest first: every issue whose sending has begun (or that is
         scheduled, with ``scheduled_too``), and that has a web version."""
-        return self._published("", (), scheduled_too)
+        return self._published(None, scheduled_too)
 
     def published_issue(self, slug: str, *, scheduled_too: bool) -> Published | None:
-        found = self._published("AND i.slug = ?", (slug,), scheduled_too)
+        found = self._published(slug, scheduled_too)
         return found[0] if found else None
 
     def due_issues(self, now: dt.datetime) -> list[ScheduledIssue]:
         rows = self.db.execute(
-            f"{ISSUE_SELECT} WHERE i.status IN ('scheduled', 'sending') AND i.send_at <= ?"
+            f"{ISSUE_SELECT} WHERE i.status IN ('scheduled', 'sending') AND i.send_at <= :now"
             " ORDER BY i.send_at",
-            (stamp(now),),
+            {"now": stamp(now)},
         )
         return [self._issue(r) for r in rows]
 
@@ -120,22 +114,27 @@ class Issues(Inbox):
         """Set an issue's status; with ``version``, only if it is still that version and
         being sent (a delivery never overrides what the operator did meanwhile)."""
         finished = stamp(now_utc()) if status in ("sent", "stopped", "incomplete") else None
-        guard = " AND version = ? AND status = 'sending'" if version is not None else ""
-        values: tuple[object, ...] = (status, error, finished, slug)
+        guard = " AND version = :version AND status = 'sending'" if version is not None else ""
+        values: dict[str, object] = {
+            "status": status,
+            "error": error,
+            "finished": finished,
+            "slug": slug,
+        }
         if version is not None:
-            values += (version,)
+            values["version"] = version
         with self.transaction() as db:
             return (
                 db.execute(
-                    "UPDATE issues SET status = ?, error = ?, finished_at = COALESCE(?, finished_at)"
-                    " WHERE slug = ?" + guard,
+                    "UPDATE issues SET status = :status, error = :error,"
+                    " finished_at = COALESCE(:finished, finished_at) WHERE slug = :slug" + guard,
                     values,
                 ).rowcount
                 > 0
             )
 
     @staticmethod
-    def _still_due(row: sqlite3.Row | None, version: int, now: dt.datetime) -> str | None:
+    def _still_due(row: Any | None, version: int, now: dt.datetime) -> str | None:
         """Why an issue row may not be sent now, or None when it may."""
         if row is None:
             return "it is no longer scheduled"
@@ -154,8 +153,9 @@ class Issues(Inbox):
         owner holds it; returns why not, or None when claimed."""
         with self.transaction() as db:
             row = db.execute(
-                "SELECT lease_owner, lease_until, status, version, send_at FROM issues WHERE slug = ?",
-                (slug,),
+                "SELECT lease_owner, lease_until, status, version, send_at FROM issues"
+                " WHERE slug = :slug",
+                {"slug": slug},
             ).fetchone()
             reason = self._still_due(row, version, now)
             if reason is not None:
@@ -167,17 +167,18 @@ class Issues(Inbox):
                 if owner_running(holder):  # its lease ran out, but it is still at work
                     return f"already being delivered by {holder} (that process is running)"
             db.execute(
-                "UPDATE issues SET lease_owner = ?, lease_until = ?, status = 'sending',"
-                " started_at = COALESCE(started_at, ?) WHERE slug = ?",
-                (owner, stamp(now + lease), stamp(now), slug),
+                "UPDATE issues SET lease_owner = :owner, lease_until = :until, status = 'sending',"
+                " started_at = COALESCE(started_at, :now) WHERE slug = :slug",
+                {"owner": owner, "until": stamp(now + lease), "now": stamp(now), "slug": slug},
             )
             return None
 
     def release_issue(self, slug: str, owner: str) -> None:
         with self.transaction() as db:
             db.execute(
-                "UPDATE issues SET lease_owner = NULL, lease_until = NULL WHERE slug = ? AND lease_owner = ?",
-                (slug, owner),
+                "UPDATE issues SET lease_owner = NULL, lease_until = NULL"
+                " WHERE slug = :slug AND lease_owner = :owner",
+                {"slug": slug, "owner": owner},
             )
 
     def renew_lease(self, slug: str, owner: str, lease_until: dt.datetime) -> None:
@@ -186,9 +187,9 @@ class Issues(Inbox):
             self._renew_lease(db, slug, owner, lease_until)
 
     @staticmethod
-    def _renew_lease(db: Any, slug: str, owner: str, lease_until: dt.datetime) -> None:
+    def _renew_lease(db: Database, slug: str, owner: str, lease_until: dt.datetime) -> None:
         """The owner is still at work: its lease on the issue runs on."""
         db.execute(
-            "UPDATE issues SET lease_until = ? WHERE slug = ? AND lease_owner = ?",
-            (stamp(lease_until), slug, owner),
+            "UPDATE issues SET lease_until = :until WHERE slug = :slug AND lease_owner = :owner",
+            {"until": stamp(lease_until), "slug": slug, "owner": owner},
         )

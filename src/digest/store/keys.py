@@ -21,11 +21,13 @@ class SigningKeyRecord:
     def record_signing_key(self, key_id: str) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                "INSERT INTO meta (key, value) VALUES (:key, :value)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (SIGNING_KEY_ID, key_id),
+                {"key": SIGNING_KEY_ID, "value": key_id},
             )
 
     def signing_key_id(self) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (SIGNING_KEY_ID,)).fetchone()
+        row = self.db.execute(
+            "SELECT value FROM meta WHERE key = :key", {"key": SIGNING_KEY_ID}
+        ).fetchone()
         return str(row["value"]) if row else None

@@ -5,9 +5,6 @@ unknowns, and the fleet's shared sending rate."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sqlite3
-from typing import Any
 
 from digest.store import (
     BatchRecipient,
@@ -16,7 +13,9 @@ from digest.store import (
     Result,
 )
 from digest.store.common import (
-    INSERT_EVENT,
+    Database,
+    event_row,
+    insert_event,
     now_utc,
     parse_stamp,
     stamp,
@@ -32,9 +31,9 @@ class Ledger(Issues):
         rows = self.db.execute(
             "SELECT d.subscriber_id, s.uid, s.email, s.name, d.attempts FROM deliveries d"
             " JOIN subscribers s ON s.id = d.subscriber_id"
-            " WHERE d.issue = ? AND d.status = 'inflight' AND d.batch_id = ?"
+            " WHERE d.issue = :key AND d.status = 'inflight' AND d.batch_id = :batch"
             " ORDER BY d.subscriber_id",
-            (key, batch_id),
+            {"key": key, "batch": batch_id},
         ).fetchall()
         return tuple(
             BatchRecipient(r["subscriber_id"], r["uid"], r["email"], r["name"], r["attempts"])
@@ -47,8 +46,8 @@ class Ledger(Issues):
         return [
             r["id"]
             for r in self.db.execute(
-                "SELECT id FROM batches WHERE issue = ? AND status = 'inflight' ORDER BY id",
-                (slug,),
+                "SELECT id FROM batches WHERE issue = :slug AND status = 'inflight' ORDER BY id",
+                {"slug": slug},
             )
         ]
 
@@ -76,28 +75,33 @@ class Ledger(Issues):
         with self.transaction() as db:
             for batch_id in batch_ids:
                 found = db.execute(
-                    "SELECT i.key FROM batches b JOIN issues i ON i.slug = b.issue WHERE b.id = ?",
-                    (batch_id,),
+                    "SELECT i.key FROM batches b JOIN issues i ON i.slug = b.issue"
+                    " WHERE b.id = :batch",
+                    {"batch": batch_id},
                 ).fetchone()
                 key = found["key"] if found else -1
                 if sequential:
                     first = db.execute(
                         "SELECT min(subscriber_id) FROM deliveries"
-                        " WHERE issue = ? AND status = 'inflight' AND batch_id = ?",
-                        (key, batch_id),
+                        " WHERE issue = :key AND status = 'inflight' AND batch_id = :batch",
+                        {"key": key, "batch": batch_id},
                     ).fetchone()[0]
                     db.execute(
-                        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?"
-                        " WHERE issue = ? AND status = 'inflight' AND batch_id = ? AND subscriber_id > ?",
-                        (when, seconds, key, batch_id, first if first is not None else -1),
-                    )
+                        "UPDATE deliveries SET status = 'pending', next_attempt_at = :when,"
+                        " updated_at = :seconds WHERE issue = :key AND status = 'inflight'"
+                        " AND batch_id = :batch AND subscriber_id > :first",
+                        {"when": when, "seconds": seconds, "key": key, "batch": batch_id,
+                         "first": first if first is not None else -1},
+                    )  # fmt: skip
                 changed += db.execute(
-                    "UPDATE deliveries SET status = 'unknown', updated_at = ?,"
+                    "UPDATE deliveries SET status = 'unknown', updated_at = :seconds,"
                     " last_error = 'sent when digest stopped; the answer was lost'"
-                    " WHERE issue = ? AND status = 'inflight' AND batch_id = ?",
-                    (seconds, key, batch_id),
+                    " WHERE issue = :key AND status = 'inflight' AND batch_id = :batch",
+                    {"seconds": seconds, "key": key, "batch": batch_id},
                 ).rowcount
-                db.execute("UPDATE batches SET status = 'done' WHERE id = ?", (batch_id,))
+                db.execute(
+                    "UPDATE batches SET status = 'done' WHERE id = :batch", {"batch": batch_id}
+                )
         return changed
 
     def _reopen(self, slug: str, now: dt.datetime, status: str, reset: str) -> int:
@@ -105,15 +109,20 @@ class Ledger(Issues):
         and a finished issue becomes one being sent again."""
         with self.transaction() as db:
             changed = db.execute(
-                f"UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?{reset}"
-                " WHERE issue = ? AND status = ?",
-                (stamp(now), unix(now), self._key(slug), status),
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = :when,"
+                f" updated_at = :seconds{reset} WHERE issue = :key AND status = :status",
+                {
+                    "when": stamp(now),
+                    "seconds": unix(now),
+                    "key": self._key(slug),
+                    "status": status,
+                },
             ).rowcount
             if changed:
                 db.execute(
-                    "UPDATE issues SET status = 'sending', error = NULL WHERE slug = ?"
+                    "UPDATE issues SET status = 'sending', error = NULL WHERE slug = :slug"
                     " AND status IN ('sent', 'stopped', 'incomplete')",
-                    (slug,),
+                    {"slug": slug},
                 )
             return changed
 
@@ -137,7 +146,7 @@ class Ledger(Issues):
         last, uids = self._inbox_pending()
         with self.transaction() as db:
             row = db.execute(
-                "SELECT status, version, send_at FROM issues WHERE slug = ?", (slug,)
+                "SELECT status, version, send_at FROM issues WHERE slug = :slug", {"slug": slug}
             ).fetchone()
             reason = self._still_due(row, version, now)
             if reason is not None:
@@ -145,20 +154,21 @@ class Ledger(Issues):
             if uids:
                 self._unsubscribe(db, uids)
             db.execute(
-                "UPDATE deliveries SET status = 'skipped', updated_at = ? WHERE issue = ? AND status = 'pending'"
+                "UPDATE deliveries SET status = 'skipped', updated_at = :seconds"
+                " WHERE issue = :key AND status = 'pending'"
                 " AND NOT EXISTS (SELECT 1 FROM subscribers s"
                 " WHERE s.id = deliveries.subscriber_id AND s.status = 'active')",
-                (seconds, key),
+                {"seconds": seconds, "key": key},
             )
             retries = db.execute(
                 # by the status index: the planner, without statistics, would read the
                 # issue's whole ledger by its key for every batch
                 "SELECT d.subscriber_id, s.uid, s.email, s.name, d.attempts"
-                " FROM deliveries d INDEXED BY deliveries_status"
+                f" FROM deliveries d{db.dialect.indexed_by('deliveries_status')}"
                 " JOIN subscribers s ON s.id = d.subscriber_id"
-                " WHERE d.issue = ? AND d.status = 'pending' AND d.next_attempt_at <= ?"
-                " ORDER BY d.next_attempt_at, d.subscriber_id LIMIT ?",
-                (key, when, size),
+                " WHERE d.issue = :key AND d.status = 'pending' AND d.next_attempt_at <= :when"
+                " ORDER BY d.next_attempt_at, d.subscriber_id LIMIT :size",
+                {"key": key, "when": when, "size": size},
             ).fetchall()
             chosen = [
                 BatchRecipient(r["subscriber_id"], r["uid"], r["email"], r["name"], r["attempts"])
@@ -166,17 +176,19 @@ class Ledger(Issues):
             ]
             fresh: list[BatchRecipient] = []
             if len(chosen) < size:
-                cursor = db.execute("SELECT cursor FROM issues WHERE slug = ?", (slug,)).fetchone()[
-                    "cursor"
-                ]
+                cursor = db.execute(
+                    "SELECT cursor FROM issues WHERE slug = :slug", {"slug": slug}
+                ).fetchone()["cursor"]
                 rows = db.execute(
-                    "SELECT id, uid, email, name FROM subscribers WHERE status = 'active' AND id > ? ORDER BY id LIMIT ?",
-                    (cursor, size - len(chosen)),
+                    "SELECT id, uid, email, name FROM subscribers WHERE status = 'active'"
+                    " AND id > :cursor ORDER BY id LIMIT :size",
+                    {"cursor": cursor, "size": size - len(chosen)},
                 ).fetchall()
                 fresh = [BatchRecipient(r["id"], r["uid"], r["email"], r["name"], 0) for r in rows]
                 if rows:
                     db.execute(
-                        "UPDATE issues SET cursor = ? WHERE slug = ?", (rows[-1]["id"], slug)
+                        "UPDATE issues SET cursor = :cursor WHERE slug = :slug",
+                        {"cursor": rows[-1]["id"], "slug": slug},
                     )
             if not chosen and not fresh:
                 batch = None
@@ -185,17 +197,17 @@ class Ledger(Issues):
         self._inbox_done(last)
         return batch
 
-    def _new_batch(self, db: Any, slug: str, now: dt.datetime) -> int:
+    def _new_batch(self, db: Database, slug: str, now: dt.datetime) -> int:
         batch_id = db.execute(
-            "INSERT INTO batches (issue, status, created_at) VALUES (?, 'inflight', ?)",
-            (slug, stamp(now)),
+            "INSERT INTO batches (issue, status, created_at) VALUES (:slug, 'inflight', :now)",
+            {"slug": slug, "now": stamp(now)},
         ).lastrowid
         assert batch_id is not None
         return int(batch_id)
 
     def _open_batch(
         self,
-        db: sqlite3.Connection,
+        db: Database,
         slug: str,
         key: int,
         now: dt.datetime,
@@ -206,16 +218,27 @@ class Ledger(Issues):
         seconds = unix(now)
         if chosen:  # due retries: rows that exist already
             db.execute(
-                "UPDATE deliveries SET status = 'inflight', batch_id = ?, updated_at = ?"
-                " WHERE issue = ? AND subscriber_id IN (SELECT value FROM json_each(?))",
-                (batch_id, seconds, key, json.dumps([r.subscriber_id for r in chosen])),
-            )
-        db.executemany(
-            "INSERT INTO deliveries (issue, subscriber_id, status, batch_id, updated_at) VALUES (?, ?, 'inflight', ?, ?)",
-            [(key, r.subscriber_id, batch_id, seconds) for r in fresh],
-        )
+                "UPDATE deliveries SET status = 'inflight', batch_id = :batch, updated_at = :seconds"
+                f" WHERE issue = :key AND subscriber_id {db.dialect.in_list('ids')}",
+                {"batch": batch_id, "seconds": seconds, "key": key,
+                 "ids": db.dialect.values([r.subscriber_id for r in chosen])},
+            )  # fmt: skip
+        if fresh:
+            self._insert_inflight(db, key, batch_id, seconds, [r.subscriber_id for r in fresh])
         members = tuple(sorted(chosen + fresh, key=lambda r: r.subscriber_id))
         return ClaimedBatch(batch_id, self.batch_key(slug, batch_id), members)
+
+    @staticmethod
+    def _insert_inflight(
+        db: Database, key: int, batch_id: int, seconds: int, ids: list[int]
+    ) -> None:
+        """The ledger rows of subscribers in a batch for the first time (SQLite's way, by
+        position for speed; PostgreSQL's is COPY, in store/postgres.py)."""
+        db.executemany(
+            "INSERT INTO deliveries (issue, subscriber_id, status, batch_id, updated_at)"
+            " VALUES (?, ?, 'inflight', ?, ?)",
+            [(key, i, batch_id, seconds) for i in ids],
+        )
 
     def record(
         self,
@@ -251,25 +274,29 @@ class Ledger(Issues):
                     )
                     continue
                 db.execute(
-                    "UPDATE deliveries SET status = ?, message_id = COALESCE(?, message_id), last_error = ?,"
-                    " attempts = attempts + 1, next_attempt_at = ?, updated_at = ?"
-                    " WHERE issue = ? AND batch_id = ? AND status = 'inflight'"
-                    " AND subscriber_id IN (SELECT value FROM json_each(?))",
-                    (status, message_id, error, retry, seconds, key, batch_id, json.dumps(ids)),
-                )
+                    "UPDATE deliveries SET status = :status,"
+                    " message_id = COALESCE(:message_id, message_id), last_error = :error,"
+                    " attempts = attempts + 1, next_attempt_at = :retry, updated_at = :seconds"
+                    " WHERE issue = :key AND batch_id = :batch AND status = 'inflight'"
+                    f" AND subscriber_id {db.dialect.in_list('ids')}",
+                    {"status": status, "message_id": message_id, "error": error, "retry": retry,
+                     "seconds": seconds, "key": key, "batch": batch_id,
+                     "ids": db.dialect.values(ids)},
+                )  # fmt: skip
             if single:
                 self._record_each(db, single)
             if rejected:
                 self._hard_bounce(db, slug, provider, rejected, when)
             if not close:
                 return
-            db.execute("UPDATE batches SET status = 'done' WHERE id = ?", (batch_id,))
+            db.execute("UPDATE batches SET status = 'done' WHERE id = :batch", {"batch": batch_id})
             self._renew_lease(db, slug, owner, lease_until)
 
     @staticmethod
-    def _record_each(db: Any, rows: list[tuple[object, ...]]) -> None:
+    def _record_each(db: Database, rows: list[tuple[object, ...]]) -> None:
         """Outcomes one recipient each: (status, message id, error, retry at, settled,
-        issue key, subscriber id, batch id)."""
+        issue key, subscriber id, batch id). SQLite's way, by position for speed;
+        PostgreSQL's is one statement over arrays (store/postgres.py)."""
         db.executemany(
             "UPDATE deliveries SET status = ?, message_id = COALESCE(?, message_id), last_error = ?,"
             " attempts = attempts + 1, next_attempt_at = ?, updated_at = ?"
@@ -279,24 +306,25 @@ class Ledger(Issues):
 
     @staticmethod
     def _hard_bounce(
-        db: sqlite3.Connection, slug: str, provider: str, reasons: dict[int, str], when: str
+        db: Database, slug: str, provider: str, reasons: dict[int, str], when: str
     ) -> None:
+        ids = db.dialect.values(list(reasons))
         rows = db.execute(
-            "SELECT id, email FROM subscribers WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(reasons)),),
+            f"SELECT id, email FROM subscribers WHERE id {db.dialect.in_list('ids')}",
+            {"ids": ids},
         ).fetchall()
         db.executemany(
-            INSERT_EVENT,
+            insert_event(db.dialect),
             [
-                (f"sync:{slug}:{r['id']}", provider or "provider", "hard_bounce", r["email"],
-                 r["id"], slug, None, reasons[r["id"]], when, when)
+                event_row(f"sync:{slug}:{r['id']}", provider or "provider", "hard_bounce",
+                          r["email"], r["id"], slug, None, reasons[r["id"]], when, when)
                 for r in rows
             ],
         )  # fmt: skip
         db.execute(
-            "UPDATE subscribers SET status = 'bounced', updated_at = ?"
-            " WHERE status = 'active' AND id IN (SELECT value FROM json_each(?))",
-            (when, json.dumps(list(reasons))),
+            "UPDATE subscribers SET status = 'bounced', updated_at = :now"
+            f" WHERE status = 'active' AND id {db.dialect.in_list('ids')}",
+            {"now": when, "ids": ids},
         )
 
     def send_slot(self, count: int, rate: float, now: float) -> float | None:
@@ -307,42 +335,47 @@ class Ledger(Issues):
 
     def next_retry_at(self, slug: str) -> dt.datetime | None:
         row = self.db.execute(
-            "SELECT MIN(next_attempt_at) AS t FROM deliveries WHERE issue = ? AND status = 'pending'",
-            (self._key(slug),),
+            "SELECT MIN(next_attempt_at) AS t FROM deliveries"
+            " WHERE issue = :key AND status = 'pending'",
+            {"key": self._key(slug)},
         ).fetchone()
         return parse_stamp(row["t"]) if row and row["t"] else None
 
     def remaining(self, slug: str) -> int:
         """Recipients not yet settled: pending, in flight, or not reached by the cursor."""
-        cursor = self.db.execute("SELECT cursor FROM issues WHERE slug = ?", (slug,)).fetchone()
+        cursor = self.db.execute(
+            "SELECT cursor FROM issues WHERE slug = :slug", {"slug": slug}
+        ).fetchone()
         ahead = self.db.execute(
-            "SELECT COUNT(*) FROM subscribers WHERE status = 'active' AND id > ?",
-            (cursor["cursor"] if cursor else 0,),
+            "SELECT COUNT(*) FROM subscribers WHERE status = 'active' AND id > :cursor",
+            {"cursor": cursor["cursor"] if cursor else 0},
         ).fetchone()[0]
         open_rows = self.db.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE issue = ? AND status IN ('pending', 'inflight')",
-            (self._key(slug),),
+            "SELECT COUNT(*) FROM deliveries WHERE issue = :key"
+            " AND status IN ('pending', 'inflight')",
+            {"key": self._key(slug)},
         ).fetchone()[0]
         return int(ahead + open_rows)
 
     def delivery_counts(self, slug: str) -> dict[str, int]:
         rows = self.db.execute(
-            "SELECT status, COUNT(*) AS n FROM deliveries WHERE issue = ? GROUP BY status",
-            (self._key(slug),),
+            "SELECT status, COUNT(*) AS n FROM deliveries WHERE issue = :key GROUP BY status",
+            {"key": self._key(slug)},
         )
         return {r["status"]: r["n"] for r in rows}
 
     def unknown_recipients(self, slug: str) -> list[str]:
         rows = self.db.execute(
             "SELECT s.email FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id"
-            " WHERE d.issue = ? AND d.status = 'unknown' ORDER BY s.email",
-            (self._key(slug),),
+            " WHERE d.issue = :key AND d.status = 'unknown' ORDER BY s.email",
+            {"key": self._key(slug)},
         )
         return [r["email"] for r in rows]
 
     def accepted_since(self, slug: str, since: dt.datetime) -> int:
         row = self.db.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE issue = ? AND status = 'accepted' AND updated_at >= ?",
-            (self._key(slug), unix(since)),
+            "SELECT COUNT(*) FROM deliveries WHERE issue = :key AND status = 'accepted'"
+            " AND updated_at >= :since",
+            {"key": self._key(slug), "since": unix(since)},
         ).fetchone()
         return int(row[0])

@@ -1,9 +1,10 @@
 """The PostgreSQL store: the same store, on a database several machines share.
 
-``delivery.database: postgresql://user@host/db`` selects it. The schema is PostgreSQL's
-own (below); the statements are the SQLite store's, written once and translated here
-for PostgreSQL (placeholders, ``INSERT OR IGNORE``, JSON lists of values, the few
-functions that differ), so the two stores cannot drift apart in what they do. What
+``delivery.database: postgresql://user@host/db`` selects it. The tables are the ones
+store/tables.py defines (with PostgreSQL's native types), made and upgraded by the
+Alembic migrations; the statements are the store's parts', written once for both
+databases (store/dialects.py names where they differ), so the two stores cannot drift
+apart. The methods below are the ones PostgreSQL does its own way. What
 SQLite gets from ``BEGIN IMMEDIATE`` (one writer at a time) PostgreSQL gets from a
 transaction-wide advisory lock taken first in every writing transaction: the invariants
 the delivery code relies on (one batch formed at a time per list, a lease taken by one
@@ -27,8 +28,8 @@ from typing import Any
 
 from digest.errors import StoreError
 from digest.store import SubscriberRow, UpsertReport
+from digest.store.migrate import SCHEMA_VERSION, WRITE_LOCK, upgrade_postgres
 from digest.store.postgres_connection import Connection
-from digest.store.postgres_schema import SCHEMA, SCHEMA_VERSION, UPGRADES, WRITE_LOCK
 from digest.store.postgres_urls import is_postgres, password_url, redacted
 from digest.store.sqlite import SQLiteStore, _public_methods_guarded, now_utc, stamp
 
@@ -49,18 +50,21 @@ class PostgresStore(SQLiteStore):
         self._owner: str | None = None
         self._inbox = None
         try:
-            self.db = Connection(url, wait=busy_seconds)  # type: ignore[assignment]
+            self.db = Connection(url, wait=busy_seconds)
             if migrate:
                 self.migrate()
             self._check_schema()
             # the inbox takes lone writes (an unsubscribe, a signup), which are not tried
             # twice: its connections are checked before each use instead
-            self._inbox = Connection(  # type: ignore[assignment]
+            self._inbox = Connection(
                 url, search_path="inbox", wait=busy_seconds, probe=False, checked=True
             )
         except psycopg.Error as err:
             self.close()
             raise StoreError(f"{self.where}: {self.describe(err)}") from None
+        except StoreError:  # no schema, or another version's: its pool goes too
+            self.close()
+            raise
 
     @property
     def where(self) -> str:
@@ -77,15 +81,21 @@ class PostgresStore(SQLiteStore):
         return f"database error ({text})"
 
     def _version(self) -> int:
-        found = self.db.execute(
-            "SELECT value FROM meta WHERE key = 'schema_version'"
-            if self._has_meta()
-            else "SELECT NULL WHERE false"
-        ).fetchone()
-        return int(found[0]) if found else 0
+        """The schema's version: Alembic's revision, or (from before Alembic) the one
+        in ``meta``; 0 for a database without digest's schema."""
+        if self._has("alembic_version"):
+            row = self.db.execute("SELECT version_num FROM alembic_version").fetchone()
+            if row is not None:
+                return int(row[0]) if str(row[0]).isdigit() else SCHEMA_VERSION + 1
+        if self._has("meta"):
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            return int(row[0]) if row else 0
+        return 0
 
-    def _has_meta(self) -> bool:
-        row = self.db.execute("SELECT to_regclass('public.meta') IS NOT NULL").fetchone()
+    def _has(self, table: str) -> bool:
+        row = self.db.execute(
+            "SELECT to_regclass(:name) IS NOT NULL", {"name": f"public.{table}"}
+        ).fetchone()
         return bool(row and row[0])
 
     def _check_schema(self) -> None:
@@ -103,21 +113,16 @@ class PostgresStore(SQLiteStore):
             )
 
     def migrate(self) -> int:
-        """Create the schema, or upgrade it; the version it is at afterwards."""
-        with self.transaction() as db:
-            version = self._version()
-            if version == 0:
-                for statement in SCHEMA.split(";\n"):
-                    if statement.strip():
-                        db.raw.execute(statement)
-                version = SCHEMA_VERSION
-            while version < SCHEMA_VERSION:
-                db.raw.execute(UPGRADES[version])
-                version += 1
-                db.execute(
-                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),)
-                )
-        return version
+        """Create the schema, or upgrade it (Alembic, store/migrate.py); the version it
+        is at afterwards."""
+        import psycopg
+
+        version = self._version()
+        if version > SCHEMA_VERSION:
+            self._check_schema()
+        if version < SCHEMA_VERSION:
+            upgrade_postgres(lambda: psycopg.connect(self.url, connect_timeout=10))
+        return self._version()
 
     def schema_version(self) -> int:
         return self._version()
@@ -131,7 +136,7 @@ class PostgresStore(SQLiteStore):
             self.db.execute("BEGIN")
             try:
                 if locked:
-                    self.db.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+                    self.db.execute("SELECT pg_advisory_xact_lock(:lock)", {"lock": WRITE_LOCK})
                 yield self.db
             except BaseException:
                 with contextlib.suppress(Exception):
@@ -176,35 +181,45 @@ class PostgresStore(SQLiteStore):
     ) -> str | None:
         with self.transaction() as db:
             row = db.execute(
-                "SELECT status, version, send_at FROM issues WHERE slug = ?", (slug,)
+                "SELECT status, version, send_at FROM issues WHERE slug = :slug", {"slug": slug}
             ).fetchone()
             reason = self._still_due(row, version, now)
             if reason is not None:
                 return reason
             db.execute(
-                "INSERT INTO workers (owner, until) VALUES (?, ?)"
+                "INSERT INTO workers (owner, until) VALUES (:owner, :until)"
                 " ON CONFLICT (owner) DO UPDATE SET until = excluded.until",
-                (owner, stamp(now + lease)),
+                {"owner": owner, "until": stamp(now + lease)},
             )
             db.execute(
-                "UPDATE issues SET status = 'sending', started_at = COALESCE(started_at, ?)"
-                " WHERE slug = ?",
-                (stamp(now), slug),
+                "UPDATE issues SET status = 'sending', started_at = COALESCE(started_at, :now)"
+                " WHERE slug = :slug",
+                {"now": stamp(now), "slug": slug},
             )
         self._owner = owner
         return None
 
     def release_issue(self, slug: str, owner: str) -> None:
         with self.transaction() as db:
-            db.execute("DELETE FROM workers WHERE owner = ?", (owner,))
+            db.execute("DELETE FROM workers WHERE owner = :owner", {"owner": owner})
 
     def _new_batch(self, db: Any, slug: str, now: dt.datetime) -> int:
-        """A batch row that names its worker (the new ledger rows go by COPY)."""
+        """A batch row that names its worker."""
         return int(
             db.execute(
-                "INSERT INTO batches (issue, status, created_at, owner) VALUES (?, 'inflight', ?, ?)",
-                (slug, stamp(now), self._owner),
-            ).lastrowid
+                "INSERT INTO batches (issue, status, created_at, owner)"
+                " VALUES (:slug, 'inflight', :now, :owner) RETURNING id",
+                {"slug": slug, "now": stamp(now), "owner": self._owner},
+            ).fetchone()[0]
+        )
+
+    @staticmethod
+    def _insert_inflight(db: Any, key: int, batch_id: int, seconds: int, ids: list[int]) -> None:
+        """The ledger rows of subscribers in a batch for the first time, by COPY."""
+        db.copy_rows(
+            "deliveries",
+            ("issue", "subscriber_id", "status", "batch_id", "updated_at"),
+            ((key, i, "inflight", batch_id, seconds) for i in ids),
         )
 
     @staticmethod
@@ -221,7 +236,7 @@ class PostgresStore(SQLiteStore):
             "UPDATE deliveries d SET status = u.status,"
             " message_id = COALESCE(u.message_id, d.message_id), last_error = u.error,"
             " attempts = d.attempts + 1, next_attempt_at = u.retry, updated_at = u.settled"
-            " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],"
+            " FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[],"
             " %s::bigint[]) AS u(status, message_id, error, retry, settled, subscriber_id)"
             " WHERE d.issue = %s AND d.subscriber_id = u.subscriber_id"
             " AND d.batch_id = %s AND d.status = 'inflight'",
@@ -231,7 +246,10 @@ class PostgresStore(SQLiteStore):
     @staticmethod
     def _renew_lease(db: Any, slug: str, owner: str, lease_until: dt.datetime) -> None:
         """The worker is alive, said in the same transaction as its batch's outcomes."""
-        db.execute("UPDATE workers SET until = ? WHERE owner = ?", (stamp(lease_until), owner))
+        db.execute(
+            "UPDATE workers SET until = :until WHERE owner = :owner",
+            {"until": stamp(lease_until), "owner": owner},
+        )
 
     def send_slot(self, count: int, rate: float, now: float) -> float | None:
         """The fleet's one rate limit: a shared "next free moment" every worker books its
@@ -240,9 +258,9 @@ class PostgresStore(SQLiteStore):
             row = db.execute("SELECT value FROM meta WHERE key = 'send_next'").fetchone()
             start = max(now, float(row["value"]) if row else 0.0)
             db.execute(
-                "INSERT INTO meta (key, value) VALUES ('send_next', ?)"
+                "INSERT INTO meta (key, value) VALUES ('send_next', :value)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (repr(start + count / rate),),
+                {"value": repr(start + count / rate)},
             )
         return start
 
@@ -252,9 +270,9 @@ class PostgresStore(SQLiteStore):
             r["id"]
             for r in self.db.execute(
                 "SELECT b.id FROM batches b LEFT JOIN workers w ON w.owner = b.owner"
-                " WHERE b.issue = ? AND b.status = 'inflight'"
-                " AND (w.owner IS NULL OR w.until < ?) ORDER BY b.id",
-                (slug, stamp(now_utc())),
+                " WHERE b.issue = :slug AND b.status = 'inflight'"
+                " AND (w.owner IS NULL OR w.until < :now) ORDER BY b.id",
+                {"slug": slug, "now": stamp(now_utc())},
             )
         ]
 

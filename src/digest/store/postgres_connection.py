@@ -1,67 +1,66 @@
-"""A pool of PostgreSQL connections that runs the SQLite store's statements: placeholders,
-``INSERT OR IGNORE``, JSON lists of values and the few functions that differ are
-translated once per statement (cached), rows come back as the store expects them, and
-a connection the server dropped is replaced."""
+"""A pool of PostgreSQL connections that runs the store's statements: each statement,
+written once with named parameters, is compiled for psycopg by SQLAlchemy (once, then
+cached); rows come back as the store expects them (times and JSON as the text the
+SQLite store keeps); a connection the server dropped is replaced."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import json
 import logging
-import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-# --- translating the SQLite store's statements ----------------------------------------
-
-_VALUES = re.compile(r"VALUES (\((?:%s|'[a-z]*'|, )+\))")  # an INSERT's one row of values
-MAX_PARAMETERS = 30_000  # per statement (PostgreSQL takes up to 65,535)
-_INDEXED_BY = re.compile(r" INDEXED BY \w+")
-_MINUTE = re.compile(r"strftime\('%Y-%m-%dT%H:%M', (\w+), 'unixepoch'\)")
+from digest.store.dialects import POSTGRES
 
 
-@functools.lru_cache(maxsize=512)
-def translate(sql: str) -> tuple[str | None, tuple[int, ...]]:
-    """The PostgreSQL form of one SQLite statement (None: nothing to run, a PRAGMA), and
-    which of its parameters are JSON lists to pass as arrays."""
-    text = sql.strip()
-    if text.upper().startswith("PRAGMA"):
-        return None, ()
-    if text.upper() == "BEGIN IMMEDIATE":
-        return "BEGIN", ()
-    if text.startswith("INSERT OR IGNORE INTO"):
-        text = "INSERT INTO" + text[len("INSERT OR IGNORE INTO") :] + " ON CONFLICT DO NOTHING"
-    if text.startswith("INSERT INTO batches"):
-        text += " RETURNING id"
-    text = text.replace(
-        "SUM(subscriber_id IS NULL)", "COUNT(*) FILTER (WHERE subscriber_id IS NULL)"
-    )
-    text = _INDEXED_BY.sub("", text)  # SQLite's planner hint; PostgreSQL's has statistics
-    text = _MINUTE.sub(
-        lambda m: (
-            f"to_char(to_timestamp({m.group(1)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI')"
-        ),
-        text,
-    )
-    text = text.replace("%", "%%")
-    lists: list[int] = []
-    out: list[str] = []
-    position = 0
-    for index, match in enumerate(
-        re.finditer(r"IN \(SELECT value FROM json_each\(\?\)\)|\?", text)
-    ):
-        out.append(text[position : match.start()])
-        if match.group(0) == "?":
-            out.append("%s")
-        else:
-            out.append("= ANY(%s)")
-            lists.append(index)
-        position = match.end()
-    out.append(text[position:])
-    return "".join(out), tuple(lists)
+@functools.lru_cache(maxsize=1024)
+def compiled(sql: str) -> str:
+    """The statement in psycopg's parameter style (``:email`` becomes ``%(email)s``, a
+    literal ``%`` is doubled), as SQLAlchemy's PostgreSQL dialect writes it."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects.postgresql.psycopg import dialect
+
+    return str(text(sql).compile(dialect=_dialect(dialect)))
+
+
+@functools.cache
+def _dialect(kind: Any) -> Any:
+    return kind()
+
+
+def _stamp_loader(base: Any) -> Any:
+    """timestamptz values as the store writes times everywhere (ISO 8601, UTC, ms)."""
+
+    class StampLoader(base):  # type: ignore[misc]
+        def load(self, data: Any) -> str:
+            moment: dt.datetime = super().load(data)
+            return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+
+    return StampLoader
+
+
+def _json_loader(base: Any) -> Any:
+    """jsonb values as the JSON text the store writes (keys sorted, not escaped)."""
+
+    class JsonText(base):  # type: ignore[misc]
+        def load(self, data: Any) -> str:
+            return json.dumps(json.loads(bytes(data)), sort_keys=True, ensure_ascii=False)
+
+    return JsonText
+
+
+def configure_types(connection: Any) -> None:
+    """Read native PostgreSQL values as the store's shared code expects them."""
+    from psycopg.types.datetime import TimestamptzLoader
+    from psycopg.types.string import TextLoader
+
+    connection.adapters.register_loader("timestamptz", _stamp_loader(TimestamptzLoader))
+    connection.adapters.register_loader("jsonb", _json_loader(TextLoader))
 
 
 class Row(tuple):  # type: ignore[type-arg]
@@ -95,10 +94,11 @@ logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 class _Cursor:
     """A statement's outcome, read in full before its connection goes back to the pool."""
 
-    def __init__(self, cursor: Any, returning: bool = False) -> None:
+    lastrowid = None  # PostgreSQL says RETURNING id instead
+
+    def __init__(self, cursor: Any) -> None:
         self.rowcount = cursor.rowcount
         self._rows = list(cursor.fetchall()) if cursor.description else []
-        self.lastrowid = self._rows[0][0] if returning else None
 
     def fetchone(self) -> Any:
         return self._rows[0] if self._rows else None
@@ -113,12 +113,11 @@ class _Cursor:
 class _Nothing(_Cursor):
     def __init__(self) -> None:
         self.rowcount = -1
-        self.lastrowid = None
         self._rows = []
 
 
 class Connection:
-    """The SQLite store's statements on a pool of PostgreSQL connections (psycopg_pool).
+    """The store's statements on a pool of PostgreSQL connections (psycopg_pool).
 
     A transaction (``BEGIN`` … ``COMMIT`` or ``ROLLBACK``) keeps one connection for the
     thread that began it; any other statement borrows one for itself. A connection the
@@ -147,6 +146,8 @@ class Connection:
 
         def configure(connection: Any) -> None:
             connection.row_factory = _row_factory
+            configure_types(connection)
+            connection.execute("SET TIME ZONE 'UTC'")
             if search_path:
                 connection.execute(f"SET search_path TO {search_path}")
 
@@ -165,6 +166,8 @@ class Connection:
         )
         self._held = threading.local()
 
+    dialect = POSTGRES
+
     @property
     def raw(self) -> Any:
         """The psycopg connection of the transaction this thread is in."""
@@ -173,18 +176,9 @@ class Connection:
             raise RuntimeError("not in a transaction")
         return held
 
-    @staticmethod
-    def _params(params: Sequence[Any], lists: tuple[int, ...]) -> list[Any]:
-        values = list(params)
-        for index in lists:
-            values[index] = json.loads(values[index])
-        return values
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
-        statement, lists = translate(sql)
-        if statement is None:
-            return _Nothing()
-        values = self._params(params, lists)
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> _Cursor:
+        statement = compiled(sql)
+        values = dict(params or {})
         held = getattr(self._held, "connection", None)
         if held is None and statement == "BEGIN":
             return self._begin()
@@ -197,14 +191,14 @@ class Connection:
         return self._lone(statement, values)
 
     @staticmethod
-    def _run(connection: Any, statement: str, values: list[Any]) -> _Cursor:
+    def _run(connection: Any, statement: str, values: Mapping[str, Any]) -> _Cursor:
         import psycopg
 
         try:
             cursor = connection.execute(statement, values)
         except psycopg.errors.IntegrityError as err:  # what the shared code catches
             raise sqlite3.IntegrityError(str(err)) from err
-        return _Cursor(cursor, returning=statement.endswith("RETURNING id"))
+        return _Cursor(cursor)
 
     def _begin(self) -> _Cursor:
         """Keep a connection for this thread's transaction; one the server had dropped
@@ -229,7 +223,7 @@ class Connection:
         connection, self._held.connection = self._held.connection, None
         self.pool.putconn(connection)
 
-    def _lone(self, statement: str, values: list[Any]) -> _Cursor:
+    def _lone(self, statement: str, values: Mapping[str, Any]) -> _Cursor:
         """A statement outside a transaction, on a connection of its own; a read that met
         a dropped connection is read again on a fresh one."""
         import psycopg
@@ -255,52 +249,22 @@ class Connection:
             yield connection
 
     def executemany(self, sql: str, rows: Any) -> _Cursor:
-        statement, lists = translate(sql)
-        if statement is None:
-            return _Nothing()
+        """One statement for many rows of named parameters (psycopg sends them in one
+        pipeline, not a round trip each)."""
         with self._connection() as connection:
-            return self._many(connection.cursor(), statement, lists, rows)
-
-    def _many(self, cursor: Any, statement: str, lists: tuple[int, ...], rows: Any) -> _Cursor:
-        values = _VALUES.search(statement)
-        if values is None or lists:
-            cursor.executemany(statement, (self._params(r, lists) for r in rows))
+            cursor = connection.cursor()
+            cursor.executemany(compiled(sql), rows)
             return _Counted(cursor.rowcount)
-        head, one, tail = statement[: values.start()], values.group(1), statement[values.end() :]
-        if not tail.strip():  # a plain INSERT: COPY, the way PostgreSQL takes rows in bulk
-            self._copy_rows(cursor, head, one, rows)
-            return _Counted(cursor.rowcount)
-        # an INSERT … ON CONFLICT: many rows to a statement (one round trip a chunk)
-        width = one.count("%s")
-        per_statement = max(1, MAX_PARAMETERS // max(width, 1))
-        chunk: list[Any] = []
-        for row in rows:
-            chunk.append(row)
-            if len(chunk) == per_statement:
-                self._insert_rows(cursor, head, one, tail, chunk)
-                chunk = []
-        if chunk:
-            self._insert_rows(cursor, head, one, tail, chunk)
-        return _Counted(cursor.rowcount)
 
-    @staticmethod
-    def _copy_rows(cursor: Any, head: str, one: str, rows: Any) -> None:
-        """``INSERT INTO t (a, b, c) VALUES (%s, 'x', %s)`` rows as one COPY: the
-        literals of the statement are written into each row."""
-        target = head.strip().removeprefix("INSERT INTO").strip()
-        items = [item.strip() for item in one.strip("()").split(",")]
-        literals = {i: item.strip("'") for i, item in enumerate(items) if item != "%s"}
-        with cursor.copy(f"COPY {target} FROM STDIN") as copy:
-            for row in rows:
-                given = iter(row)
-                copy.write_row(
-                    [literals[i] if i in literals else next(given) for i in range(len(items))]
-                )
-
-    @staticmethod
-    def _insert_rows(cursor: Any, head: str, one: str, tail: str, rows: list[Any]) -> None:
-        sql = f"{head}VALUES {', '.join([one] * len(rows))}{tail}"
-        cursor.execute(sql, [value for row in rows for value in row])
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Any) -> int:
+        """Rows (tuples in the order of ``columns``) into ``table`` by COPY, PostgreSQL's
+        way of taking rows in bulk."""
+        with self._connection() as connection:
+            cursor = connection.cursor()
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return int(cursor.rowcount)
 
     def close(self) -> None:
         self.pool.close()

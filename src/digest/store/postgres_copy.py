@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from digest.errors import StoreError
 from digest.store.postgres import PostgresStore
 from digest.store.sqlite import SQLiteStore
@@ -35,16 +37,15 @@ def _copy(source: SQLiteStore, target: PostgresStore) -> dict[str, int]:
         db.execute("DELETE FROM meta WHERE key = 'list_id'")
         for table in COPIED:
             columns = [r["name"] for r in source.db.execute(f"PRAGMA table_info({table})")]
+            rows: Any
             if table == "meta":
                 rows = source.db.execute("SELECT key, value FROM meta WHERE key = 'list_id'")
                 columns = ["key", "value"]
             else:
                 rows = source.db.execute(f"SELECT {', '.join(columns)} FROM {table}")
-            placeholders = ", ".join("?" for _ in columns)
-            statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
             count = 0
             while chunk := rows.fetchmany(COPY_CHUNK):
-                db.executemany(statement, [tuple(r) for r in chunk])
+                db.copy_rows(table, columns, [tuple(r) for r in chunk])
                 count += len(chunk)
             copied[table] = count
         # ids are never reused, not even those of subscribers forgotten since: the next
@@ -53,7 +54,7 @@ def _copy(source: SQLiteStore, target: PostgresStore) -> dict[str, int]:
         for table in IDENTITY:
             db.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                f" greatest(?, (SELECT coalesce(max(id), 0) FROM {table})) + 1, false)",
-                (int(given.get(table, 0)),),
+                f" greatest(:given, (SELECT coalesce(max(id), 0) FROM {table})) + 1, false)",
+                {"given": int(given.get(table, 0))},
             )
     return copied

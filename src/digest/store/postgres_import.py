@@ -26,7 +26,6 @@ import base64
 import json
 import os
 import queue
-import re
 import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,7 +42,7 @@ ANALYZE_AFTER = 1000  # rows added or changed that call for fresh statistics
 READ_AHEAD = 2  # blocks the reading thread may have ready
 UID_BYTES = 12  # as new_uid: 96 bits, 16 URL-safe characters with no padding
 SUBSCRIBER_COLUMNS = "subscribers (uid, email, name, status, attributes, created_at, updated_at)"
-COLUMNS = "place BIGINT, n BIGINT, email TEXT, name TEXT, attributes TEXT, uid TEXT, hash TEXT, again BOOLEAN"
+COLUMNS = "place BIGINT, n BIGINT, email TEXT, name TEXT, attributes JSONB, uid TEXT, hash TEXT, again BOOLEAN"
 
 
 def uids(count: int) -> list[str]:
@@ -74,12 +73,12 @@ class SeenFilter:
         return found
 
 
-_SPECIAL = re.compile(r'[,"\r\n]')
+_SPECIAL = frozenset(',"\r\n')
 
 
 def _field(text: str) -> str:
     """A text as one CSV field for COPY: quoted where it must be (an empty one is NULL)."""
-    if _SPECIAL.search(text) is None:
+    if _SPECIAL.isdisjoint(text):
         return text
     return '"' + text.replace('"', '""') + '"'
 
@@ -174,52 +173,58 @@ def read_ahead(items: Iterator[T], depth: int = READ_AHEAD) -> Iterator[T]:
 
 
 # Rows the set statements leave to the row-by-row rules (see the module's docstring).
-_SET_ASIDE = """
-WITH moved AS (
-    DELETE FROM import_block r
-    WHERE r.again
-       OR (r.hash IS NOT NULL AND r.hash IN (SELECT hash FROM suppressions))
-       OR (r.attributes <> '{}' AND EXISTS (
-            SELECT 1 FROM subscribers s WHERE s.email = r.email AND s.attributes <> '{}'
-            AND s.attributes <> r.attributes
-            AND s.attributes::jsonb - ARRAY(SELECT jsonb_object_keys(r.attributes::jsonb))
-                <> '{}'::jsonb))
-    RETURNING r.*
-)
-INSERT INTO import_slow SELECT * FROM moved
+def _set_aside(block: str) -> str:
+    return f"""
+    WITH moved AS (
+        DELETE FROM {block} r
+        WHERE r.again
+           OR (r.hash IS NOT NULL AND r.hash IN (SELECT hash FROM suppressions))
+           OR (r.attributes <> '{{}}' AND EXISTS (
+                SELECT 1 FROM subscribers s WHERE s.email = r.email AND s.attributes <> '{{}}'
+                AND s.attributes <> r.attributes
+                AND s.attributes - ARRAY(SELECT jsonb_object_keys(r.attributes))
+                    <> '{{}}'::jsonb))
+        RETURNING r.*
+    )
+    INSERT INTO import_slow SELECT * FROM moved
 """
+
+
 # The rest of a block is new addresses and known ones, each once, merged in one statement:
 # each row matched to the subscriber it names (one index probe a row); known ones updated
 # where something changes (a name given replaces theirs, attributes given replace an empty
 # set; one who left stays so unless resubscribe); new ones added in file order; counted.
-_MERGE = """
-WITH matched AS (
-    SELECT r.place, r.email, r.uid, r.name, r.attributes, s.id, s.status,
-           s.name AS old_name, s.attributes AS old_attributes,
-           COALESCE(r.name, s.name) AS new_name,
-           CASE WHEN r.attributes = '{}' THEN s.attributes ELSE r.attributes END
-               AS new_attributes
-    FROM import_block r LEFT JOIN subscribers s ON s.email = r.email
-),
-changed AS (
-    UPDATE subscribers s SET name = m.new_name, attributes = m.new_attributes,
-        status = 'active', updated_at = %(now)s
-    FROM matched m
-    WHERE s.id = m.id AND (%(resubscribe)s OR m.status = 'active')
-      AND (m.status <> 'active' OR m.old_name IS DISTINCT FROM m.new_name
-           OR m.old_attributes <> m.new_attributes)
-    RETURNING 1
-),
-added AS (
-    INSERT INTO subscribers (uid, email, name, status, attributes, created_at, updated_at)
-    SELECT uid, email, name, 'active', attributes, %(now)s, %(now)s FROM matched
-    WHERE id IS NULL ORDER BY place
-    RETURNING 1
-)
-SELECT count(id), count(id) FILTER (WHERE status <> 'active'),
-       (SELECT count(*) FROM changed), (SELECT count(*) FROM added)
-FROM matched
+def _merge_statement(block: str) -> str:
+    return f"""
+    WITH matched AS (
+        SELECT r.place, r.email, r.uid, r.name, r.attributes, s.id, s.status,
+               s.name AS old_name, s.attributes AS old_attributes,
+               COALESCE(r.name, s.name) AS new_name,
+               CASE WHEN r.attributes = '{{}}' THEN s.attributes ELSE r.attributes END
+                   AS new_attributes
+        FROM {block} r LEFT JOIN subscribers s ON s.email = r.email
+    ),
+    changed AS (
+        UPDATE subscribers s SET name = m.new_name, attributes = m.new_attributes,
+            status = 'active', updated_at = %(now)s
+        FROM matched m
+        WHERE s.id = m.id AND (%(resubscribe)s OR m.status = 'active')
+          AND (m.status <> 'active' OR m.old_name IS DISTINCT FROM m.new_name
+               OR m.old_attributes <> m.new_attributes)
+        RETURNING 1
+    ),
+    added AS (
+        INSERT INTO subscribers (uid, email, name, status, attributes, created_at, updated_at)
+        SELECT uid, email, name, 'active', attributes, %(now)s, %(now)s FROM matched
+        WHERE id IS NULL ORDER BY place
+        RETURNING 1
+    )
+    SELECT count(id), count(id) FILTER (WHERE status <> 'active'),
+           (SELECT count(*) FROM changed), (SELECT count(*) FROM added)
+    FROM matched
 """
+
+
 # While blocks are merged: a block is small beside the list, so index probes rather than
 # scans of the whole list (whose statistics are stale until the import commits).
 _SETTINGS = (
@@ -283,7 +288,7 @@ def _merge_blocks(
         table = f"import_block_{blocks}"  # each block keeps its own table
         raw.execute(f"CREATE TEMP TABLE {table} ({COLUMNS}) ON COMMIT DROP")
         _copy(raw, table, staged)
-        raw.execute(_SET_ASIDE.replace("import_block", table))
+        raw.execute(_set_aside(table))
         _merge(raw, table, report, resubscribe, now)
     return (
         " UNION ALL ".join(f"SELECT email FROM import_block_{n}" for n in range(1, blocks + 1))
@@ -293,7 +298,7 @@ def _merge_blocks(
 
 def _merge(raw: Any, table: str, report: UpsertReport, resubscribe: bool, now: str) -> None:
     known, left, updated, added = raw.execute(
-        _MERGE.replace("import_block", table), {"now": now, "resubscribe": resubscribe}
+        _merge_statement(table), {"now": now, "resubscribe": resubscribe}
     ).fetchone()
     kept = 0 if resubscribe else int(left)
     report.added += int(added)

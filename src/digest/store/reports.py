@@ -4,8 +4,7 @@ delivery timeline and the window of an issue, for digest report."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sqlite3
+from typing import Any
 
 from digest.store import (
     StoredEvent,
@@ -24,9 +23,9 @@ class Reports(Ledger):
         """Events recorded for an issue, by kind (``issue_id``: the ASCII id providers echo),
         and how many of them named an address not on the list ("not_on_the_list")."""
         rows = self.db.execute(
-            "SELECT kind, COUNT(*) AS n, SUM(subscriber_id IS NULL) AS strangers FROM events"
-            " WHERE issue IN (?, ?) GROUP BY kind",
-            (slug, issue_id or slug),
+            f"SELECT kind, COUNT(*) AS n, {self.db.dialect.count_null('subscriber_id')}"
+            " AS strangers FROM events WHERE issue IN (:slug, :issue_id) GROUP BY kind",
+            {"slug": slug, "issue_id": issue_id or slug},
         ).fetchall()
         counts = {r["kind"]: r["n"] for r in rows}
         strangers = sum(r["strangers"] or 0 for r in rows)
@@ -38,39 +37,46 @@ class Reports(Ledger):
         """The issue's events of the given kinds, oldest first."""
         rows = self.db.execute(
             "SELECT provider, kind, email, issue, message_id, detail, occurred_at FROM events"
-            " WHERE issue IN (?, ?) AND kind IN (SELECT value FROM json_each(?))"
+            f" WHERE issue IN (:slug, :issue_id) AND kind {self.db.dialect.in_list('kinds')}"
             " ORDER BY occurred_at, id",
-            (slug, issue_id or slug, json.dumps(list(kinds))),
+            {
+                "slug": slug,
+                "issue_id": issue_id or slug,
+                "kinds": self.db.dialect.values(list(kinds)),
+            },
         ).fetchall()
         return [self._event(r) for r in rows]
 
     @staticmethod
-    def _event(r: sqlite3.Row) -> StoredEvent:
+    def _event(r: Any) -> StoredEvent:
         return StoredEvent(r["provider"], r["kind"], r["email"], r["issue"], r["message_id"],
                            r["detail"], parse_stamp(r["occurred_at"]))  # fmt: skip
 
     def engagement(self, slug: str, issue_id: str | None) -> tuple[int, list[tuple[str, int]]]:
         """Unique openers, and unique clickers per link, of an issue (tracking on)."""
-        issues = (slug, issue_id or slug)
+        issues = {"slug": slug, "issue_id": issue_id or slug}
         opened = self.db.execute(
-            "SELECT COUNT(DISTINCT email) FROM events WHERE issue IN (?, ?) AND kind = 'open'",
+            "SELECT COUNT(DISTINCT email) FROM events WHERE issue IN (:slug, :issue_id)"
+            " AND kind = 'open'",
             issues,
         ).fetchone()[0]
         clicks = self.db.execute(
             "SELECT detail, COUNT(DISTINCT email) AS n FROM events"
-            " WHERE issue IN (?, ?) AND kind = 'click' GROUP BY detail ORDER BY n DESC",
+            " WHERE issue IN (:slug, :issue_id) AND kind = 'click' GROUP BY detail ORDER BY n DESC",
             issues,
         ).fetchall()
         return int(opened), [(r["detail"], r["n"]) for r in clicks]
 
     def issue_window(self, slug: str) -> tuple[dt.datetime | None, dt.datetime | None]:
         """When the issue started going out, and when the next issue did (or None)."""
-        row = self.db.execute("SELECT started_at FROM issues WHERE slug = ?", (slug,)).fetchone()
+        row = self.db.execute(
+            "SELECT started_at FROM issues WHERE slug = :slug", {"slug": slug}
+        ).fetchone()
         if row is None or row["started_at"] is None:
             return None, None
         later = self.db.execute(
-            "SELECT MIN(started_at) AS t FROM issues WHERE started_at > ? AND slug != ?",
-            (row["started_at"], slug),
+            "SELECT MIN(started_at) AS t FROM issues WHERE started_at > :started AND slug != :slug",
+            {"started": row["started_at"], "slug": slug},
         ).fetchone()
         return parse_stamp(row["started_at"]), parse_stamp(later["t"]) if later["t"] else None
 
@@ -78,17 +84,19 @@ class Reports(Ledger):
         """Unsubscribes through digest's own links and mailto, by channel, in a window."""
         rows = self.db.execute(
             "SELECT provider, COUNT(*) AS n FROM events WHERE kind = 'unsubscribe'"
-            " AND issue IS NULL AND occurred_at >= ? AND occurred_at < ? GROUP BY provider",
-            (stamp(start), stamp(end) if end else "9999"),
+            " AND issue IS NULL AND occurred_at >= :start"
+            f" {'AND occurred_at < :end' if end else ''} GROUP BY provider",
+            {"start": stamp(start), "end": stamp(end) if end else None},
         )
         return {r["provider"]: r["n"] for r in rows}
 
     def delivery_timeline(self, slug: str) -> list[tuple[str, str, int]]:
         """(minute, status, count) of the issue's recipients, by when they were settled."""
         rows = self.db.execute(
-            "SELECT strftime('%Y-%m-%dT%H:%M', updated_at, 'unixepoch') AS minute, status,"
-            " COUNT(*) AS n FROM deliveries WHERE issue = ? GROUP BY minute, status ORDER BY minute",
-            (self._key(slug),),
+            f"SELECT {self.db.dialect.minute('updated_at')} AS minute, status,"
+            " COUNT(*) AS n FROM deliveries WHERE issue = :key GROUP BY minute, status"
+            " ORDER BY minute",
+            {"key": self._key(slug)},
         )
         return [(r["minute"], r["status"], r["n"]) for r in rows]
 
@@ -96,7 +104,7 @@ class Reports(Ledger):
         """Everything recorded about one address, oldest first."""
         rows = self.db.execute(
             "SELECT provider, kind, email, issue, message_id, detail, occurred_at FROM events"
-            " WHERE email = ? ORDER BY occurred_at, id",
-            (email,),
+            " WHERE email = :email ORDER BY occurred_at, id",
+            {"email": email},
         ).fetchall()
         return [self._event(r) for r in rows]

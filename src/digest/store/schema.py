@@ -1,6 +1,6 @@
-"""The SQLite schema: each migration since the first, in order (the database's
-``user_version`` says how many it has had), and the inbox beside the main database.
-PostgreSQL's schema, with the same tables, is in store/postgres.py."""
+"""SQLite's schema steps from before Alembic, each in order (a database's
+``user_version`` says how many it has had; revision 0007 takes the ones still due), and
+the inbox beside the main database. The schema now is store/tables.py."""
 
 MIGRATIONS: list[str] = [
     # 1: the first schema

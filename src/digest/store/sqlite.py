@@ -1,8 +1,8 @@
 """The SQLite store (WAL mode): the one class the rest of digest reaches SQL through.
 
 Writes that must be atomic run in ``BEGIN IMMEDIATE`` transactions, so a crash leaves
-either the whole change or none of it. The schema is versioned with ``user_version``
-and migrated on open. Every SQLite error leaves as a one-line :class:`StoreError` that
+either the whole change or none of it. The schema (store/tables.py) is migrated on open
+by Alembic (store/migrate.py) when ``user_version`` says it is behind. Every SQLite error leaves as a one-line :class:`StoreError` that
 names the file and what to do; one store may be shared by threads (calls take turns).
 
 Unsubscribe requests from the public web app go to a small second database beside the
@@ -11,8 +11,7 @@ recorded durably at once even while an import or a delivery holds the main datab
 and is applied as soon as the lock frees, and before any later batch is formed.
 
 The statements live in one module per concern, each a part of this class, in the order
-the data flows: ``core`` (the database, transactions and migrations, whose text is in
-``schema``), ``subscribers``, ``signups``, ``inbox``, ``issues`` (scheduled issues and
+the data flows: ``core`` (the database and its transactions), ``subscribers``, ``signups``, ``inbox``, ``issues`` (scheduled issues and
 their lease), ``ledger`` (batches and outcomes) and ``reports``; beside them the small
 parts that undo suppressions (``suppressions``), keep events that could not be applied
 (``failed_events``) and remember which key signed the links (``keys``). ``common`` holds

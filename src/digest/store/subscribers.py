@@ -4,8 +4,8 @@ forgetting, and reading the list a page at a time."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from digest.store import (
     ACTIVE,
@@ -15,9 +15,11 @@ from digest.store import (
 )
 from digest.store.common import (
     IMPORT_CACHE_KIB,
-    INSERT_EVENT,
     UPSERT_CHUNK,
+    Database,
     _chunks,
+    event_row,
+    insert_event,
     new_uid,
     now_utc,
     stamp,
@@ -30,7 +32,7 @@ class Subscribers(StoreCore):
     _store_part = True
 
     @staticmethod
-    def _subscriber(row: sqlite3.Row) -> Subscriber:
+    def _subscriber(row: Any) -> Subscriber:
         return Subscriber(
             row["id"], row["uid"], row["email"], row["name"], row["status"],
             json.loads(row["attributes"] or "{}"), row["created_at"], row["updated_at"],
@@ -70,7 +72,7 @@ class Subscribers(StoreCore):
 
     def _upsert_chunk(
         self,
-        db: sqlite3.Connection,
+        db: Database,
         chunk: list[SubscriberRow],
         resubscribe: bool,
         suppressions: bool,
@@ -88,7 +90,9 @@ class Subscribers(StoreCore):
                 later.append((email, name, attributes))
             else:
                 fresh[email] = (name, attributes, row[3] if len(row) == 4 else 0)
-        db.executemany("INSERT INTO upsert_seen (email) VALUES (?)", ((e,) for e in fresh))
+        db.executemany(
+            "INSERT INTO upsert_seen (email) VALUES (:email)", ({"email": e} for e in fresh)
+        )
         if suppressions:
             hashes = {suppression_hash(email): email for email in fresh}
             for hashed in self._known(db, "suppressions", "hash", list(hashes)):
@@ -96,22 +100,30 @@ class Subscribers(StoreCore):
                 if not resubscribe:
                     report.suppressed.append((fresh.pop(email)[2], email))
                     continue
-                db.execute("DELETE FROM suppressions WHERE hash = ?", (hashed,))
+                db.execute("DELETE FROM suppressions WHERE hash = :hash", {"hash": hashed})
         existing = {
             r["email"]: r
             for r in db.execute(
                 "SELECT id, email, name, status, attributes FROM subscribers"
-                " WHERE email IN (SELECT value FROM json_each(?))",
-                (json.dumps(list(fresh)),),
+                f" WHERE email {db.dialect.in_list('emails')}",
+                {"emails": db.dialect.values(list(fresh))},
             )
         }
-        inserts: list[tuple[str | None, ...]] = []
-        updates: list[tuple[object, ...]] = []
+        inserts: list[dict[str, str | None]] = []
+        updates: list[dict[str, object]] = []
         for email, (name, attributes, _) in fresh.items():
             found = existing.get(email)
             if found is None:
                 attrs = json.dumps(attributes, sort_keys=True, ensure_ascii=False)
-                inserts.append((new_uid(), email, name or None, attrs, now, now))
+                inserts.append(
+                    {
+                        "uid": new_uid(),
+                        "email": email,
+                        "name": name or None,
+                        "attrs": attrs,
+                        "now": now,
+                    }
+                )
                 continue
             if found["status"] != ACTIVE and not resubscribe:
                 report.kept += 1
@@ -126,15 +138,15 @@ class Subscribers(StoreCore):
             ):
                 report.unchanged += 1
                 continue
-            updates.append((new_name, new_attrs, now, found["id"]))
+            updates.append({"name": new_name, "attrs": new_attrs, "now": now, "id": found["id"]})
         db.executemany(
             "INSERT INTO subscribers (uid, email, name, status, attributes, created_at, updated_at)"
-            " VALUES (?, ?, ?, 'active', ?, ?, ?)",
+            " VALUES (:uid, :email, :name, 'active', :attrs, :now, :now)",
             inserts,
         )
         db.executemany(
-            "UPDATE subscribers SET name = ?, attributes = ?, status = 'active', updated_at = ?"
-            " WHERE id = ?",
+            "UPDATE subscribers SET name = :name, attributes = :attrs, status = 'active',"
+            " updated_at = :now WHERE id = :id",
             updates,
         )
         report.added += len(inserts)
@@ -143,14 +155,14 @@ class Subscribers(StoreCore):
             self._merge_duplicate(db, report, email, name, attributes, now)
 
     @staticmethod
-    def _known(db: sqlite3.Connection, table: str, column: str, values: list[str]) -> set[str]:
+    def _known(db: Database, table: str, column: str, values: list[str]) -> set[str]:
         """Which of ``values`` are in ``table.column``."""
-        query = f"SELECT {column} FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))"
-        return {row[0] for row in db.execute(query, (json.dumps(values),))}
+        query = f"SELECT {column} FROM {table} WHERE {column} {db.dialect.in_list('values')}"
+        return {row[0] for row in db.execute(query, {"values": db.dialect.values(values)})}
 
     @staticmethod
     def _merge_duplicate(
-        db: sqlite3.Connection,
+        db: Database,
         report: UpsertReport,
         email: str,
         name: str | None,
@@ -161,8 +173,8 @@ class Subscribers(StoreCore):
         it active (added, updated or unchanged) or not (kept, or forgotten: no row);
         only an active one takes the merge."""
         row = db.execute(
-            "SELECT id, name, status, attributes, updated_at FROM subscribers WHERE email = ?",
-            (email,),
+            "SELECT id, name, status, attributes, updated_at FROM subscribers WHERE email = :email",
+            {"email": email},
         ).fetchone()
         if row is None or row["status"] != ACTIVE:
             return
@@ -173,22 +185,25 @@ class Subscribers(StoreCore):
         if (new_name, new_attrs) == (row["name"], row["attributes"]):
             return
         db.execute(
-            "UPDATE subscribers SET name = ?, attributes = ?, updated_at = ? WHERE id = ?",
-            (new_name, new_attrs, now, row["id"]),
+            "UPDATE subscribers SET name = :name, attributes = :attrs, updated_at = :now"
+            " WHERE id = :id",
+            {"name": new_name, "attrs": new_attrs, "now": now, "id": row["id"]},
         )
         if row["updated_at"] != now:  # its first row had left it unchanged
             report.unchanged -= 1
             report.updated += 1
 
     def get_subscriber(self, email: str) -> Subscriber | None:
-        row = self.db.execute("SELECT * FROM subscribers WHERE email = ?", (email,)).fetchone()
+        row = self.db.execute(
+            "SELECT * FROM subscribers WHERE email = :email", {"email": email}
+        ).fetchone()
         return self._subscriber(row) if row else None
 
     def set_status(self, email: str, status: str) -> bool:
         with self.transaction() as db:
             cursor = db.execute(
-                "UPDATE subscribers SET status = ?, updated_at = ? WHERE email = ?",
-                (status, stamp(now_utc()), email),
+                "UPDATE subscribers SET status = :status, updated_at = :now WHERE email = :email",
+                {"status": status, "now": stamp(now_utc()), "email": email},
             )
             return cursor.rowcount > 0
 
@@ -198,43 +213,48 @@ class Subscribers(StoreCore):
             return self._unsubscribe(db, [(uid, "manual")]) > 0
 
     @staticmethod
-    def _unsubscribe(db: sqlite3.Connection, requests: list[tuple[str, str]]) -> int:
+    def _unsubscribe(db: Database, requests: list[tuple[str, str]]) -> int:
         """Unsubscribe each (uid, channel) still active, with an event saying how."""
         when = stamp(now_utc())
         channels = dict(requests)
         rows = db.execute(
             "SELECT id, uid, email FROM subscribers"
-            " WHERE status = 'active' AND uid IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(channels)),),
+            f" WHERE status = 'active' AND uid {db.dialect.in_list('uids')}",
+            {"uids": db.dialect.values(list(channels))},
         ).fetchall()
         if not rows:
             return 0
         db.executemany(
-            INSERT_EVENT,
+            insert_event(db.dialect),
             [
-                (f"unsubscribe:{r['uid']}:{when}", channels[r["uid"]], "unsubscribe", r["email"],
-                 r["id"], None, None, f"by {channels[r['uid']]}", when, when)
+                event_row(f"unsubscribe:{r['uid']}:{when}", channels[r["uid"]], "unsubscribe",
+                          r["email"], r["id"], None, None, f"by {channels[r['uid']]}", when, when)
                 for r in rows
             ],
         )  # fmt: skip
-        return db.execute(
-            "UPDATE subscribers SET status = 'unsubscribed', updated_at = ?"
-            " WHERE status = 'active' AND id IN (SELECT value FROM json_each(?))",
-            (when, json.dumps([r["id"] for r in rows])),
-        ).rowcount
+        return int(
+            db.execute(
+                "UPDATE subscribers SET status = 'unsubscribed', updated_at = :now"
+                f" WHERE status = 'active' AND id {db.dialect.in_list('ids')}",
+                {"now": when, "ids": db.dialect.values([r["id"] for r in rows])},
+            ).rowcount
+        )
 
     def forget(self, email: str) -> bool:
         """Delete the subscriber's personal data; keep a hash so imports skip them."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO suppressions (hash, created_at) VALUES (?, ?)",
-                (suppression_hash(email), stamp(now_utc())),
+                db.dialect.insert_ignore(
+                    "INSERT INTO suppressions (hash, created_at) VALUES (:hash, :now)"
+                ),
+                {"hash": suppression_hash(email), "now": stamp(now_utc())},
             )
-            return db.execute("DELETE FROM subscribers WHERE email = ?", (email,)).rowcount > 0
+            deleted = db.execute("DELETE FROM subscribers WHERE email = :email", {"email": email})
+            return deleted.rowcount > 0
 
     def is_suppressed(self, email: str) -> bool:
         row = self.db.execute(
-            "SELECT 1 FROM suppressions WHERE hash = ?", (suppression_hash(email),)
+            "SELECT 1 FROM suppressions WHERE hash = :hash", {"hash": suppression_hash(email)}
         ).fetchone()
         return row is not None
 
@@ -251,12 +271,14 @@ class Subscribers(StoreCore):
     def subscriber_page(self, status: str | None, after: int, size: int) -> list[Subscriber]:
         if status:
             rows = self.db.execute(
-                "SELECT * FROM subscribers WHERE status = ? AND id > ? ORDER BY id LIMIT ?",
-                (status, after, size),
+                "SELECT * FROM subscribers WHERE status = :status AND id > :after"
+                " ORDER BY id LIMIT :size",
+                {"status": status, "after": after, "size": size},
             ).fetchall()
         else:
             rows = self.db.execute(
-                "SELECT * FROM subscribers WHERE id > ? ORDER BY id LIMIT ?", (after, size)
+                "SELECT * FROM subscribers WHERE id > :after ORDER BY id LIMIT :size",
+                {"after": after, "size": size},
             ).fetchall()
         return [self._subscriber(row) for row in rows]
 

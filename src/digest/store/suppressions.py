@@ -8,7 +8,6 @@ and only the reader takes it back (by signing up again)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import TYPE_CHECKING, Any
 
 BOUNCE_KINDS = ("hard_bounce", "soft_bounce")
@@ -43,32 +42,31 @@ class Suppressions:
         query = (
             "SELECT DISTINCT s.id, s.email FROM subscribers s JOIN events e"
             " ON e.subscriber_id = s.id WHERE s.status = 'bounced'"
-            " AND e.kind IN ('hard_bounce', 'soft_bounce') AND e.received_at >= ?"
+            " AND e.kind IN ('hard_bounce', 'soft_bounce') AND e.received_at >= :since"
         )
-        values: list[object] = [stamp(since)]
         if provider is not None:
-            query += " AND e.provider = ?"
-            values.append(provider)
+            query += " AND e.provider = :provider"
         if issue is not None:
-            query += " AND e.issue = ?"
-            values.append(issue)
+            query += " AND e.issue = :issue"
         with self.transaction() as db:
-            rows = db.execute(query, tuple(values)).fetchall()
+            rows = db.execute(
+                query, {"since": stamp(since), "provider": provider, "issue": issue}
+            ).fetchall()
             if dry_run or not rows:
                 return sorted(r["email"] for r in rows)
-            ids = json.dumps([r["id"] for r in rows])
             db.execute(
-                "UPDATE subscribers SET status = 'active', updated_at = ?"
-                " WHERE status = 'bounced' AND id IN (SELECT value FROM json_each(?))",
-                (when, ids),
+                "UPDATE subscribers SET status = 'active', updated_at = :now"
+                f" WHERE status = 'bounced' AND id {db.dialect.in_list('ids')}",
+                {"now": when, "ids": db.dialect.values([r["id"] for r in rows])},
             )
             db.executemany(
                 "INSERT INTO events (fingerprint, provider, kind, email, subscriber_id, issue,"
                 " message_id, detail, occurred_at, received_at)"
-                " VALUES (?, 'operator', ?, ?, ?, NULL, NULL, ?, ?, ?)",
+                " VALUES (:fingerprint, 'operator', :kind, :email, :id, NULL, NULL, :detail,"
+                " :now, :now)",
                 [
-                    (f"unsuppress:{r['id']}:{when}", UNSUPPRESSED, r["email"], r["id"],
-                     reason[:500], when, when)
+                    {"fingerprint": f"unsuppress:{r['id']}:{when}", "kind": UNSUPPRESSED,
+                     "email": r["email"], "id": r["id"], "detail": reason[:500], "now": when}
                     for r in rows
                 ],
             )  # fmt: skip

@@ -1,11 +1,25 @@
-"""PostgreSQL's schema for the store, and its upgrades from each older version (the
-SQLite migrations' counterpart; ``digest db migrate`` applies them)."""
+"""Every schema digest had before it used Alembic: SQLite schemas 1 to 7 (each a step in
+store/schema.py, counted by SQLite's ``user_version``), PostgreSQL's schema 7 (made in one
+go) or 6 (one table short). A database made by any of them arrives at schema 7 here; a
+new database is made as schema 7 and goes on from there like every other.
+
+Revision ID: 0007
+Revises:
+"""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 7  # the SQLite schema this one matches
-WRITE_LOCK = 0x64696765  # "dige": the advisory lock every writing transaction takes
+from typing import Any
+
+from alembic import op
+
+revision = "0007"
+down_revision = None
+branch_labels = None
+depends_on = None
+
 _STATUS = "'pending', 'inflight', 'accepted', 'rejected', 'failed', 'unknown', 'skipped'"
+LEGACY_VERSION = 7
 
 SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -121,9 +135,9 @@ CREATE TABLE inbox.confirms (
     uid TEXT NOT NULL,
     received_at TEXT NOT NULL
 );
-INSERT INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
+INSERT INTO meta (key, value) VALUES ('schema_version', '{LEGACY_VERSION}')
 """
-# Upgrades from each older PostgreSQL schema version go here, as the SQLite ones do.
+
 UPGRADES: dict[int, str] = {
     # 6 -> 7: provider events set aside when they cannot be applied
     6: """CREATE TABLE events_failed (
@@ -133,3 +147,46 @@ UPGRADES: dict[int, str] = {
         failed_at TEXT NOT NULL
     )""",
 }
+
+
+def upgrade() -> None:
+    connection = op.get_bind()
+    if connection.dialect.name == "sqlite":
+        _sqlite(connection.connection.driver_connection)
+    else:
+        _postgres(connection.connection.driver_connection)
+
+
+def _sqlite(raw: Any) -> None:
+    """Each SQLite step not yet taken, in its own transaction, counted as before."""
+    from digest.store.schema import MIGRATIONS
+
+    raw.execute("PRAGMA foreign_keys=OFF")  # tables are rebuilt in place
+    for number in range(len(MIGRATIONS)):
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            # read under the write lock: another process may have taken this step
+            if raw.execute("PRAGMA user_version").fetchone()[0] <= number:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        raw.execute(statement)
+                raw.execute(f"PRAGMA user_version = {number + 1}")
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+        raw.execute("COMMIT")
+
+
+def _postgres(raw: Any) -> None:
+    """Schema 7 for a new database; the step from 6 for one made by that version."""
+    made = raw.execute("SELECT to_regclass('public.meta') IS NOT NULL").fetchone()[0]
+    if not made:
+        for statement in SCHEMA.split(";\n"):
+            if statement.strip():
+                raw.execute(statement)
+        return
+    row = raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    version = int(row[0]) if row else LEGACY_VERSION
+    while version < LEGACY_VERSION:
+        raw.execute(UPGRADES[version])
+        version += 1
