@@ -52,12 +52,14 @@ class FakeSmtp:
 
 def main() -> None:
     name = sys.argv[1]
+    latency = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0  # seconds a request takes
     fake: Any
     if name == "smtp":
         fake = FakeSmtp()
     else:
         fake = FakeMailgun() if name == "mailgun" else FakePostmark()
         fake.keep_bodies = False
+        fake.latency = latency
     port = getattr(fake, "port", 0)
     print(json.dumps({"url": fake.url, "key": fake.key, "port": port}), flush=True)
     for line in sys.stdin:

@@ -47,9 +47,11 @@ FAKE_SERVER = Path(__file__).with_name("_fake_server.py")
 class FakeProcess:
     """A fake provider running in its own process (benchmarks/_fake_server.py)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, latency: float = 0.0) -> None:
+        """``latency``: seconds the fake takes to answer each request, as a real
+        provider across the internet does."""
         self.proc = subprocess.Popen(
-            [sys.executable, str(FAKE_SERVER), name],
+            [sys.executable, str(FAKE_SERVER), name, repr(latency)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

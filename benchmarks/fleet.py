@@ -98,11 +98,11 @@ def run(cli: list[str], folder: Path, env: dict[str, str]) -> subprocess.Complet
 
 
 def one(
-    store_kind: str, workers: int, count: int, provider: str, server: object
+    store_kind: str, workers: int, count: int, provider: str, server: object, latency: float
 ) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="digest-fleet-") as tmp:
         folder = Path(tmp)
-        fake = FakeProcess(provider)
+        fake = FakeProcess(provider, latency)
         try:
             database = (
                 server.new_database()  # type: ignore[attr-defined]
@@ -172,6 +172,7 @@ def one(
         "store": store_kind,
         "workers": workers,
         "provider": provider,
+        "latency_ms": round(latency * 1000),
         "subscribers": count,
         "seconds": round(seconds, 2),
         "messages_per_second": round(count / seconds),
@@ -194,6 +195,12 @@ def main() -> None:
     parser.add_argument("--provider", default="mailgun", choices=["mailgun", "postmark"])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL runs only")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="how long the fake provider takes to answer each request (a real one: 100-300 ms)",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from tests.pg import Server
@@ -202,7 +209,9 @@ def main() -> None:
     try:
         runs = [] if args.no_sqlite else [("sqlite", 1)]
         for kind, workers in [*runs, *(("postgres", w) for w in args.workers)]:
-            result = one(kind, workers, args.subscribers, args.provider, server)
+            result = one(
+                kind, workers, args.subscribers, args.provider, server, args.latency_ms / 1000
+            )
             print(json.dumps(result), flush=True)
     finally:
         server.stop()

@@ -277,3 +277,22 @@ def test_an_exported_file_imports_back_to_the_same_addresses_and_names(in_tmp: P
     assert report.rejected == [] and report.added == 4
     assert {(s.email, s.name) for s in again.iter_subscribers()} == set(people)
     again.close()
+
+
+def test_removing_a_subscriber_records_who_unsubscribed_them_and_keeps_a_bounce(
+    in_tmp: Path,
+) -> None:
+    write(in_tmp / "list.csv", "email\nann@example.org\nbob@example.org\n")
+    assert run("subscribers", "import", "list.csv").exit_code == 0
+    store = SQLiteStore(in_tmp / "digest.sqlite3")
+    store.set_status("bob@example.org", "bounced")
+    store.close()
+    assert (
+        run("subscribers", "remove", "ann@example.org").stdout == "unsubscribed ann@example.org\n"
+    )
+    kept = run("subscribers", "remove", "bob@example.org")
+    assert kept.exit_code == 0 and kept.stdout == "bob@example.org is bounced already\n"
+    store = SQLiteStore(in_tmp / "digest.sqlite3")
+    assert store.get_subscriber("bob@example.org").status == "bounced"  # type: ignore[union-attr]
+    events = store.events_for("ann@example.org")
+    assert [(e.kind, e.provider) for e in events] == [("unsubscribe", "operator")]

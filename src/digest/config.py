@@ -7,7 +7,6 @@ is reported as ``config.yaml:LINE: key.path: reason``.
 
 from __future__ import annotations
 
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -62,6 +61,8 @@ class Newsletter(_Section):
     @classmethod
     def _address(cls, value: str | None) -> str | None:
         if value is not None:
+            from email.utils import parseaddr  # on use: it costs start-up time
+
             _, address = parseaddr(value)
             if "@" not in address:
                 raise ValueError("must be an email address, e.g. 'Name <news@example.org>'")
@@ -316,6 +317,8 @@ class Smtp(_Section):
     @field_validator("envelope_sender")
     @classmethod
     def _bare_address(cls, value: str | None) -> str | None:
+        from email.utils import parseaddr
+
         if value is not None and (parseaddr(value)[1] != value or "@" not in value):
             raise ValueError("must be a bare email address, e.g. bounces@example.org")
         return value

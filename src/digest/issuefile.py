@@ -20,6 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from digest.config import Limits, has_line_break
 from digest.errors import IssueFileError
+from digest.slugs import issue_slug as issue_slug  # re-exported
 from digest.yamlio import read_yaml, validate
 
 HEADER = """\
@@ -78,11 +79,6 @@ class Issue(_Strict):
         if value is not None and has_line_break(value):
             raise ValueError("must be one line (it goes in a mail header or the inbox snippet)")
         return value
-
-
-def issue_slug(path: Path) -> str:
-    """An issue's slug is its file name without the extension."""
-    return path.stem
 
 
 def load_issue(path: Path, limits: Limits | None = None) -> Issue:

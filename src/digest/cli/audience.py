@@ -112,9 +112,14 @@ def subscribers_remove(email: str, forget: bool, config_path: str | None) -> Non
                 else f"{address} was not subscribed; suppressed for future imports"
             )
             return
-        if not store.set_status(address, UNSUBSCRIBED):
+        status = store.unsubscribe_email(address)
+        if status is None:
             raise DigestError(f"{address} is not a subscriber")
-        click.echo(f"unsubscribed {address}")
+        click.echo(
+            f"unsubscribed {address}"
+            if status == UNSUBSCRIBED
+            else f"{address} is {status} already"
+        )
     finally:
         store.close()
 

@@ -88,7 +88,7 @@ def signing_key_note(settings: Settings) -> None:
     links in the mail last sent (a database elsewhere or no key: nothing to say)."""
     import os
 
-    from digest.store.postgres import is_postgres
+    from digest.store.postgres_urls import is_postgres
     from digest.tokens import key_warning, signing_keys
 
     database = settings.delivery.database

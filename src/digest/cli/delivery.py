@@ -78,7 +78,7 @@ def schedule_command(
 def unschedule_command(issue: Path, config_path: str | None) -> None:
     """Cancel ISSUE: before it starts, or while it is being sent (the delivery stops
     before its next batch; scheduling it again resumes where it stopped)."""
-    from digest.issuefile import issue_slug
+    from digest.slugs import issue_slug
 
     store = open_store(settings_from(config_path))
     try:
@@ -196,8 +196,8 @@ def deliver_command(
     SIGTERM or Ctrl-C stops gracefully: no new batches, answers to the ones in flight
     recorded, exit 0; a second signal stops at once."""
     from digest.delivery import deliver_due
-    from digest.issuefile import issue_slug
     from digest.providers import make_http_client
+    from digest.slugs import issue_slug
 
     settings = settings_from(config_path)
     store = open_store(settings)
@@ -250,7 +250,7 @@ def status_command(issue: Path, config_path: str | None) -> None:
     """Show how delivery of ISSUE stands: counts, rate and ETA."""
     import datetime as dt
 
-    from digest.issuefile import issue_slug
+    from digest.slugs import issue_slug
 
     settings = settings_from(config_path)
     slug = issue_slug(issue)

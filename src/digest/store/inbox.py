@@ -27,30 +27,6 @@ from digest.store.signups import Signups
 class Inbox(Signups):
     _store_part = True
 
-    def request_unsubscribe(self, uid: str, channel: str = "link") -> None:
-        """Record an unsubscribe durably in the inbox; applied by apply_inbox. ``channel``
-        says how it came: one-click, link (the page's button), mailto."""
-        inbox = self._inbox_db()
-        inbox.execute(
-            "INSERT INTO unsubscribes (uid, received_at, channel) VALUES (:uid, :now, :channel)",
-            {"uid": uid, "now": stamp(now_utc()), "channel": channel},
-        )
-
-    def _inbox_pending(self) -> tuple[int, list[tuple[str, str]]]:
-        """(the last request's id, the (uid, channel) asked for) or (0, []) when none waits."""
-        if self._inbox is None and not self.inbox_path.is_file():
-            return 0, []
-        rows = (
-            self._inbox_db()
-            .execute("SELECT id, uid, channel FROM unsubscribes ORDER BY id")
-            .fetchall()
-        )
-        return (rows[-1]["id"], [(r["uid"], r["channel"]) for r in rows]) if rows else (0, [])
-
-    def _inbox_done(self, last: int) -> None:
-        if last:
-            self._inbox_db().execute("DELETE FROM unsubscribes WHERE id <= :last", {"last": last})
-
     def receive_events(self, events: list[Event], replay_key: str | None = None) -> bool:
         """Record provider events durably in the inbox, with the request's replay key in
         the same transaction; False (and nothing recorded) when the key was seen before."""

@@ -21,10 +21,10 @@ from digest.store.common import (
     stamp,
     suppression_hash,
 )
-from digest.store.subscribers import Subscribers
+from digest.store.unsubscribes import Unsubscribes
 
 
-class Signups(Subscribers):
+class Signups(Unsubscribes):
     _store_part = True
 
     def request_signup(self, email: str, name: str | None) -> None:

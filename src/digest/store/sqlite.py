@@ -11,8 +11,10 @@ recorded durably at once even while an import or a delivery holds the main datab
 and is applied as soon as the lock frees, and before any later batch is formed.
 
 The statements live in one module per concern, each a part of this class, in the order
-the data flows: ``core`` (the database and its transactions), ``subscribers``, ``signups``, ``inbox``, ``issues`` (scheduled issues and
-their lease), ``ledger`` (batches and outcomes) and ``reports``; beside them the small
+the data flows: ``core`` (the database and its transactions), ``subscribers``,
+``unsubscribes`` (every way a reader leaves), ``signups``, ``inbox``, ``issues``
+(scheduled issues and their lease), ``ledger`` (batches and outcomes) and ``reports``;
+beside them the small
 parts that undo suppressions (``suppressions``), keep events that could not be applied
 (``failed_events``) and remember which key signed the links (``keys``). ``common`` holds
 what they share.

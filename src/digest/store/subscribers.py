@@ -18,8 +18,6 @@ from digest.store.common import (
     UPSERT_CHUNK,
     Database,
     _chunks,
-    event_row,
-    insert_event,
     new_uid,
     now_utc,
     stamp,
@@ -206,39 +204,6 @@ class Subscribers(StoreCore):
                 {"status": status, "now": stamp(now_utc()), "email": email},
             )
             return cursor.rowcount > 0
-
-    def unsubscribe_uid(self, uid: str) -> bool:
-        """Active -> unsubscribed; any other status (bounced, complained) stays."""
-        with self.transaction() as db:
-            return self._unsubscribe(db, [(uid, "manual")]) > 0
-
-    @staticmethod
-    def _unsubscribe(db: Database, requests: list[tuple[str, str]]) -> int:
-        """Unsubscribe each (uid, channel) still active, with an event saying how."""
-        when = stamp(now_utc())
-        channels = dict(requests)
-        rows = db.execute(
-            "SELECT id, uid, email FROM subscribers"
-            f" WHERE status = 'active' AND uid {db.dialect.in_list('uids')}",
-            {"uids": db.dialect.values(list(channels))},
-        ).fetchall()
-        if not rows:
-            return 0
-        db.executemany(
-            insert_event(db.dialect),
-            [
-                event_row(f"unsubscribe:{r['uid']}:{when}", channels[r["uid"]], "unsubscribe",
-                          r["email"], r["id"], None, None, f"by {channels[r['uid']]}", when, when)
-                for r in rows
-            ],
-        )  # fmt: skip
-        return int(
-            db.execute(
-                "UPDATE subscribers SET status = 'unsubscribed', updated_at = :now"
-                f" WHERE status = 'active' AND id {db.dialect.in_list('ids')}",
-                {"now": when, "ids": db.dialect.values([r["id"] for r in rows])},
-            ).rowcount
-        )
 
     def forget(self, email: str) -> bool:
         """Delete the subscriber's personal data; keep a hash so imports skip them."""
