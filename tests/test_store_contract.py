@@ -19,7 +19,7 @@ from digest.delivery import QuietProgress, deliver_due
 from digest.events import Event
 from digest.providers import make_http_client
 from digest.schedule import schedule
-from digest.store import Result, open_database
+from digest.store import Result, ScheduledIssue, open_database
 from digest.store.migrate import SCHEMA_VERSION
 from digest.store.postgres import PostgresStore
 from digest.store.sqlite import SQLiteStore
@@ -479,6 +479,58 @@ def test_recording_outcomes_on_postgres_finds_the_batch_by_index_not_the_whole_l
             "SELECT count(*) FROM deliveries WHERE issue = 7 AND status = 'accepted'"
         ).fetchone()
     assert settled == (20000,)
+    store.close()
+
+
+@pytest.mark.parametrize("each", [False, True], ids=["one-outcome-a-batch", "one-each"])
+def test_outcomes_on_postgres_find_their_rows_by_key_not_by_the_status_index_of_the_past(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, each: bool
+) -> None:
+    """Every outcome writes a new version of its ledger row, so the status index keeps an
+    entry for every row ever in flight until VACUUM: a plan that looks for the batch's
+    rows through ``status = 'inflight'`` reads the issue's whole past for every batch,
+    longer and longer as an issue goes on. Mailgun's batches share one outcome, Postmark's
+    have one each: both must reach their rows by the primary key, and match outcomes to
+    rows without a nested loop."""
+    import psycopg
+
+    store = open_database(postgres_url)
+    store.save_schedule(ScheduledIssue("big", "issues/big.yaml", "h", NOW, "sending", "{}"))
+    key = store._key("big")  # type: ignore[attr-defined]
+    with store.transaction() as db:  # type: ignore[attr-defined]
+        db.raw.execute(
+            "INSERT INTO deliveries (issue, subscriber_id, status, batch_id, updated_at)"
+            " SELECT %s, g, 'inflight', g / 1000, 0 FROM generate_series(1, 30999) g",
+            [key],
+        )
+    with psycopg.connect(postgres_url, autocommit=True) as raw:  # the past, batch by batch
+        for batch in range(30):
+            raw.execute(
+                "UPDATE deliveries SET status = 'accepted' WHERE issue = %s AND batch_id = %s",
+                [key, batch],
+            )
+        raw.execute("ANALYZE deliveries")
+    plans: list[str] = []
+    execute = psycopg.Connection.execute
+
+    def explained(self: Any, query: Any, params: Any = None, **options: Any) -> Any:
+        if isinstance(query, str) and query.startswith("UPDATE deliveries"):
+            plans.extend(r[0] for r in execute(self, "EXPLAIN " + query, params))
+        return execute(self, query, params, **options)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", explained)
+    results = [Result(i, "accepted", f"m{i if each else 0}") for i in range(30000, 31000)]
+    store.record("big", 30, results, "worker", NOW + dt.timedelta(minutes=5))
+    monkeypatch.undo()
+    assert plans
+    assert any("deliveries_pkey" in line for line in plans), plans
+    assert not any("deliveries_status" in line for line in plans), plans
+    assert not any("Nested Loop" in line for line in plans), plans
+    with psycopg.connect(postgres_url) as connection:
+        settled = connection.execute(
+            "SELECT count(*) FROM deliveries WHERE issue = %s AND status = 'accepted'", [key]
+        ).fetchone()
+    assert settled == (30999,)
     store.close()
 
 

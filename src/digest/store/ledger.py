@@ -273,16 +273,9 @@ class Ledger(Issues):
                         (status, message_id, error, retry, seconds, key, ids[0], batch_id)
                     )
                     continue
-                db.execute(
-                    "UPDATE deliveries SET status = :status,"
-                    " message_id = COALESCE(:message_id, message_id), last_error = :error,"
-                    " attempts = attempts + 1, next_attempt_at = :retry, updated_at = :seconds"
-                    " WHERE issue = :key AND batch_id = :batch AND status = 'inflight'"
-                    f" AND subscriber_id {db.dialect.in_list('ids')}",
-                    {"status": status, "message_id": message_id, "error": error, "retry": retry,
-                     "seconds": seconds, "key": key, "batch": batch_id,
-                     "ids": db.dialect.values(ids)},
-                )  # fmt: skip
+                self._record_group(
+                    db, (status, message_id, error, retry, seconds, key, batch_id), ids
+                )
             if single:
                 self._record_each(db, single)
             if rejected:
@@ -291,6 +284,21 @@ class Ledger(Issues):
                 return
             db.execute("UPDATE batches SET status = 'done' WHERE id = :batch", {"batch": batch_id})
             self._renew_lease(db, slug, owner, lease_until)
+
+    @staticmethod
+    def _record_group(db: Database, outcome: tuple[object, ...], ids: list[int]) -> None:
+        """One outcome for many recipients of a batch: (status, message id, error, retry
+        at, settled, issue key, batch id)."""
+        status, message_id, error, retry, seconds, key, batch_id = outcome
+        db.execute(
+            "UPDATE deliveries SET status = :status,"
+            " message_id = COALESCE(:message_id, message_id), last_error = :error,"
+            " attempts = attempts + 1, next_attempt_at = :retry, updated_at = :seconds"
+            " WHERE issue = :key AND batch_id = :batch AND status = 'inflight'"
+            f" AND subscriber_id {db.dialect.in_list('ids')}",
+            {"status": status, "message_id": message_id, "error": error, "retry": retry,
+             "seconds": seconds, "key": key, "batch": batch_id, "ids": db.dialect.values(ids)},
+        )  # fmt: skip
 
     @staticmethod
     def _record_each(db: Database, rows: list[tuple[object, ...]]) -> None:
