@@ -150,3 +150,55 @@ def test_a_time_in_the_past_or_off_the_calendar_is_refused_on_one_line(
     assert result.exit_code == 1 and message in result.stderr, result.output
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert path.stem not in run("schedule", "--list").stdout
+
+
+def test_status_reads_only_where_the_store_is_and_starts_without_the_settings_models(
+    in_tmp: Path, signing: None
+) -> None:
+    """`digest status` is run in a loop while an issue goes out: it takes the store's
+    place from config.yaml (a database elsewhere included) without loading pydantic and
+    the settings models, which are most of a command's start-up."""
+    import subprocess
+    import sys
+
+    Path("config.yaml").write_text(
+        f"unsubscribe:\n  signing_key_env: {SIGNING_ENV}\ndelivery:\n  database: lists/main.db\n"
+    )
+    Path("lists").mkdir()
+    store = SQLiteStore(in_tmp / "lists" / "main.db")
+    store.upsert_subscribers([("a@example.org", None, {})], resubscribe=False)
+    store.close()
+    path = sample_issue(in_tmp / "issues")
+    assert run("schedule", str(path), "--at", "2030-07-01 09:00", "--tz", "UTC").exit_code == 0
+    script = (
+        "import sys\n"
+        "from digest.cli import main\n"
+        "sys.argv = ['digest', 'status', sys.argv[1]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    print('loaded pydantic' if 'pydantic' in sys.modules else 'no pydantic')\n"
+        "    raise\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{path.stem}: scheduled"), done.stdout
+    assert done.stdout.strip().endswith("no pydantic"), done.stdout
+    assert not (in_tmp / "digest.sqlite3").exists()  # the configured list, not a new one
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [("delivery:\n  database: [a, b]\n", "delivery.database: Input should be a valid string"),
+     ("delivery: 7\n", "delivery: must be a mapping"),
+     ("- a\n", "the top level must be a mapping")],
+)  # fmt: skip
+def test_status_refuses_a_config_whose_store_place_is_malformed_on_one_line(
+    in_tmp: Path, config: str, message: str
+) -> None:
+    Path("config.yaml").write_text(config)
+    result = run("status", "issues/x.yaml")
+    assert result.exit_code == 1 and message in result.stderr, result.output
+    assert result.stderr.count("\n") == 1

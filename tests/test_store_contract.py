@@ -442,6 +442,23 @@ def test_the_rate_limit_holds_for_the_whole_fleet_on_postgres(
         fake.close()
 
 
+def explain_updates(monkeypatch: pytest.MonkeyPatch, prefix: str) -> list[str]:
+    """The plans of the statements starting with ``prefix`` that psycopg runs from now
+    until ``monkeypatch.undo()`` (each explained, then run)."""
+    import psycopg
+
+    plans: list[str] = []
+    execute = psycopg.Connection.execute
+
+    def explained(self: Any, query: Any, params: Any = None, **options: Any) -> Any:
+        if isinstance(query, str) and query.startswith(prefix):
+            plans.extend(r[0] for r in execute(self, "EXPLAIN " + query, params))
+        return execute(self, query, params, **options)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", explained)
+    return plans
+
+
 def test_recording_outcomes_on_postgres_finds_the_batch_by_index_not_the_whole_ledger(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -457,15 +474,7 @@ def test_recording_outcomes_on_postgres_finds_the_batch_by_index_not_the_whole_l
             " SELECT 7, g, CASE WHEN g > 19900 THEN 'inflight' ELSE 'accepted' END,"
             " CASE WHEN g > 19900 THEN 200 ELSE g / 100 END, 0 FROM generate_series(1, 20000) g"
         )
-    plans: list[str] = []
-    execute = psycopg.Connection.execute
-
-    def explained(self: Any, query: Any, params: Any = None, **options: Any) -> Any:
-        if isinstance(query, str) and query.startswith("UPDATE deliveries d"):
-            plans.extend(r[0] for r in execute(self, "EXPLAIN " + query, params))
-        return execute(self, query, params, **options)
-
-    monkeypatch.setattr(psycopg.Connection, "execute", explained)
+    plans = explain_updates(monkeypatch, "UPDATE deliveries d")
     outcomes = [("accepted", f"m{i}", None, None, 5, 7, i, 200) for i in range(19901, 20001)]
     with store.transaction() as db:  # type: ignore[attr-defined]
         store._record_each(db, outcomes)  # type: ignore[attr-defined]
@@ -510,15 +519,7 @@ def test_outcomes_on_postgres_find_their_rows_by_key_not_by_the_status_index_of_
                 [key, batch],
             )
         raw.execute("ANALYZE deliveries")
-    plans: list[str] = []
-    execute = psycopg.Connection.execute
-
-    def explained(self: Any, query: Any, params: Any = None, **options: Any) -> Any:
-        if isinstance(query, str) and query.startswith("UPDATE deliveries"):
-            plans.extend(r[0] for r in execute(self, "EXPLAIN " + query, params))
-        return execute(self, query, params, **options)
-
-    monkeypatch.setattr(psycopg.Connection, "execute", explained)
+    plans = explain_updates(monkeypatch, "UPDATE deliveries")
     results = [Result(i, "accepted", f"m{i if each else 0}") for i in range(30000, 31000)]
     store.record("big", 30, results, "worker", NOW + dt.timedelta(minutes=5))
     monkeypatch.undo()

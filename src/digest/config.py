@@ -14,9 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from digest.errors import ConfigError
-from digest.yamlio import read_yaml, validate
-
-DEFAULT_CONFIG_NAME = "config.yaml"
+from digest.storeconfig import DEFAULT_DATABASE, read_config
+from digest.yamlio import validate
 
 
 class _Section(BaseModel):
@@ -283,10 +282,6 @@ class Draft(_Section):
     match: str | None = None
 
 
-CONFIG_BYTES = 1_000_000  # a config.yaml is a few kilobytes; a larger one is a mistake
-CONFIG_NODES = 20_000
-
-
 class Limits(_Section):
     """Bounds on an issue file, so a broken or hostile one fails fast with one line."""
 
@@ -349,7 +344,7 @@ class Provider(_Section):
 
 
 class Delivery(_Section):
-    database: str = "digest.sqlite3"  # a file (SQLite) or postgresql://user@host/db
+    database: str = DEFAULT_DATABASE  # a file (SQLite) or postgresql://user@host/db
     password_env: str | None = None  # PostgreSQL's password; else libpq's own (~/.pgpass)
     timezone: str = "UTC"
     concurrency: int = Field(2, ge=1, le=32)
@@ -410,26 +405,7 @@ def load_settings(path: Path | None) -> Settings:
     """Read settings from ``path``; ``None`` means embedded defaults only."""
     if path is None:
         return Settings()
-    # screened like an issue file: no aliases, bounded size, depth and count
-    data = read_yaml(
-        path,
-        ConfigError,
-        missing="config file not found",
-        max_bytes=CONFIG_BYTES,
-        max_depth=20,
-        max_nodes=CONFIG_NODES,
-        limits_name="the config file's limit",
-    )
+    data = read_config(path)  # screened like an issue file
     if data is None:
         return Settings()
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: the top level must be a mapping of sections")
     return validate(Settings, data, path, ConfigError)
-
-
-def resolve_config_path(explicit: str | None) -> Path | None:
-    """The file to read: the explicit one, else ./config.yaml if present, else none."""
-    if explicit:
-        return Path(explicit)
-    default = Path(DEFAULT_CONFIG_NAME)
-    return default if default.is_file() else None

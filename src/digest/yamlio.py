@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
@@ -19,7 +18,10 @@ from ruamel.yaml.events import (
 
 from digest.errors import DigestError
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:  # pydantic is imported when a model is validated: reading costs less
+    from pydantic import BaseModel
+
+M = TypeVar("M", bound="BaseModel")
 
 
 def line_of(data: Any, loc: tuple[int | str, ...]) -> int | None:
@@ -157,6 +159,8 @@ def plain(value: Any) -> Any:
 
 def validate(model: type[M], data: Any, path: Path, error: type[DigestError]) -> M:
     """``model`` from ``data``; the first problem is reported as ``path:LINE: key: reason``."""
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(plain(data))
     except ValidationError as err:

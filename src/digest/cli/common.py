@@ -65,7 +65,8 @@ config_option = click.option(
 
 
 def settings_from(config_path: str | None) -> Settings:
-    from digest.config import load_settings, resolve_config_path
+    from digest.config import load_settings
+    from digest.storeconfig import resolve_config_path
 
     return load_settings(resolve_config_path(config_path))
 

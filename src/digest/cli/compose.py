@@ -168,8 +168,9 @@ def preview(issue: Path, host: str, port: int, open_browser: bool, config_path: 
     """Serve a live preview of ISSUE that re-renders on every save."""
     import webbrowser
 
-    from digest.config import load_settings, resolve_config_path
+    from digest.config import load_settings
     from digest.preview import serve
+    from digest.storeconfig import resolve_config_path
 
     config = resolve_config_path(config_path)
     load_settings(config)  # a broken config at start is an error, later ones show in the page

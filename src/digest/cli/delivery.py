@@ -251,10 +251,13 @@ def status_command(issue: Path, config_path: str | None) -> None:
     import datetime as dt
 
     from digest.slugs import issue_slug
+    from digest.store import open_database
+    from digest.storeconfig import resolve_config_path, store_location
 
-    settings = settings_from(config_path)
+    # only the store's place is read: the command a send desk runs in a loop starts fast
+    where = store_location(resolve_config_path(config_path))
     slug = issue_slug(issue)
-    store = open_store(settings)
+    store = open_database(where.database, password_env=where.password_env)
     try:
         current = store.get_schedule(slug)
         if current is None:

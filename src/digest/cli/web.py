@@ -68,7 +68,8 @@ def serve_command(
 ) -> None:
     """Serve the public app: home page, signup, archive and feed, unsubscribe pages,
     one-click unsubscribe and the provider webhooks."""
-    from digest.config import is_local_url, resolve_config_path
+    from digest.config import is_local_url
+    from digest.storeconfig import resolve_config_path
     from digest.tokens import signing_keys
     from digest.web import CONFIG_ENV, create_app
     from digest.web.server import Options, listening_socket, run, run_workers

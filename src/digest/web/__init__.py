@@ -93,7 +93,8 @@ def create_app(settings: Settings, keys: tuple[bytes, ...]) -> ASGIApp:
 
 def app() -> ASGIApp:
     """The app factory for ASGI servers: ``uvicorn 'digest.web:app' --factory``."""
-    from digest.config import load_settings, resolve_config_path
+    from digest.config import load_settings
+    from digest.storeconfig import resolve_config_path
     from digest.tokens import signing_keys
     from digest.web.connections import configure, throttle_logs
     from digest.web.server import redact_access_log
