@@ -371,13 +371,8 @@ def db_migrate(config_path: str | None) -> None:
 @reports_errors
 def db_copy(source: str, target: str, config_path: str | None) -> None:
     """Copy a list and its whole history from an SQLite file into PostgreSQL."""
-    from digest.store.postgres import (
-        PostgresStore,
-        copy_sqlite_to_postgres,
-        is_postgres,
-        password_url,
-        redacted,
-    )
+    from digest.store.postgres import PostgresStore, is_postgres, password_url, redacted
+    from digest.store.postgres_copy import copy_sqlite_to_postgres
     from digest.store.sqlite import SQLiteStore
 
     if not is_postgres(target):

@@ -9,9 +9,6 @@ import sqlite3
 from typing import Any
 
 from digest.events import SOFT_BOUNCE, SUPPRESSING, Event
-from digest.store import (
-    ACTIVE,
-)
 from digest.store.common import (
     EVENTS_PER_APPLY,
     Database,
@@ -21,6 +18,9 @@ from digest.store.common import (
     stamp,
 )
 from digest.store.failed_events import set_aside
+from digest.store.records import (
+    ACTIVE,
+)
 from digest.store.signups import Signups
 
 

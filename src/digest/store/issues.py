@@ -6,10 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from digest.store import (
-    Published,
-    ScheduledIssue,
-)
 from digest.store.common import (
     ISSUE_SELECT,
     Database,
@@ -20,6 +16,10 @@ from digest.store.common import (
     stamp,
 )
 from digest.store.inbox import Inbox
+from digest.store.records import (
+    Published,
+    ScheduledIssue,
+)
 
 
 class Issues(Inbox):

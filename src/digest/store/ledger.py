@@ -6,12 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from digest.store import (
-    BatchRecipient,
-    ClaimedBatch,
-    IssueChanged,
-    Result,
-)
 from digest.store.common import (
     Database,
     event_row,
@@ -22,6 +16,12 @@ from digest.store.common import (
     unix,
 )
 from digest.store.issues import Issues
+from digest.store.records import (
+    BatchRecipient,
+    ClaimedBatch,
+    IssueChanged,
+    Result,
+)
 
 
 class Ledger(Issues):

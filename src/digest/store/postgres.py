@@ -27,10 +27,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from digest.errors import StoreError
-from digest.store import SubscriberRow, UpsertReport
 from digest.store.migrate import SCHEMA_VERSION, WRITE_LOCK, upgrade_postgres
 from digest.store.postgres_connection import Connection
+from digest.store.postgres_import import upsert
 from digest.store.postgres_urls import is_postgres, password_url, redacted
+from digest.store.records import SubscriberRow, UpsertReport
 from digest.store.sqlite import SQLiteStore, _public_methods_guarded, now_utc, stamp
 
 
@@ -162,8 +163,6 @@ class PostgresStore(SQLiteStore):
     ) -> UpsertReport:
         """As the SQLite store's, done as a set: COPY, then a few statements
         (store/postgres_import.py)."""
-        from digest.store.postgres_import import upsert
-
         return upsert(self, rows, resubscribe=resubscribe)
 
     # --- a fleet of workers shares each issue and one rate limit ----------------------------
@@ -320,18 +319,9 @@ class PostgresStore(SQLiteStore):
                 connection.close()
 
 
-def copy_sqlite_to_postgres(source: SQLiteStore, target: PostgresStore) -> dict[str, int]:
-    """Move a list and its whole history from SQLite into an empty PostgreSQL database
-    (store/postgres_copy.py)."""
-    from digest.store.postgres_copy import copy_sqlite_to_postgres as copy
-
-    return copy(source, target)
-
-
 __all__ = [
     "SCHEMA_VERSION",
     "PostgresStore",
-    "copy_sqlite_to_postgres",
     "is_postgres",
     "password_url",
     "redacted",

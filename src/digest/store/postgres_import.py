@@ -28,13 +28,10 @@ import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from digest.store import SubscriberRow, UpsertReport
-from digest.store.sqlite import UPSERT_CHUNK, now_utc, stamp, suppression_hash
-
-if TYPE_CHECKING:
-    from digest.store.postgres import PostgresStore
+from digest.store.records import SubscriberRow, UpsertReport
+from digest.store.sqlite import UPSERT_CHUNK, SQLiteStore, now_utc, stamp, suppression_hash
 
 T = TypeVar("T")
 BLOCK_ROWS = 20_000  # rows merged at a time
@@ -233,14 +230,12 @@ _SETTINGS = (
 )
 
 
-def upsert(
-    store: PostgresStore, rows: Iterable[SubscriberRow], *, resubscribe: bool
-) -> UpsertReport:
+def upsert(store: SQLiteStore, rows: Iterable[SubscriberRow], *, resubscribe: bool) -> UpsertReport:
     """What ``Store.upsert_subscribers`` promises, on PostgreSQL (module docstring)."""
     report = UpsertReport()
     now = stamp(now_utc())
     with store.transaction() as db:
-        raw = db.raw
+        raw = cast(Any, db).raw  # the PostgreSQL store's connection (psycopg)
         for setting in _SETTINGS:
             raw.execute(setting)
         hashed = bool(raw.execute("SELECT EXISTS (SELECT 1 FROM suppressions)").fetchone()[0])
@@ -308,7 +303,7 @@ def _merge(raw: Any, table: str, report: UpsertReport, resubscribe: bool, now: s
 
 
 def _one_by_one(
-    store: PostgresStore,
+    store: SQLiteStore,
     db: Any,
     merged: str,
     report: UpsertReport,

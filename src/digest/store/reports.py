@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from digest.store import (
-    StoredEvent,
-)
 from digest.store.common import (
     parse_stamp,
     stamp,
 )
 from digest.store.ledger import Ledger
+from digest.store.records import (
+    StoredEvent,
+)
 
 
 class Reports(Ledger):

@@ -7,10 +7,6 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
-from digest.store import (
-    ACTIVE,
-    Signup,
-)
 from digest.store.common import (
     CONFIRM_ATTEMPTS,
     CONFIRM_EVERY,
@@ -20,6 +16,10 @@ from digest.store.common import (
     parse_stamp,
     stamp,
     suppression_hash,
+)
+from digest.store.records import (
+    ACTIVE,
+    Signup,
 )
 from digest.store.unsubscribes import Unsubscribes
 

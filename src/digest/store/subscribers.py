@@ -7,12 +7,6 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from digest.store import (
-    ACTIVE,
-    Subscriber,
-    SubscriberRow,
-    UpsertReport,
-)
 from digest.store.common import (
     IMPORT_CACHE_KIB,
     UPSERT_CHUNK,
@@ -24,6 +18,12 @@ from digest.store.common import (
     suppression_hash,
 )
 from digest.store.core import StoreCore
+from digest.store.records import (
+    ACTIVE,
+    Subscriber,
+    SubscriberRow,
+    UpsertReport,
+)
 
 
 class Subscribers(StoreCore):

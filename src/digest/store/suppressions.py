@@ -36,7 +36,7 @@ class Suppressions:
         """Put back to active every subscriber bounced by an event received at or after
         ``since`` (from ``provider``, about ``issue``, when given); the addresses, sorted.
         Each gets an audit event naming ``reason``. ``dry_run`` changes nothing."""
-        from digest.store.sqlite import stamp
+        from digest.store.common import stamp
 
         when = stamp(now or dt.datetime.now(dt.UTC))
         query = (
