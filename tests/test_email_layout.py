@@ -24,7 +24,8 @@ MEASURE = r"""
 () => {
   const px = (v) => parseFloat(v) || 0;
   const out = {overflow: 0, small: [], tallLinks: [], orphanArrows: [], splitDates: [],
-               readMore: 0, bodyBg: "", pageBgs: [], rules: [], textColors: []};
+               readMore: 0, bodyBg: "", pageBgs: [], rules: [], textColors: [], dates: 0,
+               spokenArrows: 0, mastheadBreaks: [], masthead: "", buttons: []};
   const doc = document.documentElement;
   out.overflow = Math.max(doc.scrollWidth, document.body.scrollWidth) - window.innerWidth;
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -38,6 +39,7 @@ MEASURE = r"""
     if (px(style.fontSize) < 14) out.small.push([el.tagName, px(style.fontSize), text.trim().slice(0, 40)]);
     out.textColors.push(style.color);
     for (const m of text.matchAll(dateRe)) {
+      out.dates += 1;
       const range = document.createRange();
       range.setStart(node, m.index);
       range.setEnd(node, m.index + m[0].length);
@@ -58,6 +60,9 @@ MEASURE = r"""
       if (r.height > limit) out.tallLinks.push([a.textContent.trim().slice(0, 50), r.height, limit]);
     }
     const text = a.textContent;
+    if (text.includes("Read the whole conversation")) {
+      out.buttons.push([a.getAttribute("href"), a.getBoundingClientRect().height]);
+    }
     const arrow = text.lastIndexOf("\u2192");
     if (arrow < 0) continue;
     out.readMore += 1;
@@ -75,6 +80,33 @@ MEASURE = r"""
     }
     const tops = new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.bottom)));
     if (tops.size > 1) out.orphanArrows.push(text.trim());
+  }
+  // an arrow after a link's words is decoration: screen readers must not read it out
+  const arrows = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let t = arrows.nextNode(); t; t = arrows.nextNode()) {
+    if (t.textContent.includes("\u2192") && !t.parentElement.closest('[aria-hidden="true"]')) {
+      out.spokenArrows += 1;
+    }
+  }
+  // the masthead: its separator stays at the end of the name's line, never starts one
+  const head = document.querySelector(".dg-masthead");
+  if (head) {
+    out.masthead = head.textContent.replace(/\s+/g, " ").trim();
+    const texts = document.createTreeWalker(head, NodeFilter.SHOW_TEXT);
+    const chars = [];
+    for (let t = texts.nextNode(); t; t = texts.nextNode()) {
+      for (let i = 0; i < t.textContent.length; i++) {
+        if (!t.textContent[i].trim()) continue;
+        const r = document.createRange();
+        r.setStart(t, i);
+        r.setEnd(t, i + 1);
+        const box = r.getBoundingClientRect();
+        chars.push([t.textContent[i], Math.round(box.top)]);
+      }
+    }
+    for (let i = 1; i < chars.length; i++) {
+      if (chars[i][1] !== chars[i - 1][1] && chars[i][0] === "\u00b7") out.mastheadBreaks.push(i);
+    }
   }
   out.bodyBg = getComputedStyle(document.body).backgroundColor;
   for (const el of document.querySelectorAll(".dg-page, .dg-card, .dg-card td")) {
@@ -154,6 +186,14 @@ def test_the_email_reads_right_at_every_width_in_light_and_dark(
     assert seen["tallLinks"] == [], "a link box is taller than two lines of text plus padding"
     assert seen["splitDates"] == [], "a date breaks across lines"
     assert seen["small"] == [], "text or links under 14 px"
+    assert seen["dates"] == 1, f"{seen['dates']} dates shown for a one-conversation issue"
+    assert seen["mastheadBreaks"] == [], "a line of the masthead starts with its separator"
+    assert Settings().newsletter.name in seen["masthead"], "the masthead's own text is changed"
+    assert seen["spokenArrows"] == 0, "an arrow is read aloud by screen readers"
+    assert len(seen["buttons"]) == 1, "no button to the whole conversation"
+    (href, height), page = seen["buttons"][0], url.partition("#")[0]
+    assert href.startswith(page) and "utm_source=" in href, href
+    assert height >= 44, f"the button is {height} px tall"
     if scheme == "dark":
         assert luminance(seen["bodyBg"]) < 0.05, f"the page stays light: {seen['bodyBg']}"
         assert all(luminance(bg) < 0.05 for bg in seen["pageBgs"]), seen["pageBgs"]

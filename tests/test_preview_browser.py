@@ -80,8 +80,9 @@ def test_editor_sees_inbox_frames_text_and_live_updates(preview: tuple[str, Path
             box = page.locator(frame_id).bounding_box()
             assert box is not None and abs(box["width"] - width) <= 24
         expect(page.locator("#text")).to_contain_text(
-            "Read more: https://example.org/harbor/hold-the-line?"
+            "https://example.org/harbor/hold-the-line?utm_source="
         )
+        expect(page.locator("#text")).to_contain_text("Read the whole conversation:")
         expect(page.locator("#checks")).to_contain_text("No problems found.")
         page.locator("#frame-desktop").screenshot(path=str(ARTIFACTS / "preview-desktop.png"))
         page.locator("#frame-phone").screenshot(path=str(ARTIFACTS / "preview-phone.png"))

@@ -185,7 +185,7 @@ def test_every_expert_has_name_excerpt_and_read_more_in_html_and_text(sample_bui
         assert expert.name in body_text and first_words in body_text
         assert expert.read_more in hrefs
         assert expert.name in text and first_words in text
-        assert f"Read more: {expert.read_more}" in sample_build.sample.text
+        assert f"Read more:\n{expert.read_more}\n" in sample_build.sample.text
     assert "Read more from Ana Lúcia Ferreira" in body_text
 
 
@@ -431,3 +431,13 @@ def test_a_template_edited_on_disk_is_used_by_the_next_render(tmp_path: Path) ->
     os.utime(text_template, (later, later))
     second = build(issue, settings).sample.text
     assert "EDITED" not in first and second.startswith("EDITED Can Harbor Cities")
+
+
+def test_the_text_part_shows_the_date_once_and_each_link_on_a_line_of_its_own(
+    sample_build: Build,
+) -> None:
+    text = sample_build.sample.text
+    assert text.count("March 4, 2026") == 1  # in the masthead; the section does not repeat it
+    links = [line for line in text.splitlines() if "utm_source=" in line]
+    assert links and all(line.startswith("https://") and " " not in line for line in links)
+    assert "Read the whole conversation:\nhttps://example.org/harbor/hold-the-line?utm_" in text

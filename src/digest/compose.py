@@ -22,6 +22,7 @@ from digest.excerpt import (
     titles_phrase,
 )
 from digest.issuefile import Expert, Issue, Section, load_issue
+from digest.links import utm_params
 from digest.model import Conversation
 from digest.sources import read_conversation
 from digest.sources.feed import FeedEntry, newest_first, read_feed
@@ -41,13 +42,7 @@ def section_for(conversation: Conversation, settings: Settings, slug: str) -> Se
             conversation.source,
             "no web address for the 'Read more' links; pass --url with the page's address",
         )
-    utm = None
-    if compose.utm is not None:
-        utm = {
-            "utm_source": compose.utm.source,
-            "utm_medium": compose.utm.medium,
-            "utm_campaign": compose.utm.campaign.format(slug=slug),
-        }
+    utm = utm_params(compose.utm, slug)
     experts = []
     used: set[str] = set()
     for comment in conversation.comments:

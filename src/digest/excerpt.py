@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from digest.inline_markdown import visible_text
+from digest.links import tracked
 from digest.model import LIST_BULLET, Paragraph, Span, plain_text
 
 
@@ -363,14 +364,6 @@ def slugify(text: str, max_length: int = 60) -> str:
     return slug or "untitled"
 
 
-def with_query(url: str, params: dict[str, str]) -> str:
-    """``url`` with ``params`` set in its query string; other parameters and the fragment kept."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    query.extend(params.items())
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
 def read_more_url(
     page_url: str,
     *,
@@ -387,4 +380,4 @@ def read_more_url(
     parts = urlsplit(page_url)
     base = urlunsplit(parts._replace(fragment=""))
     link = pattern.format(url=base, anchor=anchor or slugify(name), slug=slugify(name))
-    return with_query(link, utm) if utm else link
+    return tracked(link, utm)

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from digest.config import Settings
 from digest.issuefile import Issue
+from digest.links import tracked, utm_params
 from digest.render.headers import ascii_id, direction, identity_headers
 
 # Per-recipient markers: plain ASCII that survives MJML, premailer and URL encoding.
@@ -92,6 +93,7 @@ def render_issue(
     newsletter = settings.newsletter
     env = environment_for(settings.render.templates)
     greeting = newsletter.greeting.format(name=NAME_MARKER) if newsletter.greeting else None
+    utm = utm_params(settings.compose.utm, slug)
     context: dict[str, object] = {
         "issue": issue,
         "newsletter": newsletter,
@@ -106,6 +108,8 @@ def render_issue(
         "subscribe_url": settings.web.url("/subscribe"),
         "archive_url": settings.web.url("/issues/"),
         "feed_url": settings.web.url("/feed.xml"),
+        # a section's whole conversation, tagged as its Read more links are
+        "conversation_url": lambda url: tracked(url, utm) if url else "",
     }
     mjml_source = render_template(env, HTML_TEMPLATE, context)
     html = inline_css(compile_mjml(mjml_source, dict(settings.render.fonts)))

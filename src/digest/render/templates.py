@@ -59,7 +59,10 @@ def nowrap(text: str) -> Markup:
 def with_last_word(text: str, tail: str) -> Markup:
     """``text`` with ``tail`` (e.g. an arrow) kept on one line with its last word."""
     head, _, last = str(text).rpartition(" ")
-    kept = Markup(NOWRAP).format(Markup("{}&nbsp;{}").format(last, tail))
+    # the tail is decoration: hidden from screen readers, which would read it out
+    kept = Markup(NOWRAP).format(
+        Markup('{}&nbsp;<span aria-hidden="true">{}</span>').format(last, tail)
+    )
     return Markup("{} {}").format(head, kept) if head else kept
 
 
