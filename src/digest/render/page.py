@@ -31,6 +31,6 @@ def document(
         f'<!doctype html>\n<html lang="{html.escape(language)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"{robots_meta}<title>{html.escape(title)}</title>{head_html}"
-        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body_html}"
-        "</body></html>\n"
+        f"<style>{STYLE}</style></head><body><main><h1>{html.escape(title)}</h1>{body_html}"
+        "</main></body></html>\n"
     )
