@@ -25,7 +25,8 @@ MEASURE = r"""
   const px = (v) => parseFloat(v) || 0;
   const out = {overflow: 0, small: [], tallLinks: [], orphanArrows: [], splitDates: [],
                readMore: 0, bodyBg: "", pageBgs: [], rules: [], textColors: [], dates: 0,
-               spokenArrows: 0, mastheadBreaks: [], masthead: "", buttons: []};
+               spokenArrows: 0, mastheadBreaks: [], masthead: "", buttons: [],
+               lonelyWords: [], italicIntros: 0};
   const doc = document.documentElement;
   out.overflow = Math.max(doc.scrollWidth, document.body.scrollWidth) - window.innerWidth;
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -106,6 +107,27 @@ MEASURE = r"""
     }
     for (let i = 1; i < chars.length; i++) {
       if (chars[i][1] !== chars[i - 1][1] && chars[i][0] === "\u00b7") out.mastheadBreaks.push(i);
+    }
+  }
+  // a title never leaves its last word alone on a line
+  for (const h of document.querySelectorAll("h1, h2")) {
+    const words = [];
+    const texts = document.createTreeWalker(h, NodeFilter.SHOW_TEXT);
+    for (let t = texts.nextNode(); t; t = texts.nextNode()) {
+      for (const m of t.textContent.matchAll(/\S+/g)) {
+        const r = document.createRange();
+        r.setStart(t, m.index);
+        r.setEnd(t, m.index + m[0].length);
+        words.push(Math.round(r.getBoundingClientRect().top));
+      }
+    }
+    const n = words.length;
+    if (n > 2 && words[n - 1] !== words[n - 2]) out.lonelyWords.push(h.textContent.trim());
+  }
+  // a long intro is not set in italics (hard to read at length)
+  for (const el of document.querySelectorAll(".dg-intro div, .dg-intro")) {
+    if (getComputedStyle(el).fontStyle === "italic" && el.textContent.split(/\s+/).length > 40) {
+      out.italicIntros += 1;
     }
   }
   out.bodyBg = getComputedStyle(document.body).backgroundColor;
@@ -194,6 +216,8 @@ def test_the_email_reads_right_at_every_width_in_light_and_dark(
     (href, height), page = seen["buttons"][0], url.partition("#")[0]
     assert href.startswith(page) and "utm_source=" in href, href
     assert height >= 44, f"the button is {height} px tall"
+    assert seen["lonelyWords"] == [], "a title leaves its last word alone on a line"
+    assert seen["italicIntros"] == 0, "a long intro is set in italics"
     if scheme == "dark":
         assert luminance(seen["bodyBg"]) < 0.05, f"the page stays light: {seen['bodyBg']}"
         assert all(luminance(bg) < 0.05 for bg in seen["pageBgs"]), seen["pageBgs"]

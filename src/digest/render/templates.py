@@ -66,6 +66,19 @@ def with_last_word(text: str, tail: str) -> Markup:
     return Markup("{} {}").format(head, kept) if head else kept
 
 
+def no_widow(text: str) -> Markup:
+    """``text`` whose last two words stay on one line (a title never ends with a word
+    alone on its last line)."""
+    head, _, last = str(text).rpartition(" ")
+    if not head.strip():
+        return Markup("{}").format(text)
+    return Markup("{}&nbsp;{}").format(head, last)
+
+
+def word_count(text: str) -> int:
+    return len(str(text or "").split())
+
+
 def wrap(text: str, width: int = TEXT_WIDTH) -> str:
     """Wrap each line of ``text`` at ``width``; never break a URL or a long word."""
     lines = []
@@ -103,6 +116,8 @@ def make_environment(folder: Path) -> jinja2.Environment:
     env.filters["wrap"] = wrap
     env.filters["nowrap"] = nowrap
     env.filters["with_last_word"] = with_last_word
+    env.filters["no_widow"] = no_widow
+    env.filters["word_count"] = word_count
     return env
 
 
