@@ -296,3 +296,35 @@ def test_removing_a_subscriber_records_who_unsubscribed_them_and_keeps_a_bounce(
     assert store.get_subscriber("bob@example.org").status == "bounced"  # type: ignore[union-attr]
     events = store.events_for("ann@example.org")
     assert [(e.kind, e.provider) for e in events] == [("unsubscribe", "operator")]
+
+
+def test_a_process_stopped_while_making_a_new_list_leaves_no_half_made_database(
+    tmp_path: Path,
+) -> None:
+    """Making a new list takes a moment (its schema is built by the migrations): a
+    process stopped in that moment (a `digest serve` terminated at start-up) must not
+    leave an empty file that the next command refuses as "not a digest database"."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "new.sqlite3"
+    script = (
+        "import sys\n"
+        "def slow(connect):\n"
+        "    connect().execute('PRAGMA journal_mode')  # the file is made, the schema not yet\n"
+        "    open(sys.argv[2], 'w').close()\n"
+        "    raise SystemExit(0)  # stopped, as serve is by SIGTERM, closing what it opened\n"
+        "import digest.store.core as core\n"
+        "core.upgrade_sqlite = slow\n"
+        "from digest.store.sqlite import SQLiteStore\n"
+        "SQLiteStore(sys.argv[1])\n"
+    )
+    started = tmp_path / "migrating"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path), str(started)], capture_output=True, timeout=60
+    )
+    assert started.exists() and done.returncode == 0, done.stderr
+    assert not path.exists(), "a half-made database was left where the list belongs"
+    store = SQLiteStore(path)  # the next command makes the list afresh
+    assert store.schema_version() == SCHEMA_VERSION
+    store.close()

@@ -59,6 +59,8 @@ class StoreCore:
                     f"{self.path}: an empty file, not a digest database (delete it to start a new list)"
                 )
             try:
+                if not self.path.is_file():  # still new, under the lock
+                    self._create()
                 self.db: Database = _connect(self.path, busy_seconds)
                 if self._behind():
                     with contextlib.nullcontext() if new else self._migration_lock():
@@ -67,6 +69,18 @@ class StoreCore:
                 self.db.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as err:
                 raise StoreError(f"{self.path}: {describe(err, busy_seconds, self.path)}") from None
+
+    def _create(self) -> None:
+        """Make a new list beside its place and move it there whole: a process stopped
+        while the schema is being built (a `digest serve` terminated as it starts) leaves
+        no half-made or empty database where the next command looks."""
+        import os
+
+        partial = self.path.with_name(self.path.name + "-new")
+        for leftover in ("", "-wal", "-shm", "-journal"):
+            Path(f"{partial}{leftover}").unlink(missing_ok=True)
+        upgrade_sqlite(lambda: _connect(partial, self.busy_seconds))
+        os.replace(partial, self.path)  # its last connection closed: no WAL left beside it
 
     def _behind(self) -> bool:
         """Whether the database needs upgrading (a newer digest's is refused)."""
