@@ -444,3 +444,26 @@ def test_the_text_part_shows_the_date_once_and_each_link_on_a_line_of_its_own(
     links = [line for line in text.splitlines() if "utm_source=" in line]
     assert links and all(line.startswith("https://") and " " not in line for line in links)
     assert "Read the whole conversation:\nhttps://example.org/harbor/hold-the-line?utm_" in text
+
+
+def test_straight_quotes_become_curly_in_text_but_never_in_links_or_code(tmp_path: Path) -> None:
+    """The reader sees typeset quotes whatever the source page used; a URL or a code
+    span keeps its characters exactly."""
+    path = compose_to(tmp_path)
+    data = path.read_text(encoding="utf-8")
+    data = data.replace(
+        "title: Can Harbor Cities Hold the Line Against the Sea?",
+        "title: 'Can Harbor Cities \"Hold the Line\"?'",
+    ).replace(
+        "Walls buy time, not safety.",
+        'Walls buy "time," not safety, [it\'s here](https://example.org/it\'s) `"raw"`.',
+    )
+    path.write_text(data, encoding="utf-8")
+    result = build(path, SETTINGS)
+    html, text = result.sample.html, result.sample.text
+    for part in (html, text):
+        assert "“Hold the" in part and "Line”?" in part and "“time,”" in part
+    assert "it’s here" in text and "(https://example.org/it's)" in text
+    assert "href=\"https://example.org/it's" in html or "https://example.org/it%27s" in html
+    assert "<code>&quot;raw&quot;</code>" in html or '<code>"raw"</code>' in html
+    assert '"raw"' in text

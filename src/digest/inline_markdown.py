@@ -25,14 +25,17 @@ def is_safe_link(url: str) -> bool:
     return bool(parts.hostname)
 
 
-def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+def make_parser(*, typographer: bool = False) -> MarkdownIt:
+    """The dialect; with ``typographer``, straight quotes in text come out curly."""
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": typographer})
     md.disable(["image", "html_inline", "html_block"])
+    if typographer:
+        md.enable("smartquotes")
     md.validateLink = is_safe_link  # type: ignore[method-assign]
     return md
 
 
-PARSER = _parser()
+PARSER = make_parser()
 
 
 def inline_tokens(text: str) -> list[Token]:

@@ -15,7 +15,7 @@ import jinja2
 from markupsafe import Markup
 
 from digest.errors import ConfigError, RenderError
-from digest.render.markdown import inline_html, inline_text, is_safe_link
+from digest.render.markdown import curly, inline_html, inline_text, is_safe_link
 
 HTML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
@@ -117,6 +117,7 @@ def make_environment(folder: Path) -> jinja2.Environment:
     env.filters["nowrap"] = nowrap
     env.filters["with_last_word"] = with_last_word
     env.filters["no_widow"] = no_widow
+    env.filters["curly"] = curly
     env.filters["word_count"] = word_count
     return env
 
