@@ -467,3 +467,23 @@ def test_straight_quotes_become_curly_in_text_but_never_in_links_or_code(tmp_pat
     assert "href=\"https://example.org/it's" in html or "https://example.org/it%27s" in html
     assert "<code>&quot;raw&quot;</code>" in html or '<code>"raw"</code>' in html
     assert '"raw"' in text
+
+
+def test_the_footer_offers_the_archive_a_way_to_subscribe_and_a_reply(tmp_path: Path) -> None:
+    """A reader who got the issue forwarded can subscribe; any reader can find past issues
+    and, where replies go to the editors (newsletter.reply_to), is invited to write back;
+    in both parts."""
+    settings = Settings(newsletter={"reply_to": "Editors <editors@example.org>"})
+    sample_build = build(compose_to(tmp_path), settings)
+    doc = lxml_html.document_fromstring(sample_build.sample.html)
+    footer = doc.find_class("dg-foot")[0]
+    hrefs = {a.text_content(): a.get("href") for a in footer.iter("a")}
+    assert hrefs["Past issues"] == SETTINGS.web.url("/issues/")
+    assert hrefs["Subscribe"] == SETTINGS.web.url("/subscribe")
+    assert "reply to this email reaches the editors" in footer.text_content()
+    text = sample_build.sample.text
+    assert f"Past issues: {SETTINGS.web.url('/issues/')}" in text
+    assert f"Subscribe: {SETTINGS.web.url('/subscribe')}" in text
+    assert "reply to this email reaches the editors" in text
+    plain = build(compose_to(tmp_path / "plain"), SETTINGS).sample  # replies go to From
+    assert "reply to this email" not in plain.text and "reply to this email" not in plain.html
