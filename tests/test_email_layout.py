@@ -130,6 +130,14 @@ MEASURE = r"""
       out.italicIntros += 1;
     }
   }
+  // the first words a reader sees are the newsletter's own
+  const first = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let t = first.nextNode(); t; t = first.nextNode()) {
+    if (t.textContent.trim() && t.parentElement.checkVisibility()) {
+      out.firstText = t.textContent.trim();
+      break;
+    }
+  }
   out.bodyBg = getComputedStyle(document.body).backgroundColor;
   for (const el of document.querySelectorAll(".dg-page, .dg-card, .dg-card td")) {
     out.pageBgs.push(getComputedStyle(el).backgroundColor);
@@ -211,6 +219,9 @@ def test_the_email_reads_right_at_every_width_in_light_and_dark(
     assert seen["dates"] == 1, f"{seen['dates']} dates shown for a one-conversation issue"
     assert seen["mastheadBreaks"] == [], "a line of the masthead starts with its separator"
     assert Settings().newsletter.name in seen["masthead"], "the masthead's own text is changed"
+    assert seen["firstText"] == Settings().newsletter.name, (
+        f"the email opens with {seen['firstText']!r}"
+    )
     assert seen["spokenArrows"] == 0, "an arrow is read aloud by screen readers"
     assert len(seen["buttons"]) == 1, "no button to the whole conversation"
     (href, height), page = seen["buttons"][0], url.partition("#")[0]
