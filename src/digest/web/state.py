@@ -50,6 +50,7 @@ class WebState:
         )
         self.list_id = self.requests.list_identity()
         self.wake = asyncio.Event()
+        self.stopping = False  # set at shutdown: the background loop ends at its next turn
         self.provider: Provider | None = None
         self.provider_error = ""
         self.http: httpx.Client | None = None
@@ -110,7 +111,10 @@ class WebState:
         self._confirm()
 
     async def apply_inbox_forever(self) -> None:
-        while True:
+        # the flag, not only cancellation, ends the loop: Python 3.11's wait_for can
+        # swallow a cancellation that arrives as its timeout fires, and a shutdown
+        # waiting for this task would then wait for ever
+        while not self.stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), APPLY_EVERY)
             self.wake.clear()
@@ -127,6 +131,8 @@ class WebState:
         try:
             yield
         finally:
+            self.stopping = True
+            self.wake.set()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
