@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import html
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,14 +21,15 @@ from xml.etree import ElementTree as ET
 from digest.config import Settings
 from digest.issuefile import Issue
 from digest.render import web_path
-from digest.render.page import document
-from digest.signup import signup_form
+from digest.render.pages import render_page
+from digest.signup import HONEYPOT
 from digest.store import Published
 
 ATOM = "http://www.w3.org/2005/Atom"
 INDEX = "issues/index.html"
 FEED = "feed.xml"
 HOME = "index.html"
+FEED_IN_FULL = 20  # the newest issues the feed carries whole; older ones by summary
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,6 @@ def web_version(issue: Issue, settings: Settings, slug: str) -> WebVersion:
     )
 
 
-def _long_date(iso: str | None) -> str:
-    if not iso:
-        return ""
-    day = dt.date.fromisoformat(iso)
-    return f"{day:%B} {day.day}, {day.year}"
-
-
 @dataclass(frozen=True)
 class Entry:
     version: WebVersion
@@ -87,56 +80,33 @@ class Archive:
     def url(self, path: str) -> str:
         return self.settings.web.url(path)
 
-    def _list(self, entries: Sequence[Entry]) -> str:
-        if not entries:
-            return '<p class="dg-small">No issues yet.</p>'
-        items = "".join(
-            f'<li><a href="{html.escape(self.url(web_path(e.version.slug)))}">'
-            f"{html.escape(e.version.subject)}</a>"
-            f'<br><span class="dg-small">{html.escape(_long_date(e.version.date))}'
-            f"{' · ' if e.version.date and e.version.preheader else ''}"
-            f"{html.escape(e.version.preheader)}</span></li>"
+    def _listed(self, entries: Sequence[Entry]) -> list[dict[str, object]]:
+        return [
+            {
+                "url": self.url(web_path(e.version.slug)),
+                "subject": e.version.subject,
+                "date": dt.date.fromisoformat(e.version.date) if e.version.date else None,
+                "preheader": e.version.preheader,
+            }
             for e in entries
-        )
-        return f'<ol class="dg-issues" reversed>{items}</ol>'
-
-    def _head(self, canonical: str) -> str:
-        name = html.escape(self.settings.newsletter.name)
-        return (
-            f'<link rel="canonical" href="{html.escape(canonical)}">'
-            f'<link rel="alternate" type="application/atom+xml" title="{name}"'
-            f' href="{html.escape(self.url("/feed.xml"))}">'
-        )
+        ]
 
     def home_page(self) -> str:
-        newsletter = self.settings.newsletter
-        latest = self.entries[: self.settings.web.latest_issues]
-        body = (
-            f"<p>Subscribe to get {html.escape(newsletter.name)} by email.</p>"
-            f"{signup_form(self.settings)}"
-        )
-        if self.settings.web.latest_issues:
-            body += f"<h2>Latest issues</h2>{self._list(latest)}"
-        body += (
-            f'<p><a href="{html.escape(self.url("/issues/"))}">All issues</a> · '
-            f'<a href="{html.escape(self.url("/feed.xml"))}">Feed</a></p>'
-        )
-        return document(
-            newsletter.name, body, language=newsletter.language, head_html=self._head(self.url("/"))
+        shown = self.settings.web.latest_issues
+        return render_page(
+            self.settings,
+            "home",
+            canonical=self.url("/"),
+            latest=self._listed(self.entries[:shown]) if shown else None,
+            honeypot=HONEYPOT,
         )
 
     def index_page(self) -> str:
-        newsletter = self.settings.newsletter
-        body = (
-            f"{self._list(self.entries)}"
-            f'<p><a href="{html.escape(self.url("/subscribe"))}">Subscribe</a> · '
-            f'<a href="{html.escape(self.url("/feed.xml"))}">Feed</a></p>'
-        )
-        return document(
-            f"{newsletter.name}: all issues",
-            body,
-            language=newsletter.language,
-            head_html=self._head(self.url("/issues/")),
+        return render_page(
+            self.settings,
+            "issues",
+            canonical=self.url("/issues/"),
+            entries=self._listed(self.entries),
         )
 
     def issue_page(self, slug: str) -> str | None:
@@ -166,7 +136,7 @@ class Archive:
         add(root, "link", rel="alternate", href=self.url("/issues/"), type="text/html")
         author = ET.SubElement(root, f"{{{ATOM}}}author")
         add(author, "name", newsletter.name)
-        for entry in self.entries:
+        for number, entry in enumerate(self.entries):
             version = entry.version
             item = ET.SubElement(root, f"{{{ATOM}}}entry")
             link = self.url(web_path(version.slug))
@@ -177,6 +147,8 @@ class Archive:
             add(item, "published", _rfc3339(entry.published_at))
             if version.preheader:
                 add(item, "summary", version.preheader)
+            if number < FEED_IN_FULL:
+                add(item, "content", feed_content(version.html), type="html")
         return (
             b'<?xml version="1.0" encoding="utf-8"?>\n'
             + ET.tostring(root, encoding="unicode").encode()
@@ -192,6 +164,23 @@ class Archive:
         for entry in self.entries:
             out[f"issues/{entry.version.slug}/index.html"] = entry.version.html.encode()
         return out
+
+
+def feed_content(page: str) -> str:
+    """An issue's web version as a feed entry's content: what its <body> shows, less the
+    hidden preheader (feed readers drop the styles that hide it) and any <style>."""
+    from lxml import html as lxml_html  # premailer's own dependency
+
+    tree = lxml_html.document_fromstring(page)
+    found = tree.xpath("//*[contains(@class,'dg-preheader')] | //style | //script")
+    for hidden in found if isinstance(found, list) else []:
+        if isinstance(hidden, lxml_html.HtmlElement):
+            hidden.drop_tree()
+    body = tree.find("body")
+    if body is None:
+        return ""
+    head = body.text or ""
+    return head + "".join(lxml_html.tostring(child, encoding="unicode") for child in body)
 
 
 def _rfc3339(moment: dt.datetime) -> str:

@@ -233,6 +233,23 @@ def check_public_links(settings: Settings) -> list[Finding]:
     ]
 
 
+def check_brand(settings: Settings) -> list[Finding]:
+    """Colours a reader could not read: the buttons' white text on the accent."""
+    from digest.brand import contrast
+
+    accent = settings.brand.accent_color
+    ratio = contrast("#ffffff", accent)
+    if ratio >= 4.5:
+        return []
+    return [
+        Finding(
+            "warning",
+            f"brand.accent_color {accent}: the buttons' white text on it has a contrast of "
+            f"{ratio:.1f}:1, under the 4.5:1 readers need; choose a darker colour",
+        )
+    ]
+
+
 def check_all(
     issue: Issue, rendered: RenderedIssue, personal_html: str, settings: Settings
 ) -> list[Finding]:
@@ -242,6 +259,7 @@ def check_all(
         + check_html(rendered, personal_html, settings)
         + check_template_css(settings)
         + check_public_links(settings)
+        + check_brand(settings)
     )
     return sorted(found, key=lambda f: f.level != "error")
 

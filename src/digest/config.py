@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from digest.brand import Brand
 from digest.errors import ConfigError
 from digest.storeconfig import DEFAULT_DATABASE, read_config
 from digest.yamlio import validate
@@ -376,6 +377,7 @@ class Settings(_Section):
     newsletter: Newsletter = Newsletter()
     unsubscribe: Unsubscribe = Unsubscribe()
     render: Render = Render()
+    brand: Brand = Brand()
     compose: Compose = Compose()
     fetch: Fetch = Fetch()
     sites: tuple[SiteSelectors, ...] = ()

@@ -12,7 +12,6 @@ stream. The link carries a signed token that expires after ``web.confirm_days``.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,22 +36,11 @@ MAX_NAME = 200
 
 
 def signup_form(settings: Settings) -> str:
-    """The signup form as HTML: a plain POST that works without JavaScript, for the
-    app's own pages and for embedding in the site's."""
-    action = html.escape(settings.web.url("/subscribe"))
-    return (
-        f'<form class="digest-signup" method="post" action="{action}">'
-        '<label for="digest-email">Email address</label>'
-        '<input id="digest-email" type="email" name="email" required autocomplete="email"'
-        ' maxlength="254">'
-        '<label for="digest-name">Name <span class="dg-small">(optional)</span></label>'
-        '<input id="digest-name" type="text" name="name" autocomplete="name" maxlength="200">'
-        '<div class="dg-trap" aria-hidden="true" style="position:absolute;left:-10000px">'
-        f'<label for="digest-{HONEYPOT}">Leave this empty</label>'
-        f'<input id="digest-{HONEYPOT}" type="text" name="{HONEYPOT}" tabindex="-1"'
-        ' autocomplete="off"></div>'
-        '<p><button type="submit">Subscribe</button></p></form>'
-    )
+    """The signup form as HTML (``pages/signup_form.html.j2``): a plain POST that works
+    without JavaScript, for embedding in a site's own pages."""
+    from digest.render.pages import render_page
+
+    return render_page(settings, "signup_form", honeypot=HONEYPOT)
 
 
 def confirmation(settings: Settings) -> RenderedIssue:
@@ -74,6 +62,7 @@ def confirmation(settings: Settings) -> RenderedIssue:
         "days": _days(settings.web.confirm_days),
         "site_url": settings.web.url("/"),
         "font_family": settings.render.font_family,
+        "brand": settings.brand,
     }
     html_body = inline_css(
         compile_mjml(render_template(env, CONFIRM_HTML, context), dict(settings.render.fonts))

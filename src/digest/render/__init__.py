@@ -101,6 +101,7 @@ def render_issue(
         "greeting": greeting,
         "preheader_padding": PREHEADER_PADDING if issue.preheader else "",
         "font_family": settings.render.font_family,
+        "brand": settings.brand,
         "direction": direction(newsletter),
         "staff_note": staff_note,
         "web_version": web_version,

@@ -33,6 +33,9 @@ def inline_css(html: str) -> str:
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,
         exclude_pseudoclasses=True,
+        # MJML writes the width and height attributes Outlook sizes by; premailer would
+        # overwrite them from the CSS (an image's "width:100%" as width="100%")
+        disable_basic_attributes=["width", "height"],
     )
     try:
         out = str(premailer.transform(pretty_print=False))

@@ -43,13 +43,8 @@ async def store_unavailable(request: Request, error: Exception) -> Response:
     provider webhooks retry on; one line in the log (the path is left out: it may
     carry a reader's token)."""
     log.warning("%s request not served: %s", request.method, error)
-    return page(
-        "Please try again in a minute",
-        "<h1>Please try again in a minute</h1><p>The list cannot be reached just now."
-        " Nothing was changed; the same link or button will work again shortly.</p>",
-        503,
-        headers={"Retry-After": "60"},
-    )
+    settings: Settings = request.app.state.settings
+    return page(settings, "problem", 503, headers={"Retry-After": "60"}, problem="unavailable")
 
 
 class BasePath:
@@ -87,6 +82,7 @@ def create_app(settings: Settings, keys: tuple[bytes, ...]) -> ASGIApp:
         lifespan=state.lifespan,
         exception_handlers={StoreError: store_unavailable},
     )
+    app.state.settings = settings
     bounded = BodyLimit(app, settings.webhooks.max_body_bytes)
     return BasePath(bounded, urlsplit(settings.web.base_url).path.rstrip("/"))
 

@@ -62,7 +62,7 @@ def routes(state: WebState) -> list[Route]:
         if body is None:  # published since the pages were made? at most one look a second
             body = (await files(MISSING_RECHECK)).get(path)
         if body is None:
-            return page("Not found", "<p>There is no issue here.</p>", 404)
+            return page(state.settings, "problem", 404, problem="not_found")
         kind = TYPES.get(path, "text/html; charset=utf-8")
         caching = {"Cache-Control": CACHING.get(path, ISSUE_CACHING)}
         return Response(body, headers=PUBLIC_HEADERS | caching, media_type=kind)

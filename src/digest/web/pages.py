@@ -1,4 +1,4 @@
-"""The public app's responses: pages in the one look of :mod:`digest.render.page`,
+"""The public app's responses: pages from the templates of :mod:`digest.render.pages`,
 with safe headers, and request bodies read within a limit."""
 
 from __future__ import annotations
@@ -6,28 +6,41 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from digest.render.page import document
+from digest.config import Settings
+from digest.render.pages import page_images, render_page
 
 HEADERS = {
     "Cache-Control": "no-store",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none';"
-        " frame-ancestors 'none'"
-    ),
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
 
 
+def content_policy(settings: Settings) -> str:
+    """Nothing runs; styles are the page's own (and the configured web fonts'); the only
+    image is the configured logo."""
+    fonts = settings.render.fonts
+    return (
+        f"default-src 'none'; style-src 'unsafe-inline'{' https:' if fonts else ''};"
+        f"{' font-src https:;' if fonts else ''} img-src {page_images(settings)};"
+        " form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
 def page(
-    title: str, body_html: str, status: int = 200, *, headers: dict[str, str] | None = None
+    settings: Settings,
+    name: str,
+    status: int = 200,
+    *,
+    headers: dict[str, str] | None = None,
+    **context: object,
 ) -> HTMLResponse:
-    """A page titled ``title`` (escaped here) around ``body_html`` (already safe HTML);
-    kept out of search engines: these pages are personal."""
+    """The page ``pages/<name>.html.j2``, kept out of search engines: these pages are
+    personal."""
     return HTMLResponse(
-        document(title, body_html, robots="noindex"),
+        render_page(settings, name, robots="noindex", **context),
         status_code=status,
-        headers=HEADERS | (headers or {}),
+        headers=HEADERS | {"Content-Security-Policy": content_policy(settings)} | (headers or {}),
     )
 
 

@@ -17,7 +17,6 @@ address from the forwarded headers of trusted proxies only, see ``digest serve
 from __future__ import annotations
 
 import collections
-import html
 import ipaddress
 import time
 from urllib.parse import parse_qs
@@ -28,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.addresses import normalise_email
-from digest.signup import HONEYPOT, MAX_NAME, signup_form
+from digest.signup import HONEYPOT, MAX_NAME
 from digest.tokens import EXPIRED, VALID, read_confirm_token
 from digest.web.pages import page, read_body
 from digest.web.state import WebState
@@ -87,90 +86,50 @@ def _clean_name(text: str) -> str | None:
 
 def routes(state: WebState) -> list[Route]:
     settings = state.settings
-    name = settings.newsletter.name
     limit = RateLimit(settings.web.signups_per_ip_per_hour)
+    days = f"{settings.web.confirm_days:g}"
 
-    def form_page(message: str = "", status: int = 200) -> Response:
-        note = f'<p role="alert"><strong>{html.escape(message)}</strong></p>' if message else ""
-        return page(
-            f"Subscribe to {name}",
-            f"{note}<p>We will send a link to confirm; nothing arrives until you press it.</p>"
-            f"{signup_form(settings)}",
-            status,
-        )
+    def form_page(problem: str = "", status: int = 200) -> Response:
+        return page(settings, "subscribe", status, problem=problem, honeypot=HONEYPOT)
 
     def check_inbox() -> Response:
-        days = settings.web.confirm_days
-        return page(
-            "Check your inbox",
-            "<p>If this address can be subscribed, a mail with a confirmation link is on its way. "
-            f"Open it and press the button within {days:g} days. Nothing there? Look in the spam "
-            "folder, or sign up again in an hour.</p>",
-        )
+        return page(settings, "check_inbox", days=days)
 
     async def subscribe(request: Request) -> Response:
         if request.method != "POST":
             return form_page()
         body = await read_body(request, MAX_BODY)
         if body is None:
-            return page("Too much", "<p>That request was too large.</p>", 413)
+            return page(settings, "problem", 413, problem="too_large")
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "application/x-www-form-urlencoded":
-            return form_page("Please use the form.", 415)
+            return form_page("not_a_form", 415)
         form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
         if _field(form, HONEYPOT):
             return check_inbox()  # a bot: the same answer, nothing recorded
         if not limit.allow(client_key(request)):
             return page(
-                "Too many signups",
-                "<p>Too many signups came from your network in the last hour. "
-                "Please try again later.</p>",
-                429,
-                headers={"Retry-After": "3600"},
+                settings, "problem", 429, headers={"Retry-After": "3600"}, problem="too_many"
             )
         try:
             email = normalise_email(_field(form, "email"))
         except EmailNotValidError:
-            return form_page("That does not look like an email address.", 400)
+            return form_page("bad_address", 400)
         await state.request_signup(email, _clean_name(_field(form, "name")))
         return check_inbox()
-
-    def expired() -> Response:
-        return page(
-            "This link has expired",
-            f"<p>Confirmation links work for {settings.web.confirm_days:g} days. "
-            f'<a href="{html.escape(settings.web.url("/subscribe"))}">Sign up again</a> '
-            "and we will send a new one.</p>",
-            410,
-        )
-
-    def invalid() -> Response:
-        return page(
-            "This link does not work",
-            "<p>This confirmation link is not valid. It may have been copied incompletely; "
-            "open it from the mail again.</p>",
-            400,
-        )
 
     async def confirm(request: Request) -> Response:
         verdict, uid = read_confirm_token(
             state.keys, state.list_id, request.path_params["token"], time.time()
         )
         if verdict == EXPIRED:
-            return expired()
+            return page(settings, "problem", 410, problem="expired", days=days)
         if verdict != VALID or uid is None:
-            return invalid()
+            return page(settings, "problem", 400, problem="bad_confirm")
         if request.method != "POST":
-            return page(
-                f"Confirm your subscription to {name}",
-                f"<p>Press the button to start receiving {html.escape(name)}.</p>"
-                '<form method="post"><button type="submit">Confirm my subscription</button></form>',
-            )
+            return page(settings, "confirm")
         await state.request_confirm(uid)
-        return page(
-            "You are subscribed",
-            f"<p>Thank you. {html.escape(name)} will come to your inbox from the next issue.</p>",
-        )
+        return page(settings, "subscribed")
 
     return [
         Route("/subscribe", subscribe, methods=["GET", "POST"]),

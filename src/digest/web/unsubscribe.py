@@ -13,7 +13,6 @@ on a long write, and applied to the list as soon as the database is free.
 
 from __future__ import annotations
 
-import html
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -44,39 +43,21 @@ def unsubscribe_routes(settings: Settings) -> list[str]:
 
 def routes(state: WebState) -> list[Route]:
     settings = state.settings
-    name = html.escape(settings.newsletter.name)
-
-    def invalid() -> Response:
-        return page(
-            "This link does not work",
-            "<p>This unsubscribe link is not valid. It may have been copied incompletely. Use the "
-            "link in the newsletter's footer, or reply to the newsletter and we will remove you.</p>",
-            status=400,
-        )
 
     async def unsubscribe(request: Request) -> Response:
         token = request.path_params["token"]
         if token == TEST_TOKEN:
-            return page(
-                "This was a test send",
-                f"<p>This link came in a staff test of {name}. Subscribers get a personal "
-                "link here; nobody was unsubscribed.</p>",
-            )
+            return page(settings, "test_link")
         uid = read_token(state.keys, state.list_id, token)
         if uid is None:
-            return invalid()
+            return page(settings, "problem", 400, problem="bad_unsubscribe")
         if request.method != "POST":
-            return page(
-                f"Unsubscribe from {settings.newsletter.name}",
-                f"<p>Press the button to stop receiving {name}.</p>"
-                '<form method="post"><input type="hidden" name="via" value="page">'
-                '<button type="submit">Unsubscribe</button></form>',
-            )
+            return page(settings, "unsubscribe")
         # RFC 8058 clients post "List-Unsubscribe=One-Click"; the page's button posts "via=page"
         body = await read_body(request, ONE_CLICK_BODY) or b""
         channel = "one-click" if b"List-Unsubscribe=One-Click" in body else "link"
         await state.request_unsubscribe(uid, channel)
-        return page("You are unsubscribed", f"<p>You will not receive {name} any more.</p>")
+        return page(settings, "unsubscribed")
 
     return [
         Route(path, unsubscribe, methods=["GET", "POST"]) for path in unsubscribe_routes(settings)
