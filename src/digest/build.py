@@ -39,8 +39,19 @@ def sample_date(issue: Issue) -> dt.datetime:
 
 
 def build(
-    path: Path, settings: Settings, *, staff_note: str | None = None, for_staff: bool = False
+    path: Path,
+    settings: Settings,
+    *,
+    staff_note: str | None = None,
+    for_staff: bool = False,
+    for_subscribers: bool = False,
 ) -> Build:
+    """Render and check the issue at ``path``. ``for_subscribers`` (digest check, schedule)
+    adds the settings a real send needs changed (:mod:`digest.readiness`): errors when
+    the provider reaches people, else warnings. The preview, test sends and drafts go to
+    editors and staff: they leave those out."""
+    from digest.readiness import send_readiness
+
     issue = load_issue(path, settings.limits)
     rendered = render_issue(
         issue, settings, issue_slug(path), staff_note=staff_note, for_staff=for_staff
@@ -48,6 +59,8 @@ def build(
     sample = personalise(rendered, sample_recipient(settings))
     eml = bytes(to_email(sample, date=sample_date(issue)))
     findings = check_all(issue, rendered, sample.html, settings)
+    if for_subscribers:
+        findings = sorted(findings + send_readiness(settings), key=lambda f: f.level != "error")
     return Build(path, issue, rendered, sample, eml, findings)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lxml import html
 
-from digest.config import Settings, is_local_url
+from digest.config import Settings
 from digest.issuefile import Issue
 from digest.render import MARKERS, UNSUBSCRIBE_MARKER, RenderedIssue
 from digest.render.markdown import is_safe_link, link_targets
@@ -212,27 +212,6 @@ def check_template_css(settings: Settings) -> list[Finding]:
     return findings
 
 
-def check_public_links(settings: Settings) -> list[Finding]:
-    """Links to the public app that only work on this machine."""
-    local = [
-        f"{what} ({url})"
-        for what, url in (
-            ("web.base_url", settings.web.base_url),
-            ("unsubscribe.url", settings.unsubscribe_url),
-        )
-        if is_local_url(url)
-    ]
-    if not local:
-        return []
-    return [
-        Finding(
-            "warning",
-            f"{local[0]} is on this machine: fine for trying digest, but mail to real people "
-            "needs a public https:// address there (set web.base_url in config.yaml)",
-        )
-    ]
-
-
 def check_brand(settings: Settings) -> list[Finding]:
     """Colours a reader could not read: the buttons' white text on the accent."""
     from digest.brand import contrast
@@ -258,7 +237,6 @@ def check_all(
         check_issue(issue)
         + check_html(rendered, personal_html, settings)
         + check_template_css(settings)
-        + check_public_links(settings)
         + check_brand(settings)
     )
     return sorted(found, key=lambda f: f.level != "error")

@@ -21,7 +21,12 @@ from __future__ import annotations
 
 
 class DigestError(Exception):
-    """Base for every error digest reports to a user."""
+    """Base for every error digest reports to a user. ``details``: lines the CLI prints
+    before the error itself (each problem, when there are several)."""
+
+    def __init__(self, *args: object, details: list[str] | None = None) -> None:
+        super().__init__(*args)
+        self.details = details or []
 
 
 class StoreError(DigestError):

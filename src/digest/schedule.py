@@ -99,12 +99,13 @@ def schedule(
     from digest.archive import web_version  # rendering loads Jinja2, MJML and premailer
     from digest.build import build
 
-    result = build(path, settings)
+    result = build(path, settings, for_subscribers=True)
     errors = [f for f in result.findings if f.level == "error"]
     if errors:
         raise DigestError(
             f"{path}: fails the pre-send check with {len(errors)} error(s), first: {errors[0].message}; "
-            "not scheduled (see digest check)"
+            "not scheduled (see digest check)",
+            details=[str(f) for f in errors],
         )
     source_hash = file_hash(path)
     existing = store.get_schedule(result.slug)

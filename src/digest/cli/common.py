@@ -43,6 +43,8 @@ def reports_errors(func: F) -> F:
         except BrokenPipeError:
             quiet_after_broken_pipe()
         except DigestError as err:
+            for line in err.details:
+                click.echo(line, err=True)
             click.echo(f"digest: error: {err}", err=True)
             sys.exit(1)
         except OSError as err:

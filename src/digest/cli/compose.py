@@ -140,7 +140,7 @@ def check(issue: Path, config_path: str | None) -> None:
     from digest.checks import has_errors
 
     settings = settings_from(config_path)
-    result = build(issue, settings)
+    result = build(issue, settings, for_subscribers=True)
     for finding in result.findings:
         click.echo(str(finding))
     signing_key_note(settings)

@@ -60,11 +60,11 @@ def schedule_command(
         frozen = schedule(store, issue, settings, at, zone_name, dt.datetime.now(dt.UTC))
     finally:
         store.close()
-    from digest.checks import check_public_links
+    from digest.readiness import send_readiness
     from digest.schedule import zone
 
-    for finding in check_public_links(settings):
-        click.echo(f"warning: {finding.message}", err=True)
+    for finding in send_readiness(settings):  # errors stopped schedule() already
+        click.echo(str(finding), err=True)
     local = frozen.send_at.astimezone(zone(zone_name))
     click.echo(
         f"scheduled {frozen.slug} for {local:%Y-%m-%d %H:%M %Z} ({frozen.send_at:%Y-%m-%d %H:%M} UTC)"

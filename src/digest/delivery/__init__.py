@@ -46,6 +46,7 @@ from digest.delivery.outcomes import IssueReport, Progress, QuietProgress
 from digest.delivery.pacing import RateLimiter, pin_allocator_threshold, process_owner
 from digest.errors import DigestError, StoreError
 from digest.providers import create_provider
+from digest.readiness import require_ready
 from digest.store import BatchRecipient, Store
 from digest.tokens import key_id, signing_keys
 
@@ -64,6 +65,7 @@ def deliver_due(
     """One pass: deliver every issue that is due (and, with ``resend_unknown``, reopen
     issues that have recipients whose outcome is unknown; with ``retry_failed``, give
     that issue's failed recipients another set of attempts)."""
+    require_ready(settings)  # before anything: placeholders never reach real readers
     key = signing_keys(settings)[0]
     stop = stop or threading.Event()
     store.purge_signups(clock() - dt.timedelta(days=settings.web.confirm_days))
