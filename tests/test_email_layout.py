@@ -26,7 +26,7 @@ MEASURE = r"""
   const out = {overflow: 0, small: [], tallLinks: [], orphanArrows: [], splitDates: [],
                readMore: 0, bodyBg: "", pageBgs: [], rules: [], textColors: [], dates: 0,
                spokenArrows: 0, mastheadBreaks: [], masthead: "", buttons: [],
-               lonelyWords: [], italicIntros: 0};
+               lonelyWords: [], italicIntros: 0, gaps: [], cardEnd: 0};
   const doc = document.documentElement;
   out.overflow = Math.max(doc.scrollWidth, document.body.scrollWidth) - window.innerWidth;
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -138,6 +138,32 @@ MEASURE = r"""
       break;
     }
   }
+  // white space as the eye sees it: from the ink (text, the button) above each divider
+  // to the divider, from the divider to the ink below, and after the card's last ink
+  const ink = [];
+  const inkWalker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let t = inkWalker.nextNode(); t; t = inkWalker.nextNode()) {
+    if (!t.textContent.trim() || !t.parentElement.checkVisibility({opacityProperty: true})) continue;
+    const r = document.createRange();
+    r.selectNodeContents(t);
+    for (const box of r.getClientRects()) if (box.height > 0) ink.push([box.top, box.bottom]);
+  }
+  for (const b of document.querySelectorAll(".dg-button td[bgcolor], .dg-button a")) {
+    const box = b.getBoundingClientRect();
+    ink.push([box.top, box.bottom]);
+  }
+  for (const rule of document.querySelectorAll(".dg-rule > table > tbody > tr > td")) {
+    const top = rule.getBoundingClientRect().top;
+    const above = Math.max(...ink.filter(([, b]) => b <= top + 1).map(([, b]) => b));
+    const below = Math.min(...ink.filter(([t]) => t >= top - 1).map(([t]) => t));
+    out.gaps.push([Math.round(top - above), Math.round(below - top)]);
+  }
+  const cards = [...document.querySelectorAll(".dg-card")];
+  if (cards.length) {
+    const end = cards[cards.length - 1].getBoundingClientRect().bottom;
+    const last = Math.max(...ink.filter(([, b]) => b <= end + 1).map(([, b]) => b));
+    out.cardEnd = Math.round(end - last);
+  }
   out.bodyBg = getComputedStyle(document.body).backgroundColor;
   for (const el of document.querySelectorAll(".dg-page, .dg-card, .dg-card td")) {
     out.pageBgs.push(getComputedStyle(el).backgroundColor);
@@ -229,6 +255,12 @@ def test_the_email_reads_right_at_every_width_in_light_and_dark(
     assert height >= 44, f"the button is {height} px tall"
     assert seen["lonelyWords"] == [], "a title leaves its last word alone on a line"
     assert seen["italicIntros"] == 0, "a long intro is set in italics"
+    # a divider sits between experts, not under the one before: balanced space around it
+    assert seen["gaps"], "no dividers between experts were found"
+    for above, below in seen["gaps"]:
+        assert 14 <= above <= 32 and 14 <= below <= 32, seen["gaps"]
+        assert abs(above - below) <= 10, f"{above} px above a divider, {below} px below"
+    assert seen["cardEnd"] <= 36, f"{seen['cardEnd']} px of empty card after the last ink"
     if scheme == "dark":
         assert luminance(seen["bodyBg"]) < 0.05, f"the page stays light: {seen['bodyBg']}"
         assert all(luminance(bg) < 0.05 for bg in seen["pageBgs"]), seen["pageBgs"]
