@@ -653,3 +653,28 @@ def test_a_signup_confirmation_is_a_message_to_one_person_not_list_mail(
     assert "http://127.0.0.1:8026/confirm/tok-0" in delivered.html
     assert "http://127.0.0.1:8026/confirm/tok-0" in delivered.text
     assert delivered.subject == "Confirm your subscription to The Conversation Digest"
+
+
+@pytest.mark.parametrize("name", ["postmark", "sendgrid", "mailgun", "resend"])
+def test_each_message_says_in_its_footer_which_address_it_was_sent_to(
+    rendered: RenderedIssue,
+    client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    name: str,
+) -> None:
+    """A reader with several addresses (or a forwarded copy) can tell whose it is: the
+    footer names the recipient's own address, in HTML (escaped) and text, never another's."""
+    fake = request.getfixturevalue(name)
+    extra = {"domain": "mg.example.org"} if name == "mailgun" else {}
+    provider = create_provider(settings_for(name, fake, monkeypatch, **extra), client)
+    readers = ("ann@example.org", "o'brien&co@example.org")
+    provider.send(Batch(rendered, people(*readers), key="k"))
+    assert sorted(d.email for d in fake.deliveries) == sorted(readers)
+    for delivery in fake.deliveries:
+        other = next(r for r in readers if r != delivery.email)
+        escaped = delivery.email.replace("&", "&amp;").replace("'", "&#x27;")
+        assert f"Sent to {escaped}" in delivery.html, delivery.html[-1500:]
+        assert f"Sent to {delivery.email}" in delivery.text
+        assert other not in delivery.html + delivery.text.replace(delivery.email, "")
+        assert "__DIGEST_" not in delivery.html + delivery.text

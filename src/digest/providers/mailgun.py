@@ -25,7 +25,7 @@ from digest.providers.base import (
     all_failed,
     short,
 )
-from digest.render import NAME_MARKER
+from digest.render import ADDRESS_MARKER, NAME_MARKER
 from digest.render.message import (
     VALUE_KEYS,
     address_of,
@@ -33,6 +33,8 @@ from digest.render.message import (
     recipient_values,
     shared_bodies,
 )
+
+HTML_SPECIAL = frozenset("&<>\"'")  # what HTML escaping changes in an address
 
 
 def placeholder(key: str) -> str:
@@ -106,12 +108,16 @@ class Mailgun(HttpProvider):
     @staticmethod
     def personal_parts(batch: Batch) -> tuple[str, str, str, str]:
         """The shared HTML, text and List-Unsubscribe with Mailgun's placeholders, and the
-        recipient variables as JSON. When every token is plain (the usual case) the only
-        variable is the token itself, ``%recipient.t%``, inside the URL written once
-        (and the name, if the template greets by name); otherwise every value is sent."""
+        recipient variables as JSON. When every token and address is plain (the usual
+        case) the variables are the token itself, ``%recipient.t%``, inside the URL
+        written once, the address (``%recipient.a%``, for the footer's "Sent to") and the
+        name if the template greets by name; otherwise every value is sent."""
         rendered = batch.rendered
         pieces = rendered.unsubscribe_pieces
-        if pieces is None or not all(is_plain_token(r.token) for r in batch.recipients):
+        if pieces is None or not all(
+            is_plain_token(r.token) and not HTML_SPECIAL.intersection(r.email)
+            for r in batch.recipients
+        ):
             html, text = shared_bodies(rendered, {key: placeholder(key) for key in VALUE_KEYS})
             every = {r.email: recipient_values(rendered, r) for r in batch.recipients}
             return html, text, placeholder("list_unsubscribe"), json.dumps(every)
@@ -123,24 +129,27 @@ class Mailgun(HttpProvider):
                 "unsubscribe_text": pieces[0] + token + pieces[1],
                 "name_html": placeholder("name_html"),
                 "name_text": placeholder("name_text"),
+                # an address HTML escaping leaves as it is: one variable for both parts
+                "address_html": placeholder("a"),
+                "address_text": placeholder("a"),
             },
         )
         list_unsubscribe = (
             f"<{pieces[0]}{token}{pieces[1]}>,"
             f" <mailto:{rendered.unsubscribe_mailto}?subject=unsubscribe%20{token}>"
         )
-        if NAME_MARKER in rendered.html or NAME_MARKER in rendered.text:
-            fallback = rendered.greeting_fallback
-            variables: dict[str, dict[str, str]] = {
-                r.email: {
-                    "t": r.token,
-                    "name_html": escape(r.name or fallback),
-                    "name_text": r.name or fallback,
-                }
-                for r in batch.recipients
-            }
-        else:
-            variables = {r.email: {"t": r.token} for r in batch.recipients}
+        named = NAME_MARKER in rendered.html or NAME_MARKER in rendered.text
+        addressed = ADDRESS_MARKER in rendered.html or ADDRESS_MARKER in rendered.text
+        fallback = rendered.greeting_fallback
+        variables: dict[str, dict[str, str]] = {}
+        for r in batch.recipients:
+            values = {"t": r.token}
+            if addressed:
+                values["a"] = r.email
+            if named:
+                values["name_html"] = escape(r.name or fallback)
+                values["name_text"] = r.name or fallback
+            variables[r.email] = values
         return html, text, list_unsubscribe, json.dumps(variables)
 
     def parse(self, response: httpx.Response, batch: Batch) -> list[Outcome]:

@@ -19,7 +19,8 @@ from digest.render.headers import ascii_id, direction, identity_headers
 # Per-recipient markers: plain ASCII that survives MJML, premailer and URL encoding.
 UNSUBSCRIBE_MARKER = "__DIGEST_UNSUBSCRIBE_URL__"
 NAME_MARKER = "__DIGEST_NAME__"
-MARKERS = (UNSUBSCRIBE_MARKER, NAME_MARKER)
+ADDRESS_MARKER = "__DIGEST_ADDRESS__"  # the recipient's own address, in the footer
+MARKERS = (UNSUBSCRIBE_MARKER, NAME_MARKER, ADDRESS_MARKER)
 
 # Invisible characters after the preheader, so the inbox snippet ends with it.
 PREHEADER_PADDING = "\u200c\u00a0" * 90
@@ -98,6 +99,7 @@ def render_issue(
         "issue": issue,
         "newsletter": newsletter,
         "unsubscribe_url": UNSUBSCRIBE_MARKER,
+        "recipient_address": ADDRESS_MARKER,
         "greeting": greeting,
         "preheader_padding": PREHEADER_PADDING if issue.preheader else "",
         "font_family": settings.render.font_family,
@@ -119,6 +121,7 @@ def render_issue(
     if web_version:  # a template of one's own may not know web_version: nothing personal
         html = html.replace(UNSUBSCRIBE_MARKER, context["subscribe_url"])  # type: ignore[arg-type]
         html = html.replace(NAME_MARKER, newsletter.greeting_fallback)
+        html = html.replace(ADDRESS_MARKER, "")
     return RenderedIssue(
         slug=slug,
         subject=issue.subject,

@@ -20,7 +20,7 @@ from email.policy import default as default_policy
 from email.utils import format_datetime, formataddr, parseaddr
 from urllib.parse import quote
 
-from digest.render import NAME_MARKER, UNSUBSCRIBE_MARKER, RenderedIssue
+from digest.render import ADDRESS_MARKER, NAME_MARKER, UNSUBSCRIBE_MARKER, RenderedIssue
 from digest.render.headers import sender_domain
 
 ONE_LINE_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post", "feedback-id"})
@@ -55,7 +55,15 @@ def unsubscribe_url(rendered: RenderedIssue, recipient: Recipient) -> str:
 
 # The per-recipient values, by key. A provider with server-side substitution puts its own
 # placeholder for each key into one shared body (see shared_bodies) and sends the values.
-VALUE_KEYS = ("unsubscribe_html", "unsubscribe_text", "name_html", "name_text", "list_unsubscribe")
+VALUE_KEYS = (
+    "unsubscribe_html",
+    "unsubscribe_text",
+    "name_html",
+    "name_text",
+    "address_html",
+    "address_text",
+    "list_unsubscribe",
+)
 
 
 # what quote() and html.escape() leave as it is: such a token needs neither per recipient
@@ -79,6 +87,8 @@ def recipient_values(rendered: RenderedIssue, recipient: Recipient) -> dict[str,
         "unsubscribe_text": url,
         "name_html": html.escape(name),
         "name_text": name,
+        "address_html": html.escape(recipient.email),
+        "address_text": recipient.email,
         "list_unsubscribe": f"<{url}>, <mailto:{rendered.unsubscribe_mailto}?subject={subject}>",
     }
 
@@ -87,8 +97,10 @@ def shared_bodies(rendered: RenderedIssue, placeholders: dict[str, str]) -> tupl
     """The HTML and text with each marker replaced by a provider's placeholder."""
     html_body = rendered.html.replace(UNSUBSCRIBE_MARKER, placeholders["unsubscribe_html"])
     html_body = html_body.replace(NAME_MARKER, placeholders["name_html"])
+    html_body = html_body.replace(ADDRESS_MARKER, placeholders["address_html"])
     text_body = rendered.text.replace(UNSUBSCRIBE_MARKER, placeholders["unsubscribe_text"])
     text_body = text_body.replace(NAME_MARKER, placeholders["name_text"])
+    text_body = text_body.replace(ADDRESS_MARKER, placeholders["address_text"])
     return html_body, text_body
 
 
@@ -193,10 +205,16 @@ def _json_bytes(value: str) -> bytes:
     return json.dumps(value, ensure_ascii=False)[1:-1].encode("utf-8")
 
 
-_MARKER_SPLIT = re.compile(b"(" + UNSUBSCRIBE_MARKER.encode() + b"|" + NAME_MARKER.encode() + b")")
+_MARKER_SPLIT = re.compile(
+    b"(" + b"|".join(m.encode() for m in (UNSUBSCRIBE_MARKER, NAME_MARKER, ADDRESS_MARKER)) + b")"
+)
 _KEYS = {
-    "html": {UNSUBSCRIBE_MARKER.encode(): "unsubscribe_html", NAME_MARKER.encode(): "name_html"},
-    "text": {UNSUBSCRIBE_MARKER.encode(): "unsubscribe_text", NAME_MARKER.encode(): "name_text"},
+    part: {
+        UNSUBSCRIBE_MARKER.encode(): f"unsubscribe_{part}",
+        NAME_MARKER.encode(): f"name_{part}",
+        ADDRESS_MARKER.encode(): f"address_{part}",
+    }
+    for part in ("html", "text")
 }
 
 
