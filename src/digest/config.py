@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from digest.brand import Brand
+from digest.desk.settings import Desk
 from digest.errors import ConfigError
 from digest.storeconfig import DEFAULT_DATABASE, read_config
 from digest.yamlio import validate
@@ -388,6 +389,7 @@ class Settings(_Section):
     draft: Draft = Draft()
     webhooks: Webhooks = Webhooks()
     web: Web = Web()
+    desk: Desk = Desk()
 
     @property
     def unsubscribe_url(self) -> str:

@@ -46,7 +46,19 @@ def _environment(own: str | None) -> jinja2.Environment:
     env.filters["longdate"] = longdate
     env.filters["no_widow"] = no_widow
     env.filters["css"] = css_value
+    env.filters["localtime"] = localtime
     return env
+
+
+def localtime(moment: object, zone_name: str) -> str:
+    """A UTC time as the clock reads in ``zone_name``: 2026-12-01 08:00 CET."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    if not isinstance(moment, dt.datetime):
+        return ""
+    local = moment.astimezone(ZoneInfo(zone_name))
+    return f"{local:%Y-%m-%d %H:%M} {local:%Z}"
 
 
 def page_environment(configured: str | None) -> jinja2.Environment:
@@ -77,9 +89,14 @@ def look(settings: Settings) -> dict[str, object]:
 
 def render_page(settings: Settings, name: str, **context: object) -> str:
     """``pages/<name>.html.j2`` with the common context and ``context``."""
+    return render_named(settings, f"pages/{name}.html.j2", **context)
+
+
+def render_named(settings: Settings, template: str, **context: object) -> str:
+    """Any page template (the desk's too: ``desk/<name>.html.j2``), in the shared look."""
     env = page_environment(settings.render.templates)
     values = look(settings) | {"robots": "", "canonical": "", "status_title": ""} | context
-    return render_template(env, f"pages/{name}.html.j2", values)
+    return render_template(env, template, values)
 
 
 def page_images(settings: Settings) -> str:

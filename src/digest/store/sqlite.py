@@ -16,8 +16,8 @@ the data flows: ``core`` (the database and its transactions), ``subscribers``,
 (scheduled issues and their lease), ``ledger`` (batches and outcomes) and ``reports``;
 beside them the small
 parts that undo suppressions (``suppressions``), keep events that could not be applied
-(``failed_events``) and remember which key signed the links (``keys``). ``common`` holds
-what they share.
+(``failed_events``) and remember which key signed the links (``keys``); the editors'
+desk has its users, sessions and audit log in ``desk``. ``common`` holds what they share.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from digest.store.common import (
     suppression_hash,
     unix,
 )
+from digest.store.desk import DeskRecords
 from digest.store.failed_events import FailedEvents
 from digest.store.keys import SigningKeyRecord
 from digest.store.reports import Reports
@@ -42,9 +43,10 @@ from digest.store.suppressions import Suppressions
 
 
 @_public_methods_guarded
-class SQLiteStore(Reports, Suppressions, FailedEvents, SigningKeyRecord):
-    """Subscribers, signups, the inbox, scheduled issues, the delivery ledger and what
-    happened after sending, in one SQLite file (and the inbox beside it)."""
+class SQLiteStore(Reports, Suppressions, FailedEvents, SigningKeyRecord, DeskRecords):
+    """Subscribers, signups, the inbox, scheduled issues, the delivery ledger, what
+    happened after sending and the editors' desk, in one SQLite file (and the inbox
+    beside it)."""
 
 
 __all__ = [

@@ -145,6 +145,41 @@ sa.Table(
 )  # fmt: skip
 
 
+# The editors' desk (0009): who may sign in, their sessions, and what everyone did.
+sa.Table(
+    "users", metadata,
+    _id(),
+    sa.Column("email", Text, nullable=False, unique=True),
+    sa.Column("name", Text),
+    sa.Column("role", Text, nullable=False),
+    sa.Column("password_hash", Text, nullable=False),
+    sa.Column("disabled", Flag, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Stamp, nullable=False),
+    sa.Column("updated_at", Stamp, nullable=False),
+)  # fmt: skip
+
+sa.Table(
+    "desk_sessions", metadata,
+    sa.Column("token_hash", Text, primary_key=True),  # the cookie's token is never stored
+    sa.Column("user_id", Id, nullable=False),
+    sa.Column("csrf", Text, nullable=False),
+    sa.Column("created_at", Stamp, nullable=False),
+    sa.Column("expires_at", Stamp, nullable=False),
+    sa.Index("desk_sessions_user", "user_id"),
+)  # fmt: skip
+
+sa.Table(
+    "audit_log", metadata,
+    _id(),
+    sa.Column("at", Stamp, nullable=False),
+    sa.Column("actor", Text, nullable=False),  # an email, or "cli:<user>" for commands
+    sa.Column("action", Text, nullable=False),
+    sa.Column("subject", Text, nullable=False, server_default=""),
+    sa.Column("detail", Text, nullable=False, server_default=""),
+    sa.Index("audit_log_at", "at"),
+)  # fmt: skip
+
+
 # The inbox: what the public app records at once, applied to the list later. On SQLite it
 # is a database of its own beside the main one; on PostgreSQL, the schema ``inbox``.
 inbox = sa.MetaData()

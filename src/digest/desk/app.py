@@ -1,0 +1,174 @@
+"""The desk as an ASGI app: its state, how a page is answered, and who may do what.
+
+Every route says the least role it needs (``contributor`` < ``editor`` < ``admin``); the
+check runs on the server for every request, whatever the page showed. Every POST is
+checked for the session's CSRF token and the desk's own origin first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from digest.config import Settings
+from digest.desk.guard import SignInGuard
+from digest.desk.sessions import COOKIE, Signed, csrf_ok, same_origin, token_hash
+from digest.errors import IssueFileError
+from digest.render.pages import render_named
+from digest.store.sqlite import SQLiteStore
+
+MAX_FORM = 2_000_000  # bytes: an issue's every field
+Handler = Callable[[Request, Signed], Awaitable[Response]]
+
+
+class DeskState:
+    def __init__(self, settings: Settings, store: SQLiteStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.issues = Path(settings.compose.issues_dir)
+        self.guard = SignInGuard(settings.desk.free_attempts)
+
+    async def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A store call (or any blocking work) off the event loop."""
+        return await run_in_threadpool(function, *args, **kwargs)
+
+
+# The desk runs no scripts, loads nothing from elsewhere (but the logo and the images in
+# a preview) and frames only its own previews; no other site may frame it.
+POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:;"
+    " frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+# what a desk page may leave out (templates are strict about undefined names)
+PAGE_DEFAULTS: dict[str, Any] = {
+    "problem": "",
+    "problem_field": "",
+    "notice": "",
+    "outcomes": None,
+    "email": "",
+    "values": {},
+    "detail": "",
+}
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def page(
+    state: DeskState,
+    template: str,
+    code: int = 200,
+    signed: Signed | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """``desk/<template>.html.j2`` answered with HTTP status ``code``."""
+    values = PAGE_DEFAULTS | context
+    html = render_named(
+        state.settings, f"desk/{template}.html.j2", robots="noindex", signed=signed, **values
+    )
+    return HTMLResponse(
+        html, status_code=code, headers=HEADERS | {"Content-Security-Policy": POLICY}
+    )
+
+
+def see_other(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303, headers=HEADERS)
+
+
+async def current(state: DeskState, request: Request) -> Signed | None:
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    found = await state.call(state.store.session_user, token_hash(token))
+    if found is None:
+        return None
+    user, csrf = found
+    return Signed(user, csrf, token)
+
+
+async def read_form(request: Request) -> dict[str, str] | None:
+    """The urlencoded form, or None when it is too large or not a form."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_FORM:
+            return None
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=5000)
+    return {key: values[0] for key, values in fields.items()}
+
+
+def requires(
+    state: DeskState, role: str
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """The route for signed-in users of at least ``role``; a POST also needs the CSRF
+    token and the desk's origin. The form, once read, is in ``request.state.form``."""
+
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handler)
+        async def route(request: Request) -> Response:
+            signed = await current(state, request)
+            if signed is None:
+                if request.method == "POST":
+                    return page(state, "message", 403, kind="signed_out")
+                return see_other("/sign-in")
+            if request.method == "POST":
+                form = await read_form(request)
+                if form is None or not same_origin(request, state.settings.desk):
+                    return page(state, "message", 403, signed, kind="forbidden")
+                if not csrf_ok(signed, form.get("csrf")):
+                    return page(state, "message", 403, signed, kind="forbidden")
+                request.state.form = form
+            if not signed.may(role):
+                return page(state, "message", 403, signed, kind="role", role=role)
+            return await handler(request, signed)
+
+        return route
+
+    return wrap
+
+
+def create_desk_app(settings: Settings, store: SQLiteStore) -> Starlette:
+    from digest.desk import action_routes, audit_routes, auth_routes, issue_routes
+
+    state = DeskState(settings, store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+
+    async def health(request: Request) -> Response:
+        return Response("ok", media_type="text/plain")
+
+    from starlette.routing import Route
+
+    async def no_issue(request: Request, error: Exception) -> Response:
+        signed = await current(state, request)
+        return page(state, "message", 404, signed, kind="no_issue", detail=str(error))
+
+    app = Starlette(
+        exception_handlers={IssueFileError: no_issue},
+        routes=[
+            *auth_routes.routes(state),
+            *issue_routes.routes(state),
+            *action_routes.routes(state),
+            *audit_routes.routes(state),
+            Route("/healthz", health),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.desk = state
+    return app

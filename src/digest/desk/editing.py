@@ -1,0 +1,150 @@
+"""Changing an issue file from the desk, the way an editor would by hand: only the values
+that changed, in place, with the file's comments and key order kept, so the change reads
+as a small diff in git and the CLI sees exactly what the desk saved.
+
+A save names the version it was made from (a hash of the file's bytes); when the file
+changed since (another editor, or someone on disk), the save is refused and both
+versions are shown, never written over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+
+from digest.config import Limits
+from digest.errors import DigestError, IssueFileError
+from digest.issuefile import Issue, load_issue
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}\Z")
+ISSUE_FIELDS = ("subject", "preheader", "editor_note")
+SECTION_FIELDS = ("title", "intro")
+EXPERT_FIELDS = ("name", "affiliation", "headline", "excerpt")
+REQUIRED = frozenset({"subject", "title", "name"})
+
+
+def issue_path(folder: Path, name: str) -> Path:
+    """The issue file ``name`` names, inside ``folder`` and nowhere else."""
+    stem = name.removesuffix(".yaml")
+    if not NAME.match(stem) or ".." in stem:
+        raise IssueFileError(f"{name}: not an issue name")
+    path = folder / f"{stem}.yaml"
+    if path.parent.resolve() != folder.resolve() or not path.is_file():
+        raise IssueFileError(f"{name}: no such issue in {folder}")
+    return path
+
+
+def version_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class StaleSave(DigestError):
+    """The file changed since the editor opened it."""
+
+    def __init__(self, path: Path, mine: str, theirs: str) -> None:
+        self.mine, self.theirs = mine, theirs
+        super().__init__(
+            f"{path.name} changed since you opened it (another editor, or on disk): "
+            "nothing was saved; compare the two versions below"
+        )
+
+
+@dataclass
+class Saved:
+    changed: list[str] = field(default_factory=list)  # the fields, e.g. sections[0].title
+    issue: Issue | None = None
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # one value per line, as digest writes them
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def _set(node: CommentedMap, key: str, value: str, where: str, changed: list[str]) -> None:
+    old = node.get(key)
+    text = value.strip()
+    if not text:
+        if key in REQUIRED:
+            raise IssueFileError(f"{where}: must not be empty")
+        if key in node:
+            del node[key]
+            changed.append(where)
+        return
+    if old is None or str(old) != text:
+        node[key] = text
+        changed.append(where)
+
+
+def apply_edits(path: Path, base_version: str, form: dict[str, str], limits: Limits) -> Saved:
+    """Write the values in ``form`` (keys like ``subject``, ``s0.title``, ``s0.e2.excerpt``)
+    into the issue file, when it is still the version the editor opened."""
+    data = path.read_bytes()
+    if version_of(data) != base_version:
+        raise StaleSave(path, _changed_text(data, form), data.decode("utf-8", "replace"))
+    yaml = _yaml()
+    tree = yaml.load(data.decode("utf-8"))
+    if not isinstance(tree, CommentedMap):
+        raise IssueFileError(f"{path.name}: not an issue file")
+    changed: list[str] = []
+    for key in ISSUE_FIELDS:
+        if key in form:
+            _set(tree, key, form[key], key, changed)
+    for s, section in enumerate(tree.get("sections") or []):
+        for key in SECTION_FIELDS:
+            if f"s{s}.{key}" in form:
+                _set(section, key, form[f"s{s}.{key}"], f"sections[{s}].{key}", changed)
+        for e, expert in enumerate(section.get("experts") or []):
+            for key in EXPERT_FIELDS:
+                name = f"s{s}.e{e}.{key}"
+                if name in form:
+                    _set(expert, key, form[name], f"sections[{s}].experts[{e}].{key}", changed)
+    if not changed:
+        return Saved([], load_issue(path, limits))
+    out = io.StringIO()
+    yaml.dump(tree, out)
+    text = out.getvalue()
+    issue = _checked(text, path, limits)
+    _replace(path, text)
+    return Saved(changed, issue)
+
+
+def _checked(text: str, path: Path, limits: Limits) -> Issue:
+    """The edited file, read back as digest reads issue files: a save that would make it
+    invalid is refused, with the reason, before anything is written."""
+    with tempfile.TemporaryDirectory() as folder:
+        trial = Path(folder) / path.name
+        trial.write_text(text, encoding="utf-8")
+        try:
+            return load_issue(trial, limits)
+        except IssueFileError as err:
+            raise IssueFileError(str(err).replace(str(trial), path.name)) from None
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write beside the file, then rename over it: a crash leaves the old or the new."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _changed_text(data: bytes, form: dict[str, str]) -> str:
+    """The editor's values, one per line, to show beside the file that changed."""
+    return "\n".join(f"{key}: {value}" for key, value in form.items() if key != "base")

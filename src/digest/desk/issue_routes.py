@@ -1,0 +1,189 @@
+"""The issues: the list, one issue's editor beside its preview, and saving.
+
+``GET  /``                       every issue file and every scheduled or sent issue
+``GET  /issues/<name>``          the editor: its words, its checks, its preview
+``POST /issues/<name>``          save (refused when the file changed since it was opened)
+``GET  /issues/<name>/preview``  the email exactly as a subscriber gets it
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from digest.desk.app import HEADERS, DeskState, page, requires, see_other
+from digest.desk.editing import StaleSave, apply_edits, issue_path, version_of
+from digest.desk.sessions import Signed
+from digest.errors import DigestError, IssueFileError
+from digest.store.records import ScheduledIssue
+
+LOCKED = ("scheduled", "sending", "sent")  # a contributor may no longer change these
+SUBJECT_LINE = re.compile(r"^subject:[ \t]*(.*)$", re.M)
+FIELD_PATH = re.compile(r"sections\[(\d+)\](?:\.experts\[(\d+)\])?\.(\w+)")
+
+
+@dataclass(frozen=True)
+class Listed:
+    name: str
+    subject: str
+    status: str
+    send_at: Any  # datetime or None
+    changed_by: str
+
+
+def _subject(path: Path, cache: dict[Path, tuple[int, str]]) -> str:
+    """The subject line, read from the file's text (kept until the file changes)."""
+    stat = path.stat()
+    kept = cache.get(path)
+    if kept and kept[0] == stat.st_mtime_ns:
+        return kept[1]
+    text = path.read_text(encoding="utf-8", errors="replace")
+    found = SUBJECT_LINE.search(text)
+    subject = found.group(1).strip().strip("'\"") if found else path.stem
+    cache[path] = (stat.st_mtime_ns, subject)
+    return subject
+
+
+def field_of(message: str) -> str:
+    """The form field an issue-file error names (``s0.e1.excerpt``), or ``""``."""
+    found = FIELD_PATH.search(message)
+    if found:
+        section, expert, key = found.groups()
+        return f"s{section}.e{expert}.{key}" if expert else f"s{section}.{key}"
+    for key in ("subject", "preheader", "editor_note"):
+        if re.search(rf"\b{key}\b", message):
+            return key
+    return ""
+
+
+def editor_view(state: DeskState, name: str) -> dict[str, Any]:
+    """What the editor page shows of issue ``name``: its words, checks and schedule."""
+    from digest.build import build
+
+    path = issue_path(state.issues, name)
+    data = path.read_bytes()
+    result = build(path, state.settings)
+    scheduled: ScheduledIssue | None = state.store.get_schedule(path.stem)
+    return {
+        "name": path.stem,
+        "issue": result.issue,
+        "version": version_of(data),
+        "findings": result.findings,
+        "scheduled": scheduled,
+    }
+
+
+async def editor_page(
+    state: DeskState, name: str, signed: Signed, status: int = 200, **extra: Any
+) -> Response:
+    """The editor for issue ``name``, with ``extra`` (a notice, a problem, the values
+    the editor typed, a test send's outcomes)."""
+    try:
+        view = await state.call(editor_view, state, name)
+    except IssueFileError as err:
+        return page(state, "message", 404, signed, kind="no_issue", detail=str(err))
+    except DigestError as err:  # an issue file broken on disk: say so, edit by hand
+        return page(state, "message", 422, signed, kind="broken", detail=str(err))
+    extra.setdefault("values", {})
+    return page(
+        state, "editor", status, signed, **view, zone=state.settings.delivery.timezone,
+        staff=list(state.settings.staff), **extra,
+    )  # fmt: skip
+
+
+def routes(state: DeskState) -> list[Route]:
+    settings = state.settings
+    subjects: dict[Path, tuple[int, str]] = {}
+
+    def listing() -> list[Listed]:
+        schedules = {s.slug: s for s in state.store.list_schedules()}
+        changed: dict[str, str] = {}
+        for entry in state.store.audit_entries(limit=5000):
+            if entry.action in ("edited", "scheduled", "unscheduled"):
+                changed.setdefault(entry.subject, entry.actor)
+        names = {p.stem: p for p in state.issues.glob("*.yaml") if p.is_file()}
+        out = []
+        for name in sorted(set(names) | set(schedules), reverse=True):
+            scheduled = schedules.get(name)
+            subject = _subject(names[name], subjects) if name in names else name
+            out.append(
+                Listed(
+                    name,
+                    subject,
+                    scheduled.status if scheduled else "draft",
+                    scheduled.send_at if scheduled else None,
+                    changed.get(name, ""),
+                )
+            )
+        return out
+
+    @requires(state, "contributor")
+    async def index(request: Request, signed: Signed) -> Response:
+        issues = await state.call(listing)
+        return page(state, "issues", signed=signed, issues=issues, zone=settings.delivery.timezone)
+
+    @requires(state, "contributor")
+    async def show(request: Request, signed: Signed) -> Response:
+        notice = {"saved": "Saved.", "unchanged": "Nothing had changed."}.get(
+            request.query_params.get("done", ""), ""
+        )
+        return await editor_page(state, request.path_params["name"], signed, notice=notice)
+
+    @requires(state, "contributor")
+    async def save(request: Request, signed: Signed) -> Response:
+        form: dict[str, str] = request.state.form
+        name = request.path_params["name"]
+        try:
+            path = issue_path(state.issues, name)
+        except IssueFileError as err:
+            return page(state, "message", 404, signed, kind="no_issue", detail=str(err))
+        scheduled = await state.call(state.store.get_schedule, path.stem)
+        if scheduled and scheduled.status in LOCKED and not signed.may("editor"):
+            return page(state, "message", 403, signed, kind="locked", status=scheduled.status)
+        try:
+            saved = await state.call(apply_edits, path, form.get("base", ""), form, settings.limits)
+        except StaleSave as stale:
+            return page(
+                state, "conflict", 409, signed, name=path.stem, mine=stale.mine,
+                theirs=stale.theirs, message=str(stale),
+            )  # fmt: skip
+        except IssueFileError as err:
+            message = str(err)
+            return await editor_page(
+                state, name, signed, 400, problem=message, problem_field=field_of(message),
+                values=form,
+            )  # fmt: skip
+        if saved.changed:
+            await state.call(
+                state.store.audit, signed.user.email, "edited", path.stem, fields=saved.changed
+            )
+        return see_other(f"/issues/{path.stem}?done={'saved' if saved.changed else 'unchanged'}")
+
+    @requires(state, "contributor")
+    async def preview(request: Request, signed: Signed) -> Response:
+        from digest.build import build
+
+        try:
+            path = issue_path(state.issues, request.path_params["name"])
+            result = await state.call(build, path, settings)
+        except DigestError as err:
+            return page(state, "message", 404, signed, kind="no_issue", detail=str(err))
+        # the email's own HTML: no scripts, its images from https only
+        framed = HEADERS | {
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline';"
+            " img-src https: data:; frame-ancestors 'self'; sandbox"
+        }
+        return HTMLResponse(result.sample.html, headers=framed)
+
+    return [
+        Route("/", index, methods=["GET"]),
+        Route("/issues/{name:str}", show, methods=["GET"]),
+        Route("/issues/{name:str}", save, methods=["POST"]),
+        Route("/issues/{name:str}/preview", preview, methods=["GET"]),
+    ]

@@ -1,0 +1,308 @@
+"""The editors' desk in process (Starlette's TestClient) over a real SQLite store and real
+issue files: signing in, sessions and CSRF, the roles, saving (comments kept, stale saves
+refused), test sends to the outbox, scheduling, and the audit log."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from digest.config import Settings
+from digest.desk.app import create_desk_app
+from digest.desk.passwords import hash_password
+from digest.desk.settings import Desk
+from digest.store.sqlite import SQLiteStore
+from tests.conftest import run
+from tests.helpers import SIGNING_KEY, sample_issue
+from tests.helpers import settings as helper_settings
+
+DESK = "http://127.0.0.1:8027"
+PASSWORD = "correct horse battery"
+ROLES = ("contributor", "editor", "admin")
+
+
+class Desk_:
+    def __init__(self, folder: Path, values: Settings, store: SQLiteStore) -> None:
+        self.folder, self.settings, self.store = folder, values, store
+        self.issue = sample_issue(folder / "issues")
+        self.name = self.issue.stem
+
+    def client(self) -> TestClient:
+        return TestClient(create_desk_app(self.settings, self.store), base_url=DESK)
+
+    def signed_in(self, role: str) -> TestClient:
+        client = self.client()
+        answer = client.post(
+            "/sign-in", data={"email": f"{role}@example.org", "password": PASSWORD}
+        )
+        assert answer.status_code == 200 and "Sign out" in answer.text, answer.text[-500:]
+        return client
+
+    def form_of(self, client: TestClient) -> tuple[str, str]:
+        page = client.get(f"/issues/{self.name}").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        base = re.search(r'name="base" value="([^"]+)"', page)
+        assert csrf and base, page[-800:]
+        return csrf.group(1), base.group(1)
+
+
+@pytest.fixture
+def desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk_]:
+    monkeypatch.setenv("DIGEST_SIGNING_KEY", SIGNING_KEY)
+    monkeypatch.chdir(tmp_path)
+    values = helper_settings(tmp_path)
+    values = values.model_copy(
+        update={
+            "compose": values.compose.model_copy(update={"issues_dir": str(tmp_path / "issues")}),
+            "unsubscribe": values.unsubscribe.model_copy(
+                update={"signing_key_env": "DIGEST_SIGNING_KEY"}
+            ),
+        }
+    )
+    store = SQLiteStore(values.delivery.database)
+    hashed = hash_password(PASSWORD)
+    for role in ROLES:
+        store.add_user(f"{role}@example.org", role.title(), role, hashed)
+    yield Desk_(tmp_path, values, store)
+    store.close()
+
+
+def test_the_same_refusal_for_an_unknown_address_and_a_wrong_password(desk: Desk_) -> None:
+    client = desk.client()
+    unknown = client.post("/sign-in", data={"email": "nobody@example.org", "password": PASSWORD})
+    wrong = client.post(
+        "/sign-in", data={"email": "editor@example.org", "password": "not it at all"}
+    )
+    assert unknown.status_code == wrong.status_code == 400
+    assert unknown.text.replace("nobody@example.org", "X") == wrong.text.replace(
+        "editor@example.org", "X"
+    )
+    assert "digest_desk" not in client.cookies
+
+
+def test_signing_in_sets_a_guarded_cookie_and_starts_a_new_session(desk: Desk_) -> None:
+    client = desk.client()
+    client.cookies.set("digest_desk", "planted-by-someone-else")
+    answer = client.post(
+        "/sign-in",
+        data={"email": "editor@example.org", "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower() and "Secure" not in cookie
+    token = re.search(r"digest_desk=([^;]+)", cookie)
+    assert token and token.group(1) != "planted-by-someone-else"
+    secure = desk.settings.model_copy(update={"desk": Desk(url="https://desk.example.org")})
+    with TestClient(create_desk_app(secure, desk.store), base_url="https://desk.example.org") as c:
+        answer = c.post(
+            "/sign-in",
+            data={"email": "editor@example.org", "password": PASSWORD},
+            follow_redirects=False,
+        )
+        assert "Secure" in answer.headers["set-cookie"]
+
+
+def test_signing_out_ends_the_session_on_the_server(desk: Desk_) -> None:
+    client = desk.signed_in("editor")
+    token = client.cookies["digest_desk"]
+    csrf, _ = desk.form_of(client)
+    client.post("/sign-out", data={"csrf": csrf})
+    replay = desk.client()
+    replay.cookies.set("digest_desk", token)
+    assert replay.get("/", follow_redirects=False).headers["location"] == "/sign-in"
+
+
+def test_a_form_without_the_csrf_token_or_from_another_origin_is_refused(desk: Desk_) -> None:
+    client = desk.signed_in("editor")
+    csrf, base = desk.form_of(client)
+    before = desk.issue.read_bytes()
+    forged = {"base": base, "subject": "Forged"}
+    assert client.post(f"/issues/{desk.name}", data=forged).status_code == 403
+    assert (
+        client.post(
+            f"/issues/{desk.name}",
+            data=forged | {"csrf": csrf},
+            headers={"Origin": "https://evil.example.net"},
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            f"/issues/{desk.name}/schedule", data={"csrf": "guess", "at": "now"}
+        ).status_code
+        == 403
+    )
+    assert desk.issue.read_bytes() == before
+    assert desk.store.get_schedule(desk.name) is None
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_may_do_what_it_should_and_nothing_more(desk: Desk_, role: str) -> None:
+    client = desk.signed_in(role)
+    csrf, base = desk.form_of(client)
+    may_send_staff = role != "contributor"
+    answer = client.post(f"/issues/{desk.name}/test-send", data={"csrf": csrf, "to": "staff"})
+    assert (answer.status_code == 200) is may_send_staff, answer.text[-300:]
+    answer = client.post(f"/issues/{desk.name}/test-send", data={"csrf": csrf, "to": "self"})
+    assert answer.status_code == 200 and f"{role}@example.org: accepted" in answer.text
+    saved = client.post(
+        f"/issues/{desk.name}", data={"csrf": csrf, "base": base, "subject": f"By {role}"}
+    )
+    assert saved.status_code == 200 and "Saved." in saved.text
+    scheduled = client.post(
+        f"/issues/{desk.name}/schedule",
+        data={"csrf": csrf, "at": "2099-01-05T08:00", "zone": "UTC"},
+    )
+    assert (scheduled.status_code == 200) is (role != "contributor")
+    assert (desk.store.get_schedule(desk.name) is not None) is (role != "contributor")
+    audit = client.get("/audit")
+    assert (audit.status_code == 200) is (role != "contributor")
+
+
+def test_a_contributor_cannot_change_a_scheduled_issue_by_crafting_a_request(desk: Desk_) -> None:
+    editor = desk.signed_in("editor")
+    csrf, _ = desk.form_of(editor)
+    editor.post(f"/issues/{desk.name}/schedule", data={"csrf": csrf, "at": "2099-01-05T08:00"})
+    contributor = desk.signed_in("contributor")
+    csrf, base = desk.form_of(contributor)
+    before = desk.issue.read_bytes()
+    answer = contributor.post(
+        f"/issues/{desk.name}", data={"csrf": csrf, "base": base, "subject": "Mine"}
+    )
+    assert answer.status_code == 403 and desk.issue.read_bytes() == before
+    answer = contributor.post(f"/issues/{desk.name}/unschedule", data={"csrf": csrf})
+    assert answer.status_code == 403
+    assert desk.store.get_schedule(desk.name).status == "scheduled"  # type: ignore[union-attr]
+
+
+def test_a_save_changes_only_the_edited_lines_and_keeps_the_files_comments(desk: Desk_) -> None:
+    client = desk.signed_in("editor")
+    csrf, base = desk.form_of(client)
+    before = desk.issue.read_text(encoding="utf-8").splitlines()
+    answer = client.post(
+        f"/issues/{desk.name}",
+        data={
+            "csrf": csrf,
+            "base": base,
+            "subject": "[Weekly] Harbors: who pays?",  # a YAML syntax error if written bare
+            "s0.e1.excerpt": "The engineering is the easy part.",
+        },
+    )
+    assert answer.status_code == 200 and "Saved." in answer.text
+    after = desk.issue.read_text(encoding="utf-8").splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert [b for _, b in changed] == [
+        "subject: '[Weekly] Harbors: who pays?'",
+        "        excerpt: The engineering is the easy part.",
+    ]
+    assert after[0].startswith("# digest issue file")
+    assert run("check", str(desk.issue)).exit_code == 0  # the CLI reads what the desk wrote
+
+
+def test_saving_over_a_file_changed_since_it_was_opened_is_refused_showing_both(
+    desk: Desk_,
+) -> None:
+    client = desk.signed_in("editor")
+    csrf, base = desk.form_of(client)
+    on_disk = desk.issue.read_text(encoding="utf-8").replace(
+        "subject: Can Harbor", "subject: Changed on disk - Can Harbor"
+    )
+    desk.issue.write_text(on_disk, encoding="utf-8")
+    answer = client.post(
+        f"/issues/{desk.name}", data={"csrf": csrf, "base": base, "subject": "Mine"}
+    )
+    assert answer.status_code == 409
+    assert "Changed on disk" in answer.text and "subject: Mine" in answer.text
+    assert desk.issue.read_text(encoding="utf-8") == on_disk
+
+
+def test_an_invalid_edit_is_refused_at_its_field_and_the_typed_values_are_kept(desk: Desk_) -> None:
+    client = desk.signed_in("editor")
+    csrf, base = desk.form_of(client)
+    before = desk.issue.read_bytes()
+    answer = client.post(
+        f"/issues/{desk.name}",
+        data={"csrf": csrf, "base": base, "s0.title": " ", "preheader": "Kept as typed"},
+    )
+    assert answer.status_code == 400
+    assert 'id="e-s0.title"' in answer.text and 'value="Kept as typed"' in answer.text
+    assert desk.issue.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "name", ["..%2Fconfig", "../config", "%2e%2e%2fdigest.sqlite3", "nope", ".hidden"]
+)
+def test_issue_names_cannot_reach_outside_the_issues_folder(desk: Desk_, name: str) -> None:
+    (desk.folder / "config.yaml").write_text("subject: SECRET-CONFIG-CONTENT\n", encoding="utf-8")
+    client = desk.signed_in("admin")
+    answer = client.get(f"/issues/{name}")
+    assert answer.status_code == 404, answer.text[-300:]
+    assert "SECRET-CONFIG-CONTENT" not in answer.text
+
+
+def test_text_from_source_pages_is_escaped_on_the_desk(desk: Desk_) -> None:
+    text = desk.issue.read_text(encoding="utf-8").replace(
+        "excerpt: Walls buy time", "excerpt: <script>alert(1)</script> Walls buy time"
+    )
+    desk.issue.write_text(text, encoding="utf-8")
+    page = desk.signed_in("editor").get(f"/issues/{desk.name}")
+    assert "<script>alert(1)" not in page.text and "&lt;script&gt;alert(1)" in page.text
+    assert "script-src" not in page.headers["content-security-policy"]
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+def test_sign_in_is_throttled_per_account_even_with_the_right_password(desk: Desk_) -> None:
+    client = desk.client()
+    for _ in range(desk.settings.desk.free_attempts):
+        client.post("/sign-in", data={"email": "admin@example.org", "password": "wrong password!"})
+    answer = client.post("/sign-in", data={"email": "admin@example.org", "password": PASSWORD})
+    assert answer.status_code == 429 and "Too many tries" in answer.text
+
+
+def test_a_disabled_user_is_signed_out_at_once(desk: Desk_) -> None:
+    client = desk.signed_in("editor")
+    assert client.get("/", follow_redirects=False).status_code == 200
+    desk.store.update_user("editor@example.org", disabled=True)
+    assert client.get("/", follow_redirects=False).headers["location"] == "/sign-in"
+
+
+def test_scheduling_takes_the_editors_zone_shows_utc_and_refuses_the_past(desk: Desk_) -> None:
+    client = desk.signed_in("editor")
+    csrf, _ = desk.form_of(client)
+    past = client.post(
+        f"/issues/{desk.name}/schedule",
+        data={"csrf": csrf, "at": "2020-01-05T08:00", "zone": "Europe/Berlin"},
+    )
+    assert past.status_code == 400 and "in the past" in past.text
+    answer = client.post(
+        f"/issues/{desk.name}/schedule",
+        data={"csrf": csrf, "at": "2099-07-05T08:00", "zone": "Europe/Berlin"},
+    )
+    assert answer.status_code == 200
+    assert "08:00 CEST in Europe/Berlin (2099-07-05 06:00 UTC)" in answer.text
+    unscheduled = client.post(f"/issues/{desk.name}/unschedule", data={"csrf": csrf})
+    assert unscheduled.status_code == 200 and "Unscheduled." in unscheduled.text
+
+
+def test_the_audit_log_records_who_did_what_in_the_desk_and_the_cli(
+    desk: Desk_, in_tmp: Path
+) -> None:
+    client = desk.signed_in("editor")
+    csrf, base = desk.form_of(client)
+    client.post(f"/issues/{desk.name}", data={"csrf": csrf, "base": base, "subject": "Audited"})
+    client.post(f"/issues/{desk.name}/test-send", data={"csrf": csrf, "to": "self"})
+    actions = [(e.actor, e.action) for e in desk.store.audit_entries()]
+    for expected in ("signed in", "edited", "test-sent"):
+        assert ("editor@example.org", expected) in actions
+    page = client.get("/audit").text
+    assert "edited" in page and "fields: [&#39;subject&#39;]" in page
+    (in_tmp / "config.yaml").write_text(
+        f"delivery:\n  database: {desk.settings.delivery.database}\n", encoding="utf-8"
+    )
+    printed = run("audit").output
+    assert "editor@example.org  edited" in printed and "fields=['subject']" in printed
