@@ -16,9 +16,10 @@ from digest.desk.app import create_desk_app
 from digest.desk.passwords import hash_password
 from digest.desk.settings import Desk
 from digest.store.sqlite import SQLiteStore
-from tests.conftest import run
+from tests.conftest import FIXTURES, run
 from tests.helpers import SIGNING_KEY, sample_issue
 from tests.helpers import settings as helper_settings
+from tests.pages import PageServer
 
 DESK = "http://127.0.0.1:8027"
 PASSWORD = "correct horse battery"
@@ -306,3 +307,57 @@ def test_the_audit_log_records_who_did_what_in_the_desk_and_the_cli(
     )
     printed = run("audit").output
     assert "editor@example.org  edited" in printed and "fields=['subject']" in printed
+
+
+def test_a_new_issue_is_composed_from_pasted_addresses_and_opened(
+    desk: Desk_, page_server: PageServer
+) -> None:
+    lights = page_server.add("/lights", (FIXTURES / "conversation-page.html").read_bytes())
+    fetch = desk.settings.fetch.model_copy(update={"allow_private_addresses": ["127.0.0.1"]})
+    desk.settings = desk.settings.model_copy(update={"fetch": fetch})
+    client = desk.signed_in("contributor")
+    csrf, _ = desk.form_of(client)
+    answer = client.post("/new", data={"csrf": csrf, "sources": f"\n{lights}\n"})
+    assert answer.status_code == 200 and "Composed." in answer.text
+    assert "Should Lighthouses" in answer.text
+    created = [p for p in (desk.folder / "issues").glob("*.yaml") if p != desk.issue]
+    assert len(created) == 1 and "lighthouses" in created[0].name
+    assert ("contributor@example.org", "composed") in [
+        (e.actor, e.action) for e in desk.store.audit_entries()
+    ]
+
+
+@pytest.mark.parametrize("source", ["/etc/passwd", "config.yaml", "file:///etc/passwd"])
+def test_a_new_issue_never_reads_a_file_on_the_server(desk: Desk_, source: str) -> None:
+    client = desk.signed_in("admin")
+    csrf, _ = desk.form_of(client)
+    answer = client.post("/new", data={"csrf": csrf, "sources": source})
+    assert answer.status_code == 400 and "not a web address" in answer.text
+    assert [p.name for p in (desk.folder / "issues").glob("*.yaml")] == [desk.issue.name]
+
+
+def test_a_sent_issues_report_is_a_page_titled_by_the_issue_with_its_charts(
+    desk: Desk_,
+) -> None:
+    from digest.delivery import QuietProgress, deliver_due
+    from digest.providers import make_http_client
+    from digest.schedule import schedule
+    from tests.helpers import NOW
+
+    desk.store.upsert_subscribers(
+        [(f"reader{i}@example.org", None, {}) for i in range(3)], resubscribe=False
+    )
+    schedule(desk.store, desk.issue, desk.settings, "now", "UTC", NOW)
+    with make_http_client(desk.settings) as http:
+        deliver_due(
+            desk.store, desk.settings, client=http, progress=QuietProgress(), clock=lambda: NOW
+        )
+    client = desk.signed_in("contributor")
+    listing = client.get("/").text
+    assert f'href="/issues/{desk.name}/report"' in listing
+    page = client.get(f"/issues/{desk.name}/report")
+    assert page.status_code == 200
+    assert "<h1>Can Harbor Cities Hold the Line Against the Sea?</h1>" in page.text
+    assert "<svg" in page.text and "accepted: 3" in page.text
+    assert client.get("/issues/..%2Fx/report").status_code == 404
+    assert client.get("/issues/never-scheduled/report").status_code == 404

@@ -100,6 +100,15 @@ def test_an_editor_edits_test_sends_and_schedules_an_issue_in_the_browser(
         page.click("button:text('Schedule')")
         page.wait_for_selector("text=is in the past")
 
+        # delivered (as the scheduler would when the time comes), then the report
+        digest(tmp_path, "schedule", str(tmp_path / "issues" / f"{SLUG}.yaml"), "--at", "now")
+        digest(tmp_path, "deliver")
+        page.goto(desk.url + "/")
+        page.click(f"a[href='/issues/{SLUG}/report']")
+        page.wait_for_selector("h1:text('[Weekly] Harbors: who pays?')")
+        assert page.locator("svg rect").count() >= 1
+        page.screenshot(path=str(ARTIFACTS / "desk-report.png"), full_page=True)
+
         page.goto(desk.url + "/audit")
         for action in ("signed in", "edited", "test-sent", "scheduled", "unscheduled"):
             assert page.locator(f"td:text-is('{action}')").count() >= 1, action

@@ -330,7 +330,7 @@ def report_command(
         click.echo(f"wrote {count} bounced or complained address(es) to {csv_path}", err=True)
     if html_path:
         try:
-            Path(html_path).write_text(reports.as_html(made), encoding="utf-8")
+            Path(html_path).write_text(reports.as_html(made, settings), encoding="utf-8")
         except OSError as err:
             raise DigestError(f"{html_path}: cannot write ({err.strerror})") from None
         click.echo(f"wrote {html_path}", err=True)

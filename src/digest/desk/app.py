@@ -142,7 +142,14 @@ def requires(
 
 
 def create_desk_app(settings: Settings, store: SQLiteStore) -> Starlette:
-    from digest.desk import action_routes, audit_routes, auth_routes, issue_routes
+    from digest.desk import (
+        action_routes,
+        audit_routes,
+        auth_routes,
+        issue_routes,
+        new_routes,
+        report_routes,
+    )
 
     state = DeskState(settings, store)
 
@@ -164,8 +171,10 @@ def create_desk_app(settings: Settings, store: SQLiteStore) -> Starlette:
         routes=[
             *auth_routes.routes(state),
             *issue_routes.routes(state),
+            *new_routes.routes(state),
             *action_routes.routes(state),
             *audit_routes.routes(state),
+            *report_routes.routes(state),
             Route("/healthz", health),
         ],
         lifespan=lifespan,

@@ -130,9 +130,11 @@ def routes(state: DeskState) -> list[Route]:
 
     @requires(state, "contributor")
     async def show(request: Request, signed: Signed) -> Response:
-        notice = {"saved": "Saved.", "unchanged": "Nothing had changed."}.get(
-            request.query_params.get("done", ""), ""
-        )
+        notice = {
+            "saved": "Saved.",
+            "unchanged": "Nothing had changed.",
+            "composed": "Composed. Check each excerpt against its comment before sending.",
+        }.get(request.query_params.get("done", ""), "")
         return await editor_page(state, request.path_params["name"], signed, notice=notice)
 
     @requires(state, "contributor")
