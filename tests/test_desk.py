@@ -361,3 +361,71 @@ def test_a_sent_issues_report_is_a_page_titled_by_the_issue_with_its_charts(
     assert "<svg" in page.text and "accepted: 3" in page.text
     assert client.get("/issues/..%2Fx/report").status_code == 404
     assert client.get("/issues/never-scheduled/report").status_code == 404
+
+
+def test_with_approval_required_a_schedule_waits_for_a_second_person(desk: Desk_) -> None:
+    from digest.delivery import QuietProgress, deliver_due
+    from digest.providers import make_http_client
+
+    desk.settings = desk.settings.model_copy(update={"desk": Desk(require_approval=True)})
+    desk.store.upsert_subscribers([("reader@example.org", None, {})], resubscribe=False)
+    editor = desk.signed_in("editor")
+    csrf, _ = desk.form_of(editor)
+    asked = editor.post(
+        f"/issues/{desk.name}/schedule",
+        data={"csrf": csrf, "at": "2099-07-05T08:00", "zone": "UTC"},
+    )
+    assert asked.status_code == 200 and "must approve it" in asked.text
+    assert desk.store.get_schedule(desk.name) is None  # nothing any delivery could claim
+    with make_http_client(desk.settings) as http:
+        assert deliver_due(desk.store, desk.settings, client=http, progress=QuietProgress()) == []
+    own = editor.post(f"/issues/{desk.name}/approve", data={"csrf": csrf})
+    assert own.status_code == 400 and "asked for this schedule yourself" in own.text
+    assert desk.store.get_schedule(desk.name) is None
+    listing = desk.signed_in("contributor").get("/").text
+    assert "awaiting approval" in listing
+    contributor = desk.signed_in("contributor")
+    c_csrf, _ = desk.form_of(contributor)
+    assert (
+        contributor.post(f"/issues/{desk.name}/approve", data={"csrf": c_csrf}).status_code == 403
+    )
+
+    admin = desk.signed_in("admin")
+    a_csrf, _ = desk.form_of(admin)
+    approved = admin.post(f"/issues/{desk.name}/approve", data={"csrf": a_csrf})
+    assert approved.status_code == 200 and "Approved: scheduled for" in approved.text
+    scheduled = desk.store.get_schedule(desk.name)
+    assert scheduled is not None and scheduled.status == "scheduled"
+    actions = [(e.actor, e.action) for e in desk.store.audit_entries()]
+    assert ("editor@example.org", "schedule requested") in actions
+    assert ("admin@example.org", "approved") in actions
+
+
+def test_an_approval_is_refused_when_the_issue_changed_since_it_was_asked_for(
+    desk: Desk_,
+) -> None:
+    desk.settings = desk.settings.model_copy(update={"desk": Desk(require_approval=True)})
+    editor = desk.signed_in("editor")
+    csrf, _ = desk.form_of(editor)
+    editor.post(f"/issues/{desk.name}/schedule", data={"csrf": csrf, "at": "2099-07-05T08:00"})
+    desk.issue.write_text(
+        desk.issue.read_text(encoding="utf-8").replace("subject: Can", "subject: Late edit, Can"),
+        encoding="utf-8",
+    )
+    admin = desk.signed_in("admin")
+    a_csrf, _ = desk.form_of(admin)
+    refused = admin.post(f"/issues/{desk.name}/approve", data={"csrf": a_csrf})
+    assert refused.status_code == 400 and "changed since editor@example.org asked" in refused.text
+    assert desk.store.get_schedule(desk.name) is None
+
+
+def test_with_approval_required_the_cli_cannot_schedule_around_it(
+    desk: Desk_, in_tmp: Path
+) -> None:
+    (in_tmp / "config.yaml").write_text(
+        f"desk:\n  require_approval: true\ndelivery:\n  database: {desk.settings.delivery.database}\n",
+        encoding="utf-8",
+    )
+    result = run("schedule", str(desk.issue), "--at", "now")
+    assert result.exit_code == 1 and "desk.require_approval is on" in result.output
+    assert desk.store.get_schedule(desk.name) is None

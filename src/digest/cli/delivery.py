@@ -57,6 +57,11 @@ def schedule_command(
             return
         if issue is None or not at:
             raise click.UsageError("give ISSUE and --at (or --list)")
+        if settings.desk.require_approval:
+            raise DigestError(
+                "desk.require_approval is on: ask for the schedule in the desk (digest desk),"
+                " where another editor or an admin approves it"
+            )
         frozen = schedule(store, issue, settings, at, zone_name, dt.datetime.now(dt.UTC))
     finally:
         store.close()

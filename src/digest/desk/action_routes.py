@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.desk.app import DeskState, page, requires
+from digest.desk.approval import ask_for_approval
 from digest.desk.editing import issue_path
 from digest.desk.issue_routes import editor_page
 from digest.desk.sessions import Signed
@@ -57,6 +58,8 @@ def routes(state: DeskState) -> list[Route]:
         path = issue_path(state.issues, request.path_params["name"])
         at = form.get("at", "").strip().replace("T", " ")
         zone_name = form.get("zone", "").strip() or settings.delivery.timezone
+        if settings.desk.require_approval:
+            return await ask_for_approval(state, path, at, zone_name, signed)
         try:
             frozen = await state.call(
                 schedule, state.store, path, settings, at, zone_name, dt.datetime.now(dt.UTC)

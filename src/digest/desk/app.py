@@ -144,6 +144,7 @@ def requires(
 def create_desk_app(settings: Settings, store: SQLiteStore) -> Starlette:
     from digest.desk import (
         action_routes,
+        approval,
         audit_routes,
         auth_routes,
         issue_routes,
@@ -175,6 +176,7 @@ def create_desk_app(settings: Settings, store: SQLiteStore) -> Starlette:
             *action_routes.routes(state),
             *audit_routes.routes(state),
             *report_routes.routes(state),
+            *approval.routes(state),
             Route("/healthz", health),
         ],
         lifespan=lifespan,

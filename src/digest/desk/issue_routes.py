@@ -71,6 +71,8 @@ def editor_view(state: DeskState, name: str) -> dict[str, Any]:
     result = build(path, state.settings)
     scheduled: ScheduledIssue | None = state.store.get_schedule(path.stem)
     return {
+        "asked": state.store.approval_request(path.stem),
+        "require_approval": state.settings.desk.require_approval,
         "name": path.stem,
         "issue": result.issue,
         "version": version_of(data),
@@ -103,6 +105,7 @@ def routes(state: DeskState) -> list[Route]:
 
     def listing() -> list[Listed]:
         schedules = {s.slug: s for s in state.store.list_schedules()}
+        asked = {a.slug: a for a in state.store.approval_requests()}
         changed: dict[str, str] = {}
         for entry in state.store.audit_entries(limit=5000):
             if entry.action in ("edited", "scheduled", "unscheduled"):
@@ -112,12 +115,16 @@ def routes(state: DeskState) -> list[Route]:
         for name in sorted(set(names) | set(schedules), reverse=True):
             scheduled = schedules.get(name)
             subject = _subject(names[name], subjects) if name in names else name
+            waiting = asked.get(name)
+            status = scheduled.status if scheduled else "draft"
+            if waiting and status in ("draft", "cancelled"):
+                status = "awaiting approval"
             out.append(
                 Listed(
                     name,
                     subject,
-                    scheduled.status if scheduled else "draft",
-                    scheduled.send_at if scheduled else None,
+                    status,
+                    scheduled.send_at if scheduled else (waiting.send_at if waiting else None),
                     changed.get(name, ""),
                 )
             )

@@ -18,6 +18,9 @@ class Desk(BaseModel):
     # sign-in failures per account (and per client address) before each further try
     # waits, twice as long each time
     free_attempts: int = Field(5, ge=1, le=100)
+    # the two-person rule: a schedule asked for by one editor waits until a different
+    # editor or an admin approves it; until then it is not scheduled at all
+    require_approval: bool = False
 
     @field_validator("url")
     @classmethod

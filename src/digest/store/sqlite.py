@@ -17,11 +17,13 @@ the data flows: ``core`` (the database and its transactions), ``subscribers``,
 beside them the small
 parts that undo suppressions (``suppressions``), keep events that could not be applied
 (``failed_events``) and remember which key signed the links (``keys``); the editors'
-desk has its users, sessions and audit log in ``desk``. ``common`` holds what they share.
+desk has its users, sessions and audit log in ``desk`` and the schedules waiting for a
+second person in ``approvals``. ``common`` holds what they share.
 """
 
 from __future__ import annotations
 
+from digest.store.approvals import Approvals
 from digest.store.common import (
     UPSERT_CHUNK,
     _public_methods_guarded,
@@ -43,7 +45,7 @@ from digest.store.suppressions import Suppressions
 
 
 @_public_methods_guarded
-class SQLiteStore(Reports, Suppressions, FailedEvents, SigningKeyRecord, DeskRecords):
+class SQLiteStore(Reports, Suppressions, FailedEvents, SigningKeyRecord, DeskRecords, Approvals):
     """Subscribers, signups, the inbox, scheduled issues, the delivery ledger, what
     happened after sending and the editors' desk, in one SQLite file (and the inbox
     beside it)."""

@@ -179,6 +179,16 @@ sa.Table(
     sa.Index("audit_log_at", "at"),
 )  # fmt: skip
 
+sa.Table(
+    "approvals", metadata,  # (0010) a schedule asked for, waiting for a second person
+    sa.Column("slug", Text, primary_key=True),
+    sa.Column("version", Text, nullable=False),  # the issue file's hash when asked
+    sa.Column("send_at", Stamp, nullable=False),
+    sa.Column("zone", Text, nullable=False),
+    sa.Column("requested_by", Text, nullable=False),
+    sa.Column("requested_at", Stamp, nullable=False),
+)  # fmt: skip
+
 
 # The inbox: what the public app records at once, applied to the list later. On SQLite it
 # is a database of its own beside the main one; on PostgreSQL, the schema ``inbox``.
