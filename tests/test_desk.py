@@ -429,3 +429,54 @@ def test_with_approval_required_the_cli_cannot_schedule_around_it(
     result = run("schedule", str(desk.issue), "--at", "now")
     assert result.exit_code == 1 and "desk.require_approval is on" in result.output
     assert desk.store.get_schedule(desk.name) is None
+
+
+def keep_comments(desk: Desk_) -> list[list[str]]:
+    """Compose the sample as `digest compose` does, keeping each whole comment."""
+    from digest.comments import comments_for, write_comments
+    from digest.compose import compose_read
+    from tests.conftest import SAMPLE, SAMPLE_URL
+
+    issue, _, read = compose_read([str(SAMPLE)], Settings(), url=SAMPLE_URL)
+    write_comments(desk.issue, comments_for(read, issue))
+    kept = comments_for(read, issue)[issue.sections[0].experts[0].read_more]["paragraphs"]
+    return [s for p in kept for s in p]
+
+
+def test_an_excerpt_is_chosen_from_the_experts_own_whole_sentences(desk: Desk_) -> None:
+    sentences = keep_comments(desk)
+    assert len(sentences) >= 4
+    client = desk.signed_in("contributor")
+    page = client.get(f"/issues/{desk.name}").text
+    assert "Choose the excerpt from Ana Lúcia Ferreira" in page
+    assert 'form="pick-s0.e0"' in page and 'id="pick-s0.e0"' in page
+    csrf, base = desk.form_of(client)
+    before = desk.issue.read_text(encoding="utf-8").splitlines()
+    answer = client.post(
+        f"/issues/{desk.name}/excerpt",
+        data={"csrf": csrf, "base": base, "s": "0", "e": "0", "from": "2", "to": "3"},
+    )
+    assert answer.status_code == 200 and "Saved." in answer.text
+    after = desk.issue.read_text(encoding="utf-8").splitlines()
+    changed = [b for a, b in zip(before, after, strict=True) if a != b]
+    assert changed == [f"        excerpt: {sentences[1]} {sentences[2]}"]
+    refused = client.post(
+        f"/issues/{desk.name}/excerpt",
+        data={"csrf": desk.form_of(client)[0], "base": desk.form_of(client)[1], "s": "0",
+              "e": "0", "from": "3", "to": "99"},
+    )  # fmt: skip
+    assert refused.status_code == 400 and "choose sentences between 1 and" in refused.text
+
+
+def test_composing_keeps_each_whole_comment_beside_the_issue_file(in_tmp: Path) -> None:
+    from digest.comments import comments_path, read_comments
+    from tests.conftest import SAMPLE, SAMPLE_URL
+
+    result = run("compose", str(SAMPLE), "--url", SAMPLE_URL)
+    path = Path(result.stdout.strip().splitlines()[-1])
+    kept = read_comments(path)
+    assert comments_path(path).parent.name == ".comments"
+    assert [v["name"] for v in kept.values()] == [
+        "Ana Lúcia Ferreira", "Tomás R. Okafor", "Selin Aydın",
+    ]  # fmt: skip
+    assert run("check", str(path)).exit_code == 0

@@ -74,6 +74,17 @@ def test_an_editor_edits_test_sends_and_schedules_an_issue_in_the_browser(
         preview = page.frame_locator("iframe[title='The email as subscribers get it']")
         preview.get_by_text("Walls buy time, not safety.", exact=False).wait_for()
 
+        # a different excerpt for Tomás R. Okafor, chosen from his own sentences
+        page.click("summary:has-text('Choose the excerpt from Tomás R. Okafor')")
+        page.locator("details.dg-picker[open]").screenshot(path=str(ARTIFACTS / "desk-picker.png"))
+        page.select_option("#from-s0\\.e1", "2")
+        page.select_option("#to-s0\\.e1", "2")
+        page.click("button[form='pick-s0.e1']")
+        page.wait_for_selector("text=Saved.")
+        excerpt = page.input_value("#f-s0\\.e1\\.excerpt")
+        assert excerpt.startswith("We know how to design a surge barrier"), excerpt
+        preview.get_by_text("We know how to design a surge barrier", exact=False).wait_for()
+
         page.fill("#f-subject", "[Weekly] Harbors: who pays?")
         page.fill("#f-s0\\.e0\\.excerpt", "Walls buy a city a decade, and then the bill arrives.")
         page.click("button:text('Save')")

@@ -130,6 +130,22 @@ def compose(
     out_dir: Path | None = None,
 ) -> tuple[Issue, Path]:
     """Read every source and build one issue; returns it and the path it belongs at."""
+    issue, path, _ = compose_read(
+        sources, settings, url=url, client=client, today=today, out_dir=out_dir
+    )
+    return issue, path
+
+
+def compose_read(
+    sources: list[str],
+    settings: Settings,
+    *,
+    url: str | None = None,
+    client: httpx.Client | None = None,
+    today: dt.date | None = None,
+    out_dir: Path | None = None,
+) -> tuple[Issue, Path, list[Conversation]]:
+    """:func:`compose`, with the conversations as read (each expert's whole comment)."""
     if url and len(sources) > 1:
         raise SourceError(sources[1], "--url names one page; give it with a single source")
     today = today or dt.date.today()
@@ -146,7 +162,7 @@ def compose(
     name = issue_name(conversations, today)
     issue = build_issue(conversations, settings, name, today)
     directory = out_dir or Path(settings.compose.issues_dir)
-    return issue, directory / f"{name}.yaml"
+    return issue, directory / f"{name}.yaml", conversations
 
 
 # --- from feeds -------------------------------------------------------------------------

@@ -168,6 +168,13 @@ def _join_sentences(parts: Iterable[Paragraph]) -> Paragraph:
     return tuple(out)
 
 
+def sentence_markdown(paragraph: Paragraph) -> list[str]:
+    """Each whole sentence of ``paragraph`` as inline Markdown, links and emphasis kept:
+    what an editor picks an excerpt from."""
+    text = plain_text(paragraph)
+    return [to_markdown(_slice(paragraph, a, b)) for a, b in sentence_spans(text)]
+
+
 def excerpt(paragraphs: Sequence[Paragraph], budget: int) -> str:
     """Inline Markdown of the excerpt; paragraphs of it are joined by a space."""
     parts = excerpt_paragraphs(paragraphs, budget)

@@ -80,8 +80,8 @@ def compose(
 ) -> None:
     """Read conversation SOURCES (files or http(s) URLs), or the new entries of --feed,
     and write one issue file."""
-    from digest.compose import compose as compose_issue
-    from digest.compose import compose_from_feeds
+    from digest.comments import comments_for, write_comments
+    from digest.compose import compose_from_feeds, compose_read
     from digest.issuefile import dump_issue, write_issue
 
     if bool(sources) == bool(feeds):
@@ -104,12 +104,14 @@ def compose(
             click.echo(f"warning: skipped {reason}", err=True)
         issue, path = result.issue, result.path
     else:
-        issue, path = compose_issue(list(sources), settings, url=url, out_dir=folder)
+        issue, path, read = compose_read(list(sources), settings, url=url, out_dir=folder)
     text = dump_issue(issue)
     if dry_run:
         click.echo(text, nl=False)
         return
     write_issue(text, path, force=force)
+    if not feeds:  # each comment whole, for choosing excerpts in the desk
+        write_comments(path, comments_for(read, issue))
     experts = sum(len(s.experts) for s in issue.sections)
     click.echo(f"composed {len(issue.sections)} conversation(s), {experts} expert(s)", err=True)
     click.echo(str(path))

@@ -149,6 +149,7 @@ def create_desk_app(settings: Settings, store: SQLiteStore) -> Starlette:
         auth_routes,
         issue_routes,
         new_routes,
+        picker,
         report_routes,
     )
 
@@ -177,6 +178,7 @@ def create_desk_app(settings: Settings, store: SQLiteStore) -> Starlette:
             *audit_routes.routes(state),
             *report_routes.routes(state),
             *approval.routes(state),
+            *picker.routes(state),
             Route("/healthz", health),
         ],
         lifespan=lifespan,

@@ -69,8 +69,11 @@ def editor_view(state: DeskState, name: str) -> dict[str, Any]:
     path = issue_path(state.issues, name)
     data = path.read_bytes()
     result = build(path, state.settings)
+    from digest.desk.picker import choices
+
     scheduled: ScheduledIssue | None = state.store.get_schedule(path.stem)
     return {
+        "choices": choices(path, result.issue),
         "asked": state.store.approval_request(path.stem),
         "require_approval": state.settings.desk.require_approval,
         "name": path.stem,

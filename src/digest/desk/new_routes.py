@@ -23,12 +23,14 @@ MAX_SOURCES = 20
 
 def compose_new(state: DeskState, sources: list[str]) -> str:
     """Compose ``sources`` into a new issue file; its name (an existing one is kept)."""
-    from digest.compose import compose
+    from digest.comments import comments_for, write_comments
+    from digest.compose import compose_read
     from digest.issuefile import dump_issue, write_issue
 
     state.issues.mkdir(parents=True, exist_ok=True)
-    issue, path = compose(sources, state.settings, out_dir=state.issues)
+    issue, path, read = compose_read(sources, state.settings, out_dir=state.issues)
     write_issue(dump_issue(issue), path, force=False)
+    write_comments(path, comments_for(read, issue))
     return path.stem
 
 

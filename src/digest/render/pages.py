@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from digest.config import Settings
 from digest.errors import ConfigError
+from digest.render.markdown import inline_html
 from digest.render.templates import bundled_templates, longdate, no_widow, render_template
 
 BASE = "pages/base.html.j2"
@@ -47,6 +48,7 @@ def _environment(own: str | None) -> jinja2.Environment:
     env.filters["no_widow"] = no_widow
     env.filters["css"] = css_value
     env.filters["localtime"] = localtime
+    env.filters["markdown"] = lambda text: Markup(inline_html(text or ""))
     return env
 
 
