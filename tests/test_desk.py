@@ -480,3 +480,45 @@ def test_composing_keeps_each_whole_comment_beside_the_issue_file(in_tmp: Path) 
         "Ana Lúcia Ferreira", "Tomás R. Okafor", "Selin Aydın",
     ]  # fmt: skip
     assert run("check", str(path)).exit_code == 0
+
+
+def test_experts_are_reordered_set_aside_and_brought_back_without_being_lost(
+    desk: Desk_,
+) -> None:
+    from digest.build import build
+    from digest.issuefile import load_issue
+
+    client = desk.signed_in("contributor")
+
+    def names() -> list[str]:
+        return [e.name for e in load_issue(desk.issue).sections[0].experts]
+
+    def arrange(**fields: str) -> int:
+        csrf, base = desk.form_of(client)
+        answer = client.post(
+            f"/issues/{desk.name}/arrange", data={"csrf": csrf, "base": base, "s": "0", **fields}
+        )
+        return answer.status_code
+
+    assert names() == ["Ana Lúcia Ferreira", "Tomás R. Okafor", "Selin Aydın"]
+    assert arrange(e="0", op="down") == 200
+    assert names() == ["Tomás R. Okafor", "Ana Lúcia Ferreira", "Selin Aydın"]
+    assert arrange(e="2", op="remove") == 200
+    assert names() == ["Tomás R. Okafor", "Ana Lúcia Ferreira"]
+    html = build(desk.issue, desk.settings).sample.html
+    assert "Selin Aydın" not in html and "Tomás R. Okafor" in html  # set aside: never sent
+    assert load_issue(desk.issue).preheader == "With Tomás R. Okafor and Ana Lúcia Ferreira"
+    assert "Selin Aydın" in desk.issue.read_text(encoding="utf-8")  # but kept in the file
+    page = client.get(f"/issues/{desk.name}").text
+    assert "Set aside (not sent):" in page and 'form="restore-s0"' in page
+    assert arrange(e="0", op="restore") == 200
+    assert names() == ["Tomás R. Okafor", "Ana Lúcia Ferreira", "Selin Aydın"]
+    assert "set_aside" not in desk.issue.read_text(encoding="utf-8")
+    assert arrange(e="0", op="up") == 400  # first already
+    for _ in range(2):
+        assert arrange(e="0", op="remove") == 200
+    assert arrange(e="0", op="remove") == 400  # the last one stays: a section needs one
+    assert len(names()) == 1
+    assert run("check", str(desk.issue)).exit_code == 0
+    arranged = [e.detail.get("what") for e in desk.store.audit_entries() if e.action == "arranged"]
+    assert "set aside Selin Aydın" in arranged

@@ -61,6 +61,8 @@ class Section(_Strict):
     intro: str | None = None
     experts: tuple[Expert, ...] = Field(min_length=1)
     feed_entry: str | None = None  # the feed entry's id, when composed from a feed
+    # experts taken out of the issue (in the desk), kept to bring back; never sent
+    set_aside: tuple[Expert, ...] = ()
 
     _check_url = field_validator("url")(_absolute_http)
 
@@ -72,6 +74,8 @@ class Issue(_Strict):
     editor_note: str | None = None  # inline Markdown, shown above the conversations
     sections: tuple[Section, ...] = Field(min_length=1)
     feeds: tuple[str, ...] = ()  # the feeds the issue was composed from
+    # conversations taken out of the issue (in the desk), kept to bring back; never sent
+    set_aside: tuple[Section, ...] = ()
 
     @field_validator("subject", "preheader")
     @classmethod

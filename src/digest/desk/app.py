@@ -145,6 +145,7 @@ def create_desk_app(settings: Settings, store: SQLiteStore) -> Starlette:
     from digest.desk import (
         action_routes,
         approval,
+        arrange_routes,
         audit_routes,
         auth_routes,
         issue_routes,
@@ -179,6 +180,7 @@ def create_desk_app(settings: Settings, store: SQLiteStore) -> Starlette:
             *report_routes.routes(state),
             *approval.routes(state),
             *picker.routes(state),
+            *arrange_routes.routes(state),
             Route("/healthz", health),
         ],
         lifespan=lifespan,

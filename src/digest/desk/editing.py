@@ -68,6 +68,7 @@ def _yaml() -> YAML:
     yaml.preserve_quotes = True
     yaml.width = 4096  # one value per line, as digest writes them
     yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.allow_unicode = True
     return yaml
 
 
@@ -117,6 +118,87 @@ def apply_edits(path: Path, base_version: str, form: dict[str, str], limits: Lim
     issue = _checked(text, path, limits)
     _replace(path, text)
     return Saved(changed, issue)
+
+
+def arrange(
+    path: Path,
+    base_version: str,
+    op: str,
+    section: int,
+    expert: int | None,
+    limits: Limits,
+    preheader_chars: int = 100,
+) -> str:
+    """Move an expert (or, with ``expert`` None, a conversation) up or down, set it
+    aside (kept in the file under ``set_aside``, never sent) or bring it back (``section``
+    or ``expert`` then counts in the set-aside list). Returns what was done, in words."""
+    data = path.read_bytes()
+    if version_of(data) != base_version:
+        raise StaleSave(path, f"{op} sections[{section}]", data.decode("utf-8", "replace"))
+    yaml = _yaml()
+    tree = yaml.load(data.decode("utf-8"))
+    if not isinstance(tree, CommentedMap) or not isinstance(tree.get("sections"), list):
+        raise IssueFileError(f"{path.name}: not an issue file")
+    sections = tree["sections"]
+    before = _who_speaks(tree, preheader_chars)
+    if expert is None:
+        done = _move(tree, "sections", section, op, "conversation")
+    elif 0 <= section < len(sections):
+        done = _move(sections[section], "experts", expert, op, "expert")
+    else:
+        raise IssueFileError("no such conversation in this issue")
+    if before and tree.get("preheader") == before:  # the composed "With …": keep it true
+        tree["preheader"] = _who_speaks(tree, preheader_chars) or before
+    out = io.StringIO()
+    yaml.dump(tree, out)
+    text = out.getvalue()
+    _checked(text, path, limits)
+    _replace(path, text)
+    return done
+
+
+def _who_speaks(tree: CommentedMap, max_chars: int) -> str | None:
+    """The preheader composing writes for a one-conversation issue: who speaks."""
+    from digest.excerpt import people_phrase
+
+    sections = tree.get("sections") or []
+    if len(sections) != 1:
+        return None
+    return people_phrase([str(e.get("name")) for e in sections[0].get("experts") or []], max_chars)
+
+
+def _move(parent: CommentedMap, key: str, index: int, op: str, what: str) -> str:
+    from ruamel.yaml.comments import CommentedSeq
+
+    items = parent[key]
+    if op == "restore":
+        aside = parent.get("set_aside") or []
+        if not 0 <= index < len(aside):
+            raise IssueFileError(f"no such {what} set aside")
+        item = aside.pop(index)
+        items.append(item)
+        if not aside:
+            del parent["set_aside"]
+        return f"brought back {item.get('name') or item.get('title')}"
+    if not 0 <= index < len(items):
+        raise IssueFileError(f"no such {what} in this issue")
+    item = items[index]
+    label = item.get("name") or item.get("title")
+    if op in ("up", "down"):
+        other = index - 1 if op == "up" else index + 1
+        if not 0 <= other < len(items):
+            raise IssueFileError(f"{label} is {'first' if op == 'up' else 'last'} already")
+        items[index], items[other] = items[other], items[index]
+        return f"moved {label} {op}"
+    if op == "remove":
+        if len(items) == 1:
+            raise IssueFileError(f"{label} is the only {what} here; an issue needs one at least")
+        aside = parent.get("set_aside")
+        if aside is None:
+            aside = parent["set_aside"] = CommentedSeq()
+        aside.append(items.pop(index))
+        return f"set aside {label}"
+    raise IssueFileError(f"{op}: not something the desk can do to an {what}")
 
 
 def _checked(text: str, path: Path, limits: Limits) -> Issue:

@@ -1,0 +1,46 @@
+"""Reordering an issue: ``POST /issues/<name>/arrange`` moves an expert or a conversation
+up or down, sets it aside (kept in the file, never sent) or brings it back.
+
+Fields: ``op`` (up, down, remove, restore), ``s`` (the conversation), ``e`` (the expert;
+none for a conversation), ``base`` (the version the editor saw: a stale one is refused).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from digest.desk.app import DeskState, page, requires, see_other
+from digest.desk.editing import StaleSave, arrange, issue_path
+from digest.desk.issue_routes import LOCKED, editor_page
+from digest.desk.sessions import Signed
+from digest.errors import DigestError
+
+
+def routes(state: DeskState) -> list[Route]:
+    @requires(state, "contributor")
+    async def arrange_issue(request: Request, signed: Signed) -> Response:
+        form: dict[str, str] = request.state.form
+        path = issue_path(state.issues, request.path_params["name"])
+        scheduled = await state.call(state.store.get_schedule, path.stem)
+        if scheduled and scheduled.status in LOCKED and not signed.may("editor"):
+            return page(state, "message", 403, signed, kind="locked", status=scheduled.status)
+        section, expert = form.get("s", ""), form.get("e", "")
+        if not section.isdigit() or (expert and not expert.isdigit()):
+            return await editor_page(state, path.stem, signed, 400, problem="no such place")
+        try:
+            done = await state.call(
+                arrange, path, form.get("base", ""), form.get("op", ""), int(section),
+                int(expert) if expert else None, state.settings.limits,
+                state.settings.compose.excerpt.preheader_chars,
+            )  # fmt: skip
+        except StaleSave as stale:
+            return page(state, "conflict", 409, signed, name=path.stem, mine=stale.mine,
+                        theirs=stale.theirs, message=str(stale))  # fmt: skip
+        except DigestError as err:
+            return await editor_page(state, path.stem, signed, 400, problem=str(err))
+        await state.call(state.store.audit, signed.user.email, "arranged", path.stem, what=done)
+        return see_other(f"/issues/{path.stem}?done=saved")
+
+    return [Route("/issues/{name:str}/arrange", arrange_issue, methods=["POST"])]
