@@ -522,3 +522,55 @@ def test_experts_are_reordered_set_aside_and_brought_back_without_being_lost(
     assert run("check", str(desk.issue)).exit_code == 0
     arranged = [e.detail.get("what") for e in desk.store.audit_entries() if e.action == "arranged"]
     assert "set aside Selin Aydın" in arranged
+
+
+def test_the_public_app_serves_the_desk_only_under_the_path_the_operator_gives(
+    desk: Desk_,
+) -> None:
+    from digest.web import create_app
+
+    keys = (SIGNING_KEY.encode(),)
+    with TestClient(create_app(desk.settings, keys), base_url="http://127.0.0.1:8026") as public:
+        for path in ("/sign-in", "/desk/sign-in", "/audit", "/desk/"):
+            assert public.get(path, follow_redirects=False).status_code == 404, path
+    mounted = desk.settings.model_copy(
+        update={"desk": Desk(url="http://127.0.0.1:8026", path="/desk")}
+    )
+    with TestClient(create_app(mounted, keys), base_url="http://127.0.0.1:8026") as public:
+        assert public.get("/desk/", follow_redirects=False).headers["location"] == "/desk/sign-in"
+        answer = public.post(
+            "/desk/sign-in",
+            data={"email": "editor@example.org", "password": PASSWORD},
+            follow_redirects=False,
+        )
+        assert answer.headers["location"] == "/desk/"
+        assert "Path=/desk" in answer.headers["set-cookie"]
+        page = public.get("/desk/").text
+        assert f'href="/desk/issues/{desk.name}"' in page and 'action="/desk/sign-out"' in page
+        assert public.get("/subscribe").status_code == 200  # the public pages as before
+
+
+def test_a_single_sign_on_header_counts_only_when_configured_and_from_the_proxy(
+    desk: Desk_,
+) -> None:
+    header = {"X-Forwarded-Email": "editor@example.org"}
+    # off by default: the header is just a header
+    with TestClient(
+        create_desk_app(desk.settings, desk.store), base_url=DESK, client=("127.0.0.1", 5000)
+    ) as plain:
+        assert plain.get("/", headers=header, follow_redirects=False).status_code == 303
+    sso = desk.settings.model_copy(
+        update={"desk": Desk(sso_header="X-Forwarded-Email", sso_proxies="10.0.0.5")}
+    )
+    app = create_desk_app(sso, desk.store)
+    with TestClient(app, base_url=DESK, client=("10.0.0.9", 5000)) as elsewhere:
+        assert elsewhere.get("/", headers=header, follow_redirects=False).status_code == 303
+    with TestClient(app, base_url=DESK, client=("10.0.0.5", 5000)) as proxied:
+        unknown = {"X-Forwarded-Email": "stranger@example.org"}
+        assert proxied.get("/", headers=unknown, follow_redirects=False).status_code == 303
+        page = proxied.get("/", headers=header, follow_redirects=False)
+        assert page.status_code == 200 and "Editor (editor)" in page.text
+        assert "digest_desk=" in page.headers["set-cookie"]  # a session, for its CSRF token
+    desk.store.update_user("editor@example.org", disabled=True)
+    with TestClient(app, base_url=DESK, client=("10.0.0.5", 5000)) as proxied:
+        assert proxied.get("/", headers=header, follow_redirects=False).status_code == 303

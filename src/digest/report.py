@@ -230,5 +230,5 @@ def as_html(report: Report, settings: Settings, **page: Any) -> str:
     return render_named(
         settings, "desk/report.html.j2", robots="noindex", report=report,
         bars=timeline_bars(report), clicks=click_bars(report), colours=COLOURS,
-        width=CHART_WIDTH, height=CHART_HEIGHT, percent=percent, **({"signed": None} | page),
+        width=CHART_WIDTH, height=CHART_HEIGHT, percent=percent, **({"signed": None, "root": ""} | page),
     )  # fmt: skip

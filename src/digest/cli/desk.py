@@ -226,7 +226,7 @@ def desk_command(
     port = settings.desk.port if port is None else port
     sock = listening_socket(host, port)
     bound = sock.getsockname()[1]
-    click.echo(f"http://{'[' + host + ']' if ':' in host else host}:{bound}/")
+    click.echo(f"http://{'[' + host + ']' if ':' in host else host}:{bound}{settings.desk.path}/")
     if local and bound != settings.desk.port:
         click.echo(
             f"warning: desk.url is {settings.desk.url}: forms posted from port {bound} are"

@@ -7,9 +7,9 @@ checked for the session's CSRF token and the desk's own origin first.
 
 from __future__ import annotations
 
-import contextlib
+import datetime as dt
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -21,7 +21,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from digest.config import Settings
 from digest.desk.guard import SignInGuard
-from digest.desk.sessions import COOKIE, Signed, csrf_ok, same_origin, token_hash
+from digest.desk.sessions import (
+    COOKIE,
+    Signed,
+    csrf_ok,
+    new_session,
+    same_origin,
+    set_cookie,
+    token_hash,
+)
 from digest.errors import IssueFileError
 from digest.render.pages import render_named
 from digest.store.sqlite import SQLiteStore
@@ -36,6 +44,7 @@ class DeskState:
         self.store = store
         self.issues = Path(settings.compose.issues_dir)
         self.guard = SignInGuard(settings.desk.free_attempts)
+        self.root = settings.desk.path  # what every link and redirect starts with
 
     async def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A store call (or any blocking work) off the event loop."""
@@ -73,7 +82,7 @@ def page(
     **context: Any,
 ) -> HTMLResponse:
     """``desk/<template>.html.j2`` answered with HTTP status ``code``."""
-    values = PAGE_DEFAULTS | context
+    values = PAGE_DEFAULTS | {"root": state.root} | context
     html = render_named(
         state.settings, f"desk/{template}.html.j2", robots="noindex", signed=signed, **values
     )
@@ -82,8 +91,9 @@ def page(
     )
 
 
-def see_other(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303, headers=HEADERS)
+def see_other(state: DeskState, path: str) -> RedirectResponse:
+    """To ``path`` of the desk (under ``desk.path``)."""
+    return RedirectResponse(state.root + path, status_code=303, headers=HEADERS)
 
 
 async def current(state: DeskState, request: Request) -> Signed | None:
@@ -94,6 +104,30 @@ async def current(state: DeskState, request: Request) -> Signed | None:
     if found is None:
         return None
     user, csrf = found
+    return Signed(user, csrf, token)
+
+
+async def sso_session(state: DeskState, request: Request) -> Signed | None:
+    """A session for the user a single-sign-on proxy names, when ``desk.sso_header`` is
+    set and the request comes from one of ``desk.sso_proxies``; else None."""
+    desk = state.settings.desk
+    if not desk.sso_header:
+        return None
+    email = request.headers.get(desk.sso_header, "").strip().lower()
+    if not email or not desk.from_sso_proxy(request.client.host if request.client else None):
+        return None
+    user = await state.call(state.store.user_by_email, email)
+    if user is None or user.disabled:
+        return None
+    token, csrf = new_session()
+    await state.call(
+        state.store.start_session,
+        user.id,
+        token_hash(token),
+        csrf,
+        dt.timedelta(hours=desk.session_hours),
+    )
+    await state.call(state.store.audit, user.email, "signed in", via="single sign-on")
     return Signed(user, csrf, token)
 
 
@@ -121,10 +155,13 @@ def requires(
         @functools.wraps(handler)
         async def route(request: Request) -> Response:
             signed = await current(state, request)
+            started = None
+            if signed is None and request.method == "GET":
+                started = signed = await sso_session(state, request)
             if signed is None:
                 if request.method == "POST":
                     return page(state, "message", 403, kind="signed_out")
-                return see_other("/sign-in")
+                return see_other(state, "/sign-in")
             if request.method == "POST":
                 form = await read_form(request)
                 if form is None or not same_origin(request, state.settings.desk):
@@ -134,14 +171,21 @@ def requires(
                 request.state.form = form
             if not signed.may(role):
                 return page(state, "message", 403, signed, kind="role", role=role)
-            return await handler(request, signed)
+            response = await handler(request, signed)
+            if started is not None:
+                set_cookie(response, state.settings.desk, started.token)
+            return response
 
         return route
 
     return wrap
 
 
-def create_desk_app(settings: Settings, store: SQLiteStore) -> Starlette:
+def create_desk_app(settings: Settings, store: SQLiteStore, *, mounted: bool = False) -> Starlette:
+    """The desk. Under ``desk.path`` when one is set; ``mounted``: the app to mount at
+    that path in another (``digest serve``), its routes relative to it."""
+    from starlette.routing import BaseRoute, Mount, Route
+
     from digest.desk import (
         action_routes,
         approval,
@@ -156,34 +200,27 @@ def create_desk_app(settings: Settings, store: SQLiteStore) -> Starlette:
 
     state = DeskState(settings, store)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[None]:
-        yield
-
     async def health(request: Request) -> Response:
         return Response("ok", media_type="text/plain")
-
-    from starlette.routing import Route
 
     async def no_issue(request: Request, error: Exception) -> Response:
         signed = await current(state, request)
         return page(state, "message", 404, signed, kind="no_issue", detail=str(error))
 
-    app = Starlette(
-        exception_handlers={IssueFileError: no_issue},
-        routes=[
-            *auth_routes.routes(state),
-            *issue_routes.routes(state),
-            *new_routes.routes(state),
-            *action_routes.routes(state),
-            *audit_routes.routes(state),
-            *report_routes.routes(state),
-            *approval.routes(state),
-            *picker.routes(state),
-            *arrange_routes.routes(state),
-            Route("/healthz", health),
-        ],
-        lifespan=lifespan,
-    )
+    routes: list[BaseRoute] = [
+        *auth_routes.routes(state),
+        *issue_routes.routes(state),
+        *new_routes.routes(state),
+        *action_routes.routes(state),
+        *audit_routes.routes(state),
+        *report_routes.routes(state),
+        *approval.routes(state),
+        *picker.routes(state),
+        *arrange_routes.routes(state),
+        Route("/healthz", health),
+    ]
+    if settings.desk.path and not mounted:
+        routes = [Mount(settings.desk.path, routes=routes)]
+    app = Starlette(exception_handlers={IssueFileError: no_issue}, routes=routes)
     app.state.desk = state
     return app

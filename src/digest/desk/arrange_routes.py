@@ -41,6 +41,6 @@ def routes(state: DeskState) -> list[Route]:
         except DigestError as err:
             return await editor_page(state, path.stem, signed, 400, problem=str(err))
         await state.call(state.store.audit, signed.user.email, "arranged", path.stem, what=done)
-        return see_other(f"/issues/{path.stem}?done=saved")
+        return see_other(state, f"/issues/{path.stem}?done=saved")
 
     return [Route("/issues/{name:str}/arrange", arrange_issue, methods=["POST"])]

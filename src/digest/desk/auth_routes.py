@@ -33,7 +33,7 @@ def routes(state: DeskState) -> list[Route]:
     async def sign_in(request: Request) -> Response:
         if request.method != "POST":
             if await current(state, request) is not None:
-                return see_other("/")
+                return see_other(state, "/")
             return page(state, "sign_in")
         form = await read_form(request)
         if form is None or not same_origin(request, desk):
@@ -68,7 +68,7 @@ def routes(state: DeskState) -> list[Route]:
             dt.timedelta(hours=desk.session_hours),
         )
         await state.call(state.store.audit, user.email, "signed in")
-        response = see_other("/")
+        response = see_other(state, "/")
         set_cookie(response, desk, token)
         return response
 
@@ -76,7 +76,7 @@ def routes(state: DeskState) -> list[Route]:
     async def sign_out(request: Request, signed: Signed) -> Response:
         await state.call(state.store.end_session, token_hash(signed.token))
         await state.call(state.store.audit, signed.user.email, "signed out")
-        response = see_other("/sign-in")
+        response = see_other(state, "/sign-in")
         clear_cookie(response, desk)
         return response
 

@@ -175,7 +175,9 @@ def routes(state: DeskState) -> list[Route]:
             await state.call(
                 state.store.audit, signed.user.email, "edited", path.stem, fields=saved.changed
             )
-        return see_other(f"/issues/{path.stem}?done={'saved' if saved.changed else 'unchanged'}")
+        return see_other(
+            state, f"/issues/{path.stem}?done={'saved' if saved.changed else 'unchanged'}"
+        )
 
     @requires(state, "contributor")
     async def preview(request: Request, signed: Signed) -> Response:

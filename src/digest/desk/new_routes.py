@@ -56,6 +56,6 @@ def routes(state: DeskState) -> list[Route]:
         except DigestError as err:
             return page(state, "new", 400, signed, problem=str(err), sources=typed)
         await state.call(state.store.audit, signed.user.email, "composed", name, sources=sources)
-        return see_other(f"/issues/{name}?done=composed")
+        return see_other(state, f"/issues/{name}?done=composed")
 
     return [Route("/new", new_issue, methods=["GET", "POST"])]

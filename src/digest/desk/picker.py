@@ -124,7 +124,7 @@ def routes(state: DeskState) -> list[Route]:
             return await editor_page(state, path.stem, signed, 400, problem=str(err))
         if changed:
             await state.call(state.store.audit, signed.user.email, "edited", name, fields=changed)
-        return see_other(f"/issues/{name}?done={'saved' if changed else 'unchanged'}")
+        return see_other(state, f"/issues/{name}?done={'saved' if changed else 'unchanged'}")
 
     return [Route("/issues/{name:str}/excerpt", excerpt, methods=["POST"])]
 

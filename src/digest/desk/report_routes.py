@@ -10,7 +10,7 @@ from starlette.routing import Route
 from digest.desk.app import HEADERS, POLICY, DeskState, page, requires
 from digest.desk.editing import NAME
 from digest.desk.sessions import Signed
-from digest.errors import DigestError
+from digest.errors import DigestError, RenderError
 
 
 def report_page(state: DeskState, name: str, signed: Signed) -> str:
@@ -29,7 +29,7 @@ def report_page(state: DeskState, name: str, signed: Signed) -> str:
     made = make_report(
         state.store, name, ascii_id(name), read_more, tracked=state.settings.provider.tracking
     )
-    return as_html(made, state.settings, signed=signed)
+    return as_html(made, state.settings, signed=signed, root=state.root)
 
 
 def routes(state: DeskState) -> list[Route]:
@@ -42,6 +42,8 @@ def routes(state: DeskState) -> list[Route]:
             )
         try:
             html = await state.call(report_page, state, name, signed)
+        except RenderError:
+            raise  # a template of one's own that fails is not a missing issue
         except DigestError as err:
             return page(state, "message", 404, signed, kind="no_issue", detail=str(err))
         return HTMLResponse(html, headers=HEADERS | {"Content-Security-Policy": POLICY})

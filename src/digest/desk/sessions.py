@@ -56,12 +56,14 @@ def set_cookie(response: Response, desk: Desk, token: str) -> None:
         httponly=True,
         samesite="lax",
         secure=desk.secure,
-        path="/",
+        path=desk.path or "/",
     )
 
 
 def clear_cookie(response: Response, desk: Desk) -> None:
-    response.delete_cookie(COOKIE, path="/", secure=desk.secure, httponly=True, samesite="lax")
+    response.delete_cookie(
+        COOKIE, path=desk.path or "/", secure=desk.secure, httponly=True, samesite="lax"
+    )
 
 
 def same_origin(request: Request, desk: Desk) -> bool:

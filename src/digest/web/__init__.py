@@ -83,6 +83,17 @@ def create_app(settings: Settings, keys: tuple[bytes, ...]) -> ASGIApp:
         exception_handlers={StoreError: store_unavailable},
     )
     app.state.settings = settings
+    if settings.desk.path:  # the operator asked for the desk here too, under its path
+        from starlette.routing import Mount
+
+        from digest.desk.app import create_desk_app
+        from digest.store import open_database
+
+        store = open_database(
+            settings.delivery.database, password_env=settings.delivery.password_env
+        )
+        desk = create_desk_app(settings, store, mounted=True)  # type: ignore[arg-type]
+        app.router.routes.insert(0, Mount(settings.desk.path, app=desk))
     bounded = BodyLimit(app, settings.webhooks.max_body_bytes)
     return BasePath(bounded, urlsplit(settings.web.base_url).path.rstrip("/"))
 
