@@ -574,3 +574,36 @@ def test_a_single_sign_on_header_counts_only_when_configured_and_from_the_proxy(
     desk.store.update_user("editor@example.org", disabled=True)
     with TestClient(app, base_url=DESK, client=("10.0.0.5", 5000)) as proxied:
         assert proxied.get("/", headers=header, follow_redirects=False).status_code == 303
+
+
+def test_a_new_issue_is_composed_from_the_feed_entries_an_editor_ticks(
+    desk: Desk_, page_server: PageServer
+) -> None:
+    from digest.issuefile import load_issue
+    from tests.test_feeds import GRID, rss
+
+    page_server.add("/c/grid", GRID)
+    page_server.add("/c/lighthouses", (FIXTURES / "conversation-page.html").read_bytes())
+    page_server.add("/c/old", GRID.replace("Grid?", "Old Grid?"))
+    page_server.add(
+        "/feed.rss",
+        rss(page_server.base, private=False, broken=False),
+        headers={"Content-Type": "application/rss+xml; charset=utf-8"},
+    )
+    fetch = desk.settings.fetch.model_copy(update={"allow_private_addresses": ["127.0.0.1"]})
+    draft = desk.settings.draft.model_copy(update={"feeds": (page_server.url("/feed.rss"),)})
+    desk.settings = desk.settings.model_copy(update={"fetch": fetch, "draft": draft})
+    client = desk.signed_in("contributor")
+    page = client.get("/new").text
+    boxes = re.findall(r'name="(entry-\d+)" value="([^"]+)"> <span>([^<]+)<', page)
+    titles = [title for _, _, title in boxes]
+    assert any("Lighthouses" in t for t in titles) and any("Grid" in t for t in titles), titles
+    name, value, _ = next(b for b in boxes if "Lighthouses" in b[2])
+    csrf, _ = desk.form_of(client)
+    answer = client.post("/new", data={"csrf": csrf, name: value})
+    assert answer.status_code == 200 and "Composed." in answer.text
+    [made] = [p for p in (desk.folder / "issues").glob("*.yaml") if p != desk.issue]
+    sections = load_issue(made).sections
+    assert [s.title for s in sections] == ["Should Lighthouses Be Museums?"]
+    again = client.get("/new").text  # what an issue used is not offered again
+    assert f'value="{value}"' not in again

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -173,6 +174,7 @@ class FeedIssue:
     issue: Issue
     path: Path
     skipped: tuple[str, ...]  # entries that did not compose, each with its reason
+    conversations: tuple[Conversation, ...] = ()  # as read: each expert's whole comment
 
 
 def _page_key(url: str) -> str:
@@ -219,8 +221,10 @@ def compose_from_feeds(
     client: httpx.Client | None = None,
     today: dt.date | None = None,
     out_dir: Path | None = None,
+    entry_ids: Collection[str] | None = None,
 ) -> FeedIssue:
-    """One multi-section issue from the entries of ``feeds`` that are new: published since
+    """One multi-section issue from the entries of ``feeds`` that are new (only those of
+    ``entry_ids``, when given): published since
     ``since`` (default: the date of the last issue composed from the same feed) and not
     used by an earlier issue in the folder (by entry id, then page address) unless
     ``force``. Entries that fail are skipped and said; none composing is an error."""
@@ -234,28 +238,14 @@ def compose_from_feeds(
     own_client = client is None
     client = client or make_client(settings.fetch)
     try:
-        candidates: dict[str, FeedEntry] = {}
-        skipped: list[str] = []
-        for source in feeds:
-            feed = read_feed(source, settings=settings, client=client)
-            skipped.extend(f"{source}: {note}" for note in feed.notes)
-            start = since if since is not None else history.last_date.get(source)
-            for entry in feed.entries:
-                if start and entry.published and entry.published.date() < start:
-                    continue
-                if not force and (
-                    entry.id in history.entry_ids or _page_key(entry.link) in history.pages
-                ):
-                    continue
-                if pattern and not (pattern.search(entry.link) or pattern.search(entry.title)):
-                    continue
-                if entry.id not in candidates:
-                    candidates[entry.id] = entry
+        candidates, skipped = _candidates(feeds, settings, client, history, since, pattern, force)
+        if entry_ids is not None:  # the entries an editor ticked
+            candidates = {k: v for k, v in candidates.items() if k in entry_ids}
         chosen = newest_first(candidates.values())[: max_entries or None]
         if not chosen:
             raise NothingNew(f"{', '.join(feeds)}: no new entries to compose")
         conversations: list[Conversation] = []
-        entry_ids: list[str | None] = []
+        used_ids: list[str | None] = []
         for entry in chosen:
             try:
                 conversation = read_conversation(entry.link, settings=settings, client=client)
@@ -268,7 +258,7 @@ def compose_from_feeds(
             if not force and _page_key(conversation.url or entry.link) in history.pages:
                 continue  # the page was used before under another feed address
             conversations.append(conversation)
-            entry_ids.append(entry.id)
+            used_ids.append(entry.id)
     finally:
         if own_client:
             client.close()
@@ -279,6 +269,46 @@ def compose_from_feeds(
         )
     name = issue_name(conversations, today)
     issue = build_issue(
-        conversations, settings, name, today, feeds=tuple(feeds), entry_ids=tuple(entry_ids)
+        conversations, settings, name, today, feeds=tuple(feeds), entry_ids=tuple(used_ids)
     )
-    return FeedIssue(issue, folder / f"{name}.yaml", tuple(skipped))
+    return FeedIssue(issue, folder / f"{name}.yaml", tuple(skipped), tuple(conversations))
+
+
+def _candidates(
+    feeds: list[str],
+    settings: Settings,
+    client: httpx.Client,
+    history: _History,
+    since: dt.date | None,
+    pattern: re.Pattern[str] | None,
+    force: bool,
+) -> tuple[dict[str, FeedEntry], list[str]]:
+    """The new entries of ``feeds`` by id, and notes about what could not be read."""
+    candidates: dict[str, FeedEntry] = {}
+    skipped: list[str] = []
+    for source in feeds:
+        feed = read_feed(source, settings=settings, client=client)
+        skipped.extend(f"{source}: {note}" for note in feed.notes)
+        start = since if since is not None else history.last_date.get(source)
+        for entry in feed.entries:
+            if start and entry.published and entry.published.date() < start:
+                continue
+            if not force and (
+                entry.id in history.entry_ids or _page_key(entry.link) in history.pages
+            ):
+                continue
+            if pattern and not (pattern.search(entry.link) or pattern.search(entry.title)):
+                continue
+            candidates.setdefault(entry.id, entry)
+    return candidates, skipped
+
+
+def new_feed_entries(
+    feeds: list[str], settings: Settings, *, out_dir: Path | None = None
+) -> list[FeedEntry]:
+    """The entries of ``feeds`` no issue in the folder used yet, newest first: what the
+    desk offers to tick for a new issue."""
+    history = _history(out_dir or Path(settings.compose.issues_dir))
+    with make_client(settings.fetch) as client:
+        candidates, _ = _candidates(feeds, settings, client, history, None, None, False)
+    return newest_first(candidates.values())

@@ -102,7 +102,7 @@ def compose(
         )
         for reason in result.skipped:
             click.echo(f"warning: skipped {reason}", err=True)
-        issue, path = result.issue, result.path
+        issue, path, read = result.issue, result.path, list(result.conversations)
     else:
         issue, path, read = compose_read(list(sources), settings, url=url, out_dir=folder)
     text = dump_issue(issue)
@@ -110,8 +110,7 @@ def compose(
         click.echo(text, nl=False)
         return
     write_issue(text, path, force=force)
-    if not feeds:  # each comment whole, for choosing excerpts in the desk
-        write_comments(path, comments_for(read, issue))
+    write_comments(path, comments_for(read, issue))  # for choosing excerpts in the desk
     experts = sum(len(s.experts) for s in issue.sections)
     click.echo(f"composed {len(issue.sections)} conversation(s), {experts} expert(s)", err=True)
     click.echo(str(path))
