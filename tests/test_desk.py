@@ -607,3 +607,50 @@ def test_a_new_issue_is_composed_from_the_feed_entries_an_editor_ticks(
     assert [s.title for s in sections] == ["Should Lighthouses Be Museums?"]
     again = client.get("/new").text  # what an issue used is not offered again
     assert f'value="{value}"' not in again
+
+
+def test_a_checks_finding_is_shown_at_the_field_it_concerns(desk: Desk_) -> None:
+    text = desk.issue.read_text(encoding="utf-8").replace(
+        "        affiliation: Chief Engineer, Gulf Coast Port Authority (ret.)\n", ""
+    )
+    desk.issue.write_text(text, encoding="utf-8")
+    page = desk.signed_in("editor").get(f"/issues/{desk.name}").text
+    field = page.index('id="f-s0.e1.affiliation"')
+    note = page.index("has no affiliation", field)
+    assert note < page.index('id="f-s0.e1.headline"')  # right under that field
+
+
+def test_only_an_admin_manages_users_and_never_their_own_access(desk: Desk_) -> None:
+    editor = desk.signed_in("editor")
+    assert editor.get("/users").status_code == 403
+    admin = desk.signed_in("admin")
+    page = admin.get("/users")
+    assert page.status_code == 200 and "editor@example.org" in page.text
+    csrf, _ = desk.form_of(admin)
+    added = admin.post(
+        "/users",
+        data={"csrf": csrf, "action": "add", "email": "New.Person@Example.org",
+              "role": "contributor", "password": "a first long password"},
+    )  # fmt: skip
+    assert added.status_code == 200 and "Added new.person@example.org" in added.text
+    newcomer = desk.client()
+    signed = newcomer.post(
+        "/sign-in", data={"email": "new.person@example.org", "password": "a first long password"}
+    )
+    assert "Sign out" in signed.text
+    admin.post(
+        "/users", data={"csrf": csrf, "action": "disable", "email": "new.person@example.org"}
+    )
+    assert newcomer.get("/", follow_redirects=False).status_code == 303  # out at once
+    own = admin.post(
+        "/users", data={"csrf": csrf, "action": "disable", "email": "admin@example.org"}
+    )
+    assert own.status_code == 400 and not desk.store.user_by_email("admin@example.org").disabled  # type: ignore[union-attr]
+    admin.post(
+        "/users",
+        data={"csrf": csrf, "action": "role", "email": "editor@example.org", "role": "admin"},
+    )
+    assert desk.store.user_by_email("editor@example.org").role == "admin"  # type: ignore[union-attr]
+    actions = {(e.action, e.subject) for e in desk.store.audit_entries()}
+    assert {("user added", "new.person@example.org"), ("user disabled", "new.person@example.org"),
+            ("role changed", "editor@example.org")} <= actions  # fmt: skip

@@ -47,3 +47,13 @@ def event_address(value: str) -> str:
         return normalise_email(value)
     except EmailNotValidError:
         return value.strip().lower()
+
+
+def checked_address(value: str) -> str:
+    """``value`` normalised, or a one-line DigestError naming it and why it is no address."""
+    from digest.errors import DigestError
+
+    try:
+        return normalise_email(value.strip())
+    except EmailNotValidError as err:
+        raise DigestError(f"{value}: not an email address ({err})") from None

@@ -34,14 +34,9 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def _email(value: str) -> str:
-    from email_validator import EmailNotValidError
+    from digest.addresses import checked_address
 
-    from digest.addresses import normalise_email
-
-    try:
-        return normalise_email(value)
-    except EmailNotValidError as err:
-        raise DigestError(f"{value}: not an email address ({err})") from None
+    return checked_address(value)
 
 
 @main.group("users")

@@ -66,6 +66,7 @@ PAGE_DEFAULTS: dict[str, Any] = {
     "email": "",
     "values": {},
     "detail": "",
+    "noted": {},
 }
 HEADERS = {
     "Cache-Control": "no-store",
@@ -196,6 +197,7 @@ def create_desk_app(settings: Settings, store: SQLiteStore, *, mounted: bool = F
         new_routes,
         picker,
         report_routes,
+        user_routes,
     )
 
     state = DeskState(settings, store)
@@ -217,6 +219,7 @@ def create_desk_app(settings: Settings, store: SQLiteStore, *, mounted: bool = F
         *approval.routes(state),
         *picker.routes(state),
         *arrange_routes.routes(state),
+        *user_routes.routes(state),
         Route("/healthz", health),
     ]
     if settings.desk.path and not mounted:

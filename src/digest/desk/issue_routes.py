@@ -62,6 +62,28 @@ def field_of(message: str) -> str:
     return ""
 
 
+EXPERT_AT = re.compile(r"expert '(?P<name>.+?)' in section (?P<section>\d+) ")
+SECTION_AT = re.compile(r"(?P<part>intro|title) of section (?P<section>\d+) ")
+
+
+def finding_field(message: str, issue: Any) -> str:
+    """The editor field a check's finding is about (``s0.e1.excerpt``), or ``""``."""
+    if found := EXPERT_AT.search(message.replace('"', "'")):
+        s = int(found["section"]) - 1
+        experts = issue.sections[s].experts if 0 <= s < len(issue.sections) else ()
+        e = next((i for i, x in enumerate(experts) if x.name == found["name"]), None)
+        if e is None:
+            return ""
+        key = "affiliation" if "affiliation" in message else "excerpt"
+        return f"s{s}.e{e}.{key}"
+    if found := SECTION_AT.search(message):
+        return f"s{int(found['section']) - 1}.{found['part']}"
+    for key in ("subject", "preheader", "editor_note"):
+        if message.startswith(key) or f"the {key}" in message:
+            return key
+    return ""
+
+
 def editor_view(state: DeskState, name: str) -> dict[str, Any]:
     """What the editor page shows of issue ``name``: its words, checks and schedule."""
     from digest.build import build
@@ -80,6 +102,10 @@ def editor_view(state: DeskState, name: str) -> dict[str, Any]:
         "issue": result.issue,
         "version": version_of(data),
         "findings": result.findings,
+        "noted": {
+            key: [f for f in result.findings if finding_field(f.message, result.issue) == key]
+            for key in {finding_field(f.message, result.issue) for f in result.findings} - {""}
+        },
         "scheduled": scheduled,
     }
 
