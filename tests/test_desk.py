@@ -654,3 +654,15 @@ def test_only_an_admin_manages_users_and_never_their_own_access(desk: Desk_) -> 
     actions = {(e.action, e.subject) for e in desk.store.audit_entries()}
     assert {("user added", "new.person@example.org"), ("user disabled", "new.person@example.org"),
             ("role changed", "editor@example.org")} <= actions  # fmt: skip
+
+
+def test_the_preview_shows_the_text_part_too_and_runs_nothing(desk: Desk_) -> None:
+    client = desk.signed_in("contributor")
+    page = client.get(f"/issues/{desk.name}").text
+    assert "the budget is 70" in page and 'id="view-phone"' in page
+    text = client.get(f"/issues/{desk.name}/preview?part=text")
+    assert text.headers["content-type"].startswith("text/plain")
+    assert "Read more:" in text.text and "<" not in text.text.split("\n")[0]
+    assert "sandbox" in text.headers["content-security-policy"]
+    headers = client.get(f"/issues/{desk.name}/preview?part=headers").text
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in headers

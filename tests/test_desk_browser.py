@@ -95,6 +95,16 @@ def test_an_editor_edits_test_sends_and_schedules_an_issue_in_the_browser(
         assert "subject: '[Weekly] Harbors: who pays?'" in text
         assert "excerpt: Walls buy a city a decade, and then the bill arrives." in text
 
+        # the dark-mode inbox, without a script: the email's own dark rules apply
+        page.click("label[for=view-dark]")
+        dark = page.locator("iframe.dg-dark").element_handle().content_frame()  # type: ignore[union-attr]
+        assert dark is not None
+        dark.wait_for_load_state()
+        background = dark.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background in ("rgb(20, 19, 15)",), background
+        page.locator(".dg-preview").screenshot(path=str(ARTIFACTS / "desk-preview-dark.png"))
+        page.click("label[for=view-desktop]")
+
         page.click("button:text('Test-send to me')")
         page.wait_for_selector("text=ed@example.org: accepted")
         sent = wait_for(lambda: sorted((tmp_path / "outbox").rglob("*.eml")), "the test send")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from digest.desk.app import HEADERS, DeskState, page, requires, see_other
@@ -25,6 +25,7 @@ from digest.store.records import ScheduledIssue
 
 LOCKED = ("scheduled", "sending", "sent")  # a contributor may no longer change these
 SUBJECT_LINE = re.compile(r"^subject:[ \t]*(.*)$", re.M)
+DARK_MEDIA = re.compile(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)")
 FIELD_PATH = re.compile(r"sections\[(\d+)\](?:\.experts\[(\d+)\])?\.(\w+)")
 
 
@@ -96,6 +97,7 @@ def editor_view(state: DeskState, name: str) -> dict[str, Any]:
     scheduled: ScheduledIssue | None = state.store.get_schedule(path.stem)
     return {
         "choices": choices(path, result.issue),
+        "budget": state.settings.compose.excerpt.words,
         "asked": state.store.approval_request(path.stem),
         "require_approval": state.settings.desk.require_approval,
         "name": path.stem,
@@ -219,6 +221,15 @@ def routes(state: DeskState) -> list[Route]:
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline';"
             " img-src https: data:; frame-ancestors 'self'; sandbox"
         }
+        part = request.query_params.get("part")
+        if part == "text":
+            return PlainTextResponse(result.sample.text, headers=framed)
+        if part == "headers":  # the sample message's, as a subscriber's mail carries them
+            head = result.eml.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+            return PlainTextResponse(head.decode("utf-8", "replace"), headers=framed)
+        if part == "dark":  # as a dark-mode inbox shows it: the email's own dark rules on
+            html = DARK_MEDIA.sub("@media all", result.sample.html)
+            return HTMLResponse(html, headers=framed)
         return HTMLResponse(result.sample.html, headers=framed)
 
     return [
