@@ -666,3 +666,23 @@ def test_the_preview_shows_the_text_part_too_and_runs_nothing(desk: Desk_) -> No
     assert "sandbox" in text.headers["content-security-policy"]
     headers = client.get(f"/issues/{desk.name}/preview?part=headers").text
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in headers
+
+
+def test_composing_a_conversation_that_has_an_issue_already_keeps_that_issue(
+    desk: Desk_, page_server: PageServer
+) -> None:
+    from tests.conftest import SAMPLE
+
+    page = page_server.add(
+        "/harbor.md", SAMPLE.read_bytes(), headers={"Content-Type": "text/markdown; charset=utf-8"}
+    )
+    fetch = desk.settings.fetch.model_copy(update={"allow_private_addresses": ["127.0.0.1"]})
+    desk.settings = desk.settings.model_copy(update={"fetch": fetch})
+    text = desk.issue.read_text(encoding="utf-8").replace("subject: Can", "subject: Edited Can")
+    desk.issue.write_text(text, encoding="utf-8")
+    client = desk.signed_in("editor")
+    csrf, _ = desk.form_of(client)
+    answer = client.post("/new", data={"csrf": csrf, "sources": page})
+    assert answer.status_code == 400 and "exists already" in answer.text
+    assert "--force" not in answer.text
+    assert desk.issue.read_text(encoding="utf-8") == text

@@ -23,6 +23,17 @@ from digest.errors import DigestError
 MAX_SOURCES = 20
 
 
+class AlreadyThere(DigestError):
+    """The issue these sources make exists already (the editor's edits are in it)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"{name} exists already, with any edits made to it: open it from the issues"
+            " list (or delete its file to compose it afresh)"
+        )
+
+
 def compose_new(state: DeskState, sources: list[str]) -> str:
     """Compose ``sources`` into a new issue file; its name (an existing one is kept)."""
     from digest.comments import comments_for, write_comments
@@ -31,6 +42,8 @@ def compose_new(state: DeskState, sources: list[str]) -> str:
 
     state.issues.mkdir(parents=True, exist_ok=True)
     issue, path, read = compose_read(sources, state.settings, out_dir=state.issues)
+    if path.exists():
+        raise AlreadyThere(path.stem)
     write_issue(dump_issue(issue), path, force=False)
     write_comments(path, comments_for(read, issue))
     return path.stem
