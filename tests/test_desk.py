@@ -686,3 +686,18 @@ def test_composing_a_conversation_that_has_an_issue_already_keeps_that_issue(
     assert answer.status_code == 400 and "exists already" in answer.text
     assert "--force" not in answer.text
     assert desk.issue.read_text(encoding="utf-8") == text
+
+
+def test_send_times_show_in_the_zone_each_editor_last_scheduled_in(desk: Desk_) -> None:
+    editor = desk.signed_in("editor")
+    csrf, _ = desk.form_of(editor)
+    editor.post(
+        f"/issues/{desk.name}/schedule",
+        data={"csrf": csrf, "at": "2099-01-05T09:30", "zone": "Europe/Berlin"},
+    )
+    assert "2099-01-05 09:30 CET" in editor.get("/").text
+    page = editor.get(f"/issues/{desk.name}").text
+    assert "sends 2099-01-05 09:30 CET (2099-01-05 08:30 UTC)" in page
+    assert 'name="zone" value="Europe/Berlin"' in page  # offered again next time
+    admin = desk.signed_in("admin")  # has scheduled nothing: the list's own zone
+    assert "2099-01-05 08:30 UTC" in admin.get("/").text

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from digest.desk.app import DeskState, page, requires
+from digest.desk.app import DeskState, page, refreshed, requires
 from digest.desk.approval import ask_for_approval
 from digest.desk.editing import issue_path
 from digest.desk.issue_routes import editor_page
@@ -69,6 +69,8 @@ def routes(state: DeskState) -> list[Route]:
                 state, request.path_params["name"], signed, 400, problem=str(err)
             )
         local = frozen.send_at.astimezone(zone(zone_name))
+        await state.call(state.store.remember_zone, signed.user.id, zone_name)
+        signed = await refreshed(state, signed)
         await state.call(
             state.store.audit, signed.user.email, "scheduled", path.stem,
             at=f"{local:%Y-%m-%d %H:%M %Z}", utc=f"{frozen.send_at:%Y-%m-%d %H:%M}",

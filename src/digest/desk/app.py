@@ -108,6 +108,12 @@ async def current(state: DeskState, request: Request) -> Signed | None:
     return Signed(user, csrf, token)
 
 
+async def refreshed(state: DeskState, signed: Signed) -> Signed:
+    """``signed`` with the user as the store now has them (after a change to them)."""
+    user = await state.call(state.store.user_by_email, signed.user.email)
+    return Signed(user, signed.csrf, signed.token) if user else signed
+
+
 async def sso_session(state: DeskState, request: Request) -> Signed | None:
     """A session for the user a single-sign-on proxy names, when ``desk.sso_header`` is
     set and the request comes from one of ``desk.sso_proxies``; else None."""

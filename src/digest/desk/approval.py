@@ -81,6 +81,7 @@ async def ask_for_approval(
         request = await state.call(ask, state, path, at, zone_name, signed.user.email)
     except DigestError as err:
         return await editor_page(state, path.stem, signed, 400, problem=str(err))
+    await state.call(state.store.remember_zone, signed.user.id, zone_name)
     await state.call(
         state.store.audit, signed.user.email, "schedule requested", path.stem,
         utc=f"{request.send_at:%Y-%m-%d %H:%M}", zone=zone_name,

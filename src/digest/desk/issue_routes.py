@@ -85,6 +85,12 @@ def finding_field(message: str, issue: Any) -> str:
     return ""
 
 
+def zone_of(state: DeskState, signed: Signed) -> str:
+    """The time zone to show ``signed`` times in: theirs (the last they scheduled in),
+    else delivery.timezone."""
+    return signed.user.zone or state.settings.delivery.timezone
+
+
 def editor_view(state: DeskState, name: str) -> dict[str, Any]:
     """What the editor page shows of issue ``name``: its words, checks and schedule."""
     from digest.build import build
@@ -125,7 +131,7 @@ async def editor_page(
         return page(state, "message", 422, signed, kind="broken", detail=str(err))
     extra.setdefault("values", {})
     return page(
-        state, "editor", status, signed, **view, zone=state.settings.delivery.timezone,
+        state, "editor", status, signed, **view, zone=zone_of(state, signed),
         staff=list(state.settings.staff), **extra,
     )  # fmt: skip
 
@@ -164,7 +170,7 @@ def routes(state: DeskState) -> list[Route]:
     @requires(state, "contributor")
     async def index(request: Request, signed: Signed) -> Response:
         issues = await state.call(listing)
-        return page(state, "issues", signed=signed, issues=issues, zone=settings.delivery.timezone)
+        return page(state, "issues", signed=signed, issues=issues, zone=zone_of(state, signed))
 
     @requires(state, "contributor")
     async def show(request: Request, signed: Signed) -> Response:

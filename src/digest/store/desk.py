@@ -26,6 +26,7 @@ class User:
     role: str
     password_hash: str
     disabled: bool
+    zone: str | None = None  # the time zone the desk shows them times in
 
     @property
     def label(self) -> str:
@@ -49,10 +50,11 @@ def _user(row: Any) -> User:
         role=row["role"],
         password_hash=row["password_hash"],
         disabled=bool(row["disabled"]),
+        zone=row["zone"],
     )
 
 
-USER_COLUMNS = "id, email, name, role, password_hash, disabled"
+USER_COLUMNS = "id, email, name, role, password_hash, disabled, zone"
 
 
 class DeskRecords:
@@ -138,6 +140,13 @@ class DeskRecords:
         assert found is not None
         return found
 
+    def remember_zone(self, user_id: int, zone: str) -> None:
+        """The time zone a user last scheduled in: the desk shows their times in it."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE users SET zone = :zone WHERE id = :id", {"zone": zone, "id": user_id}
+            )
+
     # -- sessions ------------------------------------------------------------------------
 
     def start_session(
@@ -162,7 +171,7 @@ class DeskRecords:
         """The signed-in user and the session's CSRF token; None when the session is
         unknown, expired or its user disabled."""
         row = self.db.execute(
-            "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.disabled, s.csrf,"
+            "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.disabled, u.zone, s.csrf,"
             " s.expires_at FROM desk_sessions s JOIN users u ON u.id = s.user_id"
             " WHERE s.token_hash = :token",
             {"token": token_hash},

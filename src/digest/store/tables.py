@@ -156,6 +156,7 @@ sa.Table(
     sa.Column("disabled", Flag, nullable=False, server_default=sa.false()),
     sa.Column("created_at", Stamp, nullable=False),
     sa.Column("updated_at", Stamp, nullable=False),
+    sa.Column("zone", Text),  # (0011) the time zone the desk shows them times in
 )  # fmt: skip
 
 sa.Table(
