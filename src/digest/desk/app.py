@@ -32,7 +32,10 @@ from digest.desk.sessions import (
 )
 from digest.errors import IssueFileError
 from digest.render.pages import render_named
+from digest.store.desk import User
 from digest.store.sqlite import SQLiteStore
+
+LOCKED = ("scheduled", "sending", "sent")  # a contributor may no longer change these
 
 MAX_FORM = 2_000_000  # bytes: an issue's every field
 Handler = Callable[[Request, Signed], Awaitable[Response]]
@@ -126,16 +129,24 @@ async def sso_session(state: DeskState, request: Request) -> Signed | None:
     user = await state.call(state.store.user_by_email, email)
     if user is None or user.disabled:
         return None
+    return await begin_session(state, user, via="single sign-on")
+
+
+async def begin_session(state: DeskState, user: User, **how: str) -> Signed:
+    """A new session for ``user`` (and its line in the audit log)."""
     token, csrf = new_session()
-    await state.call(
-        state.store.start_session,
-        user.id,
-        token_hash(token),
-        csrf,
-        dt.timedelta(hours=desk.session_hours),
-    )
-    await state.call(state.store.audit, user.email, "signed in", via="single sign-on")
+    lifetime = dt.timedelta(hours=state.settings.desk.session_hours)
+    await state.call(state.store.start_session, user.id, token_hash(token), csrf, lifetime)
+    await state.call(state.store.audit, user.email, "signed in", **how)
     return Signed(user, csrf, token)
+
+
+async def locked_out(state: DeskState, slug: str, signed: Signed) -> Response | None:
+    """The refusal when a contributor would change an issue already scheduled or sent."""
+    scheduled = await state.call(state.store.get_schedule, slug)
+    if scheduled and scheduled.status in LOCKED and not signed.may("editor"):
+        return page(state, "message", 403, signed, kind="locked", status=scheduled.status)
+    return None
 
 
 async def read_form(request: Request) -> dict[str, str] | None:

@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from digest.desk.app import DeskState, page, requires, see_other
+from digest.desk.app import DeskState, locked_out, page, requires, see_other
 from digest.desk.editing import StaleSave, arrange, issue_path
-from digest.desk.issue_routes import LOCKED, editor_page
+from digest.desk.issue_routes import editor_page
 from digest.desk.sessions import Signed
 from digest.errors import DigestError
 
@@ -23,9 +23,8 @@ def routes(state: DeskState) -> list[Route]:
     async def arrange_issue(request: Request, signed: Signed) -> Response:
         form: dict[str, str] = request.state.form
         path = issue_path(state.issues, request.path_params["name"])
-        scheduled = await state.call(state.store.get_schedule, path.stem)
-        if scheduled and scheduled.status in LOCKED and not signed.may("editor"):
-            return page(state, "message", 403, signed, kind="locked", status=scheduled.status)
+        if refusal := await locked_out(state, path.stem, signed):
+            return refusal
         section, expert = form.get("s", ""), form.get("e", "")
         if not section.isdigit() or (expert and not expert.isdigit()):
             return await editor_page(state, path.stem, signed, 400, problem="no such place")

@@ -9,18 +9,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from digest.desk.app import DeskState, current, page, read_form, requires, see_other
+from digest.desk.app import DeskState, begin_session, current, page, read_form, requires, see_other
 from digest.desk.passwords import verify_password
 from digest.desk.sessions import (
     Signed,
     clear_cookie,
-    new_session,
     same_origin,
     set_cookie,
     token_hash,
@@ -59,17 +56,9 @@ def routes(state: DeskState) -> list[Route]:
         old = request.cookies.get("digest_desk")
         if old:  # whatever session the browser had ends: a new one starts
             await state.call(state.store.end_session, token_hash(old))
-        token, csrf = new_session()
-        await state.call(
-            state.store.start_session,
-            user.id,
-            token_hash(token),
-            csrf,
-            dt.timedelta(hours=desk.session_hours),
-        )
-        await state.call(state.store.audit, user.email, "signed in")
+        started = await begin_session(state, user)
         response = see_other(state, "/")
-        set_cookie(response, desk, token)
+        set_cookie(response, desk, started.token)
         return response
 
     @requires(state, "contributor")

@@ -17,13 +17,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from digest.desk.app import HEADERS, DeskState, page, requires, see_other
+from digest.desk.app import HEADERS, DeskState, locked_out, page, requires, see_other
 from digest.desk.editing import StaleSave, apply_edits, issue_path, version_of
 from digest.desk.sessions import Signed
 from digest.errors import DigestError, IssueFileError
 from digest.store.records import ScheduledIssue
 
-LOCKED = ("scheduled", "sending", "sent")  # a contributor may no longer change these
 SUBJECT_LINE = re.compile(r"^subject:[ \t]*(.*)$", re.M)
 DARK_MEDIA = re.compile(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)")
 FIELD_PATH = re.compile(r"sections\[(\d+)\](?:\.experts\[(\d+)\])?\.(\w+)")
@@ -189,9 +188,8 @@ def routes(state: DeskState) -> list[Route]:
             path = issue_path(state.issues, name)
         except IssueFileError as err:
             return page(state, "message", 404, signed, kind="no_issue", detail=str(err))
-        scheduled = await state.call(state.store.get_schedule, path.stem)
-        if scheduled and scheduled.status in LOCKED and not signed.may("editor"):
-            return page(state, "message", 403, signed, kind="locked", status=scheduled.status)
+        if refusal := await locked_out(state, path.stem, signed):
+            return refusal
         try:
             saved = await state.call(apply_edits, path, form.get("base", ""), form, settings.limits)
         except StaleSave as stale:

@@ -17,9 +17,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.comments import read_comments
-from digest.desk.app import DeskState, page, requires, see_other
+from digest.desk.app import DeskState, locked_out, page, requires, see_other
 from digest.desk.editing import StaleSave, apply_edits, issue_path
-from digest.desk.issue_routes import LOCKED, editor_page
+from digest.desk.issue_routes import editor_page
 from digest.desk.sessions import Signed
 from digest.errors import DigestError, IssueFileError
 from digest.issuefile import Issue
@@ -112,9 +112,8 @@ def routes(state: DeskState) -> list[Route]:
     async def excerpt(request: Request, signed: Signed) -> Response:
         form: dict[str, str] = request.state.form
         path = issue_path(state.issues, request.path_params["name"])
-        scheduled = await state.call(state.store.get_schedule, path.stem)
-        if scheduled and scheduled.status in LOCKED and not signed.may("editor"):
-            return page(state, "message", 403, signed, kind="locked", status=scheduled.status)
+        if refusal := await locked_out(state, path.stem, signed):
+            return refusal
         try:
             name, changed = await state.call(pick, path, form)
         except StaleSave as stale:
