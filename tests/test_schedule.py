@@ -202,3 +202,28 @@ def test_status_refuses_a_config_whose_store_place_is_malformed_on_one_line(
     result = run("status", "issues/x.yaml")
     assert result.exit_code == 1 and message in result.stderr, result.output
     assert result.stderr.count("\n") == 1
+
+
+def test_scheduling_an_approved_version_refuses_a_file_that_changed_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from digest.errors import DigestError
+    from digest.schedule import schedule
+    from digest.store.sqlite import SQLiteStore
+    from tests.helpers import NOW, SIGNING_ENV, SIGNING_KEY, sample_issue
+    from tests.helpers import settings as helper_settings
+
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    values = helper_settings(tmp_path)
+    issue = sample_issue(tmp_path)
+    approved = hashlib.sha256(issue.read_bytes()).hexdigest()
+    issue.write_text(issue.read_text(encoding="utf-8").replace("subject: Can", "subject: Sly Can"))
+    store = SQLiteStore(values.delivery.database)
+    try:
+        with pytest.raises(DigestError, match="changed since it was approved"):
+            schedule(store, issue, values, "now", "UTC", NOW, expected_hash=approved)
+        assert store.get_schedule(issue.stem) is None
+    finally:
+        store.close()

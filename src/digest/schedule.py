@@ -90,9 +90,17 @@ def rendered_from_json(text: str) -> RenderedIssue:
 
 
 def schedule(
-    store: Store, path: Path, settings: Settings, at: str, tz_name: str, now: dt.datetime
+    store: Store,
+    path: Path,
+    settings: Settings,
+    at: str,
+    tz_name: str,
+    now: dt.datetime,
+    *,
+    expected_hash: str | None = None,
 ) -> ScheduledIssue:
-    """Check, render and freeze the issue at ``path``, to go out at ``at``."""
+    """Check, render and freeze the issue at ``path``, to go out at ``at``.
+    ``expected_hash``: only the file with these bytes (an approved version) is frozen."""
     signing_keys(settings)  # no delivery can work without them: say so now
     send_at = parse_send_time(at, tz_name, now)
     not_in_the_past(at, send_at, now)
@@ -107,7 +115,11 @@ def schedule(
             "not scheduled (see digest check)",
             details=[str(f) for f in errors],
         )
-    source_hash = file_hash(path)
+    source_hash = file_hash(path)  # read after the render: a change between them differs
+    if expected_hash is not None and source_hash != expected_hash:
+        raise DigestError(
+            f"{path.name} changed since it was approved for sending: nothing was scheduled"
+        )
     existing = store.get_schedule(result.slug)
     status = "scheduled"
     if existing is not None:

@@ -61,7 +61,11 @@ def approve(state: DeskState, path: Path, by: str) -> tuple[ApprovalRequest, Sch
             "nothing was approved; ask for the schedule again"
         )
     at = request.send_at.isoformat()
-    frozen = schedule(state.store, path, state.settings, at, "UTC", dt.datetime.now(dt.UTC))
+    # the approved bytes and no others, even if someone saves while this runs
+    frozen = schedule(
+        state.store, path, state.settings, at, "UTC", dt.datetime.now(dt.UTC),
+        expected_hash=request.version,
+    )  # fmt: skip
     state.store.drop_approval(path.stem)
     return request, frozen
 
