@@ -147,3 +147,56 @@ def test_unreachable_address_is_refused_with_the_reason() -> None:
 def test_other_schemes_are_never_fetched() -> None:
     with pytest.raises(SourceError, match="only http and https"):
         read_conversation("ftp://example.org/x.html", settings=SETTINGS, client=httpx.Client())
+
+
+def lighthouse_page(head: str, h1: str | None = "Should Lighthouses Be Museums?") -> bytes:
+    """The lighthouse fixture with its own <head> and <h1> (or none)."""
+    page = (FIXTURES / "conversation-page.html").read_text(encoding="utf-8")
+    start, end = page.index("<head>") + len("<head>"), page.index("</head>")
+    page = page[:start] + head + page[end:]
+    old = "<h1>Should Lighthouses Be Museums?</h1>"
+    page = page.replace(old, f"<h1>{h1}</h1>" if h1 else "")
+    return page.encode()
+
+
+@pytest.mark.parametrize(
+    ("head", "h1", "title"),
+    [
+        # the visible headline, not the share title with the site's name after it
+        (
+            '<meta property="og:title" content="Should Lighthouses Be Museums? | Harbor Review">',
+            "Should Lighthouses Be Museums?",
+            "Should Lighthouses Be Museums?",
+        ),
+        # no <h1>: the share title, less the site's name
+        (
+            '<meta property="og:title" content="Should Lighthouses Be Museums? | Harbor Review">'
+            '<meta property="og:site_name" content="Harbor Review">',
+            None,
+            "Should Lighthouses Be Museums?",
+        ),
+        # only a <title>: its site suffix goes, whatever the dash
+        (
+            "<title>Should Lighthouses Be Museums? — Harbor Review</title>"
+            '<meta property="og:site_name" content="Harbor Review">',
+            None,
+            "Should Lighthouses Be Museums?",
+        ),
+        (
+            "<title>Should Lighthouses Be Museums? | Harbor Review</title>",
+            None,
+            "Should Lighthouses Be Museums?",
+        ),
+        # a dash that belongs to the title stays
+        (
+            "<title>Lighthouses - Museums or Beacons?</title>",
+            None,
+            "Lighthouses - Museums or Beacons?",
+        ),
+    ],
+)
+def test_the_title_is_the_visible_headline_without_the_sites_name(
+    page_server: PageServer, head: str, h1: str | None, title: str
+) -> None:
+    url = page_server.add("/c/lighthouses", lighthouse_page(head, h1))
+    assert fetch(url).title == title  # type: ignore[attr-defined]

@@ -97,6 +97,40 @@ def _meta(doc: etree._Element, *names: str) -> str | None:
     return None
 
 
+TITLE_SEPARATORS = (" | ", " — ", " – ", " - ", " :: ", " · ")
+
+
+def _title(doc: etree._Element, root: etree._Element, body: etree._Element) -> str | None:
+    """The headline a reader sees (the article's <h1>, else the page's); else the share
+    title or the <title>, without the site's name after it."""
+    h1 = next(root.iter("h1"), None)
+    if h1 is None:
+        h1 = next(body.iter("h1"), None)
+    visible = text_of(h1).strip() if h1 is not None else ""
+    if visible:
+        return visible
+    site = _meta(doc, "og:site_name", "application-name")
+    title_el = doc.find(".//title")
+    words = [str(t) for t in title_el.itertext()] if title_el is not None else []
+    written = " ".join("".join(words).split())
+    for candidate in (_meta(doc, "og:title", "twitter:title"), written):
+        if candidate:
+            return without_site_name(candidate, site)
+    return None
+
+
+def without_site_name(title: str, site: str | None) -> str:
+    """``title`` less a trailing " | Site" (any pipe), or " — Site" when Site is the
+    site's own name; a dash that is part of the title stays."""
+    for separator in TITLE_SEPARATORS:
+        head, found, tail = title.rpartition(separator)
+        if not found or not head.strip():
+            continue
+        if separator == " | " or (site and tail.strip().casefold() == site.strip().casefold()):
+            return head.strip()
+    return title
+
+
 def _page_date(doc: etree._Element) -> dt.date | None:
     published = _meta(doc, "article:published_time", "datePublished", "date")
     if published and (found := parse_date(published)):
@@ -300,21 +334,13 @@ def parse_html(
         (safe_href(el.get("href"), url) for el in _xpath(doc, "//link[@rel='canonical']")), None
     )
     page_url = canonical if canonical and urlsplit(canonical).scheme.startswith("http") else url
-    title = _meta(doc, "og:title")
     date = _page_date(doc)
     body = doc.find("body")
     if body is None:
         raise SourceError(source, "no <body> in the page")
     _strip_chrome(body)
     root = _article_root(body)
-    if not title:
-        h1 = next(root.iter("h1"), None)
-        if h1 is None:
-            h1 = next(body.iter("h1"), None)
-        title = text_of(h1).strip() if h1 is not None else None
-    if not title:
-        title_el = doc.find(".//title")
-        title = text_of(title_el).strip() if title_el is not None else None
+    title = _title(doc, root, body)
 
     site = selectors_for(urlsplit(page_url or "").hostname or "") if page_url else None
     found = _by_selectors(doc, site, page_url) if site else _by_bylines(root, page_url)
