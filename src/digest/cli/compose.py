@@ -247,3 +247,28 @@ def draft(no_send: bool, config_path: str | None) -> None:
         click.echo(f"{outcome.status:<8}  {outcome.email}  {detail or ''}".rstrip(), err=True)
     if any(o.status != "accepted" for o in made.outcomes):
         sys.exit(1)
+
+
+@main.command("inspect")
+@click.argument("source")
+@click.option("--url", default=None, help="The page's public address, for a local file.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
+@config_option
+@reports_errors
+def inspect_command(source: str, url: str | None, as_json: bool, config_path: str | None) -> None:
+    """Show how SOURCE (a file or an http(s) URL) is read: title, date, intro and each
+    expert, before composing anything from it."""
+    import json
+
+    from digest.inspect import as_text, describe
+    from digest.sources import read_conversation
+    from digest.sources.fetch import make_client
+
+    settings = settings_from(config_path)
+    with make_client(settings.fetch) as client:
+        conversation = read_conversation(source, settings=settings, url=url, client=client)
+    described = describe(conversation)
+    if as_json:
+        click.echo(json.dumps(described, ensure_ascii=False, indent=2))
+    else:
+        click.echo(as_text(described), nl=False)
