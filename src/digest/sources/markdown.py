@@ -8,6 +8,7 @@ the element's id, so "Read more" links to that expert's comment use the page's a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from itertools import pairwise
 
@@ -17,6 +18,7 @@ from markdown_it.token import Token
 
 from digest.model import Conversation
 from digest.sources.blocks import conversation_from_blocks, iter_blocks
+from digest.sources.plaintext import copy_to_markdown, is_plain_copy
 
 _MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 
@@ -37,6 +39,16 @@ def _block_ids(tokens: list[Token]) -> None:
 
 
 def parse_markdown(text: str, *, source: str, url: str | None) -> Conversation:
+    if is_plain_copy(text):  # a page's text copied from a browser: given its shape first
+        shaped, kicker, description = copy_to_markdown(text)
+        conversation = _parse(shaped, source=source, url=url)
+        if not kicker:
+            return conversation
+        return dataclasses.replace(conversation, series=kicker, series_description=description)
+    return _parse(text, source=source, url=url)
+
+
+def _parse(text: str, *, source: str, url: str | None) -> Conversation:
     tokens = _MD.parse(text)
     _block_ids(tokens)
     rendered = _MD.renderer.render(tokens, _MD.options, {})

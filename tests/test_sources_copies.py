@@ -1,0 +1,102 @@
+"""Plain-text copies of conversation pages (what a reader gets by selecting all and
+copying in a browser): navigation words first, the title perhaps twice, a kicker, a date
+line over each comment, names alone or with a colon, an update note, and the page's
+footer after the last comment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.config import Settings
+from digest.excerpt import sentences
+from digest.model import plain_text
+from digest.sources import read_conversation
+from tests.conftest import FIXTURES, SEED, SEED_URL
+
+LAYOUTS = FIXTURES / "layouts"
+URL = "https://harbor.example/conversations/lights"
+
+
+def read(name: str):  # type: ignore[no-untyped-def]
+    return read_conversation(str(LAYOUTS / name), settings=Settings(), url=URL)
+
+
+def first_sentence(comment) -> str:  # type: ignore[no-untyped-def]
+    return sentences(plain_text(comment.paragraphs[0]))[0].strip()
+
+
+def test_a_copied_page_is_read_with_its_title_date_kicker_intro_and_experts() -> None:
+    conversation = read("lighthouses-copy.txt")
+    assert conversation.title == "Who Should Pay to Keep the Lighthouses Lit?"
+    assert str(conversation.date) == "2026-03-03"
+    assert conversation.series == "Harbor Review Conversation"
+    intro = " ".join(plain_text(p) for p in conversation.intro)
+    assert intro.startswith("Coastal towns") and intro.rstrip().endswith("stairs?")
+    assert [c.name for c in conversation.comments] == [
+        "Ingrid Solberg", "Kofi A. Oduya", "Mara Lindqvist",
+    ]  # fmt: skip
+    assert [c.affiliation for c in conversation.comments] == [
+        "Keeper, Lindesnes Light (retired)",
+        "Curator, Coastal Heritage Trust",
+        "Harbour Master, Port of Visby",
+    ]
+    assert first_sentence(conversation.comments[0]) == (
+        "A lighthouse is a working instrument, not a relic."
+    )
+    everything = " ".join(plain_text(p) for c in conversation.comments for p in c.paragraphs)
+    for stray in ("March 4, 2026", "UPDATE:", "Share", "Facebook", "Related", "©", "Keepers of"):
+        assert stray not in everything, stray
+
+
+def test_names_with_a_colon_open_their_comments_in_a_copy() -> None:
+    conversation = read("night-trains-copy.txt")
+    assert conversation.title == "Are Night Trains Back for Good?"
+    assert str(conversation.date) == "2025-11-20"
+    assert conversation.series == "Rail Desk Conversation"
+    assert "whether the revival will last" in plain_text(conversation.intro[0])
+    assert [c.name for c in conversation.comments] == ["Tomás Ferreira", "Hana Novak", "Ravi Iyer"]
+    assert first_sentence(conversation.comments[0]) == "The timetables are the hard part."
+    last = " ".join(plain_text(p) for p in conversation.comments[-1].paragraphs)
+    assert "Ferries" not in last and "Related" not in last
+
+
+@pytest.mark.parametrize("name", ["lighthouses-copy.txt", "night-trains-copy.txt"])
+def test_a_copied_page_composes_into_an_issue(name: str, tmp_path: Path) -> None:
+    from digest.compose import compose
+
+    issue, _ = compose([str(LAYOUTS / name)], Settings(), url=URL, out_dir=tmp_path)
+    assert len(issue.sections[0].experts) == 3
+    assert all(e.excerpt for e in issue.sections[0].experts)
+
+
+def plain_copy_of(markdown: str) -> str:
+    """What a browser's select-all copy of the page would give: the text without the
+    Markdown, one block a line, with navigation words before and a footer after."""
+    import re
+
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown)  # links: their words
+    text = re.sub(r"^#{1,6}\s*", "", text, flags=re.M).replace("*", "")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    title = lines[0]
+    return "\n".join(["Skip to main content", "breadcrumb", "Home", title, *lines,
+                      "Share", "Related", "© The publisher"]) + "\n"  # fmt: skip
+
+
+@pytest.mark.skipif(not SEED.is_file(), reason=f"the seed is not at {SEED}")
+def test_a_plain_copy_of_the_seed_conversation_reads_like_its_page(tmp_path: Path) -> None:
+    markdown = SEED.read_text(encoding="utf-8")
+    copy = tmp_path / "seed-copy.txt"
+    copy.write_text(plain_copy_of(markdown), encoding="utf-8")
+    settings = Settings()
+    page = read_conversation(str(SEED), settings=settings, url=SEED_URL)
+    copied = read_conversation(str(copy), settings=settings, url=SEED_URL)
+    assert copied.title == page.title and copied.date == page.date
+    assert copied.series == page.series == "ChinaFile Conversation"
+    assert [c.name for c in copied.comments] == [c.name for c in page.comments]
+    for ours, theirs in zip(copied.comments, page.comments, strict=True):
+        assert first_sentence(ours) == first_sentence(theirs)
+    intro = " ".join(plain_text(p) for p in copied.intro)
+    assert "What are the stakes" in intro and "is a regular" not in intro  # not the kicker's
+    assert copied.series_description == page.series_description
