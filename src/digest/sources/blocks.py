@@ -253,6 +253,14 @@ def conversation_from_blocks(
             break
     if not title:
         raise SourceError(source, "no title found (expected a '# Title' line or an <h1>)")
+    from digest.sources.attributions import attributed  # "experts react" pages
+
+    if (reacted := attributed(items[i:])) is not None:
+        intro_paras, reactions = reacted
+        return Conversation(
+            title=title, url=url, date=date, source=source, comments=tuple(reactions),
+            intro=tuple(join_broken_paragraphs(_strip_signoff(intro_paras))),
+        )  # fmt: skip
 
     series = series_description = None
     intro: list[Paragraph] = []

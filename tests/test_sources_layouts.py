@@ -1,7 +1,10 @@
-"""Plain-text copies of conversation pages (what a reader gets by selecting all and
-copying in a browser): navigation words first, the title perhaps twice, a kicker, a date
-line over each comment, names alone or with a colon, an update note, and the page's
-footer after the last comment."""
+"""Real publishers' layouts, each from fixtures written for it (issue 26):
+
+- plain-text copies of conversation pages (what a reader gets by selecting all and
+  copying in a browser): navigation words first, the title perhaps twice, a kicker, a
+  date line over each comment, names alone or with a colon, an update note, the footer;
+- "experts react" pages: a headline per expert and the name in an attribution line,
+  closing the part or opening it."""
 
 from __future__ import annotations
 
@@ -100,3 +103,45 @@ def test_a_plain_copy_of_the_seed_conversation_reads_like_its_page(tmp_path: Pat
     intro = " ".join(plain_text(p) for p in copied.intro)
     assert "What are the stakes" in intro and "is a regular" not in intro  # not the kicker's
     assert copied.series_description == page.series_description
+
+
+# --- "Experts react" pages: a headline per expert, the name in an attribution line ------
+
+
+def test_experts_react_with_a_closing_attribution_line() -> None:
+    conversation = read("experts-react-closing.html")
+    assert conversation.title == "Experts react: Can the grid survive the heat?"
+    assert str(conversation.date) == "2026-07-14"
+    assert [c.name for c in conversation.comments] == ["Tomás Okafor", "Omar Haddad"]
+    assert [c.affiliation for c in conversation.comments] == [
+        "Senior fellow, Harbor Energy Institute",
+        "Director of the Open Markets Project, Lakeside University",
+    ]
+    assert [c.headline for c in conversation.comments] == [
+        "Storage is the cheapest insurance we have",
+        "Let prices do the rationing",
+    ]
+    assert [c.anchor for c in conversation.comments] == ["okafor", "haddad"]
+    assert first_sentence(conversation.comments[0]).startswith("Batteries charged at noon")
+    intro = " ".join(plain_text(p) for p in conversation.intro)
+    assert "We asked our experts" in intro
+    for stray in ("Jump to", "Lena Marsh"):
+        assert stray not in intro, stray
+    everything = " ".join(plain_text(p) for c in conversation.comments for p in c.paragraphs)
+    assert "is a senior fellow" not in everything and "Sam Reader" not in everything
+
+
+def test_experts_react_with_an_opening_attribution_paragraph() -> None:
+    conversation = read("experts-react-opening.html")
+    assert conversation.title == "Experts weigh in: should ports charge for emissions?"
+    assert [c.name for c in conversation.comments] == ["Ingrid Solberg", "Kofi Oduya"]
+    assert [c.affiliation for c in conversation.comments] == [
+        "Professor of maritime economics, Bergen School of Trade",
+        "Harbour engineer, Coastal Works",
+    ]
+    assert [c.headline for c in conversation.comments] == [
+        "Fees work when every port charges them",
+        "Start with shore power",
+    ]
+    assert first_sentence(conversation.comments[1]).startswith("Most emissions at berth")
+    assert "Is a fee the right tool" in plain_text(conversation.intro[0])
