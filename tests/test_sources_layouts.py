@@ -4,7 +4,9 @@
   copying in a browser): navigation words first, the title perhaps twice, a kicker, a
   date line over each comment, names alone or with a colon, an update note, the footer;
 - "experts react" pages: a headline per expert and the name in an attribution line,
-  closing the part or opening it."""
+  closing the part or opening it;
+- "ask the experts" roundups: names as headings or bold with the title on one line, a
+  plain title line, a bold verdict, and the host's "About the author" box after."""
 
 from __future__ import annotations
 
@@ -145,3 +147,38 @@ def test_experts_react_with_an_opening_attribution_paragraph() -> None:
     ]
     assert first_sentence(conversation.comments[1]).startswith("Most emissions at berth")
     assert "Is a fee the right tool" in plain_text(conversation.intro[0])
+
+
+# --- "Ask the experts" roundups: a name and title line, a bold verdict, the answer ----
+
+
+def test_ask_the_experts_with_name_headings_title_lines_and_verdicts() -> None:
+    conversation = read("ask-the-experts-headings.html")
+    assert conversation.title == "Ask the experts: Will city rents fall next year?"
+    assert [c.name for c in conversation.comments] == ["Lucía Morales", "Ravi Iyer"]
+    assert [c.affiliation for c in conversation.comments] == [
+        "Chief economist, Harbor Bank",
+        "Professor of urban economics, Lakeside University",
+    ]
+    assert [c.headline for c in conversation.comments] == [
+        "No, not in the cities people want to live in.",
+        "A little, in a few places.",
+    ]
+    assert first_sentence(conversation.comments[0]).startswith("New building has slowed")
+    everything = " ".join(plain_text(p) for c in conversation.comments for p in c.paragraphs)
+    assert "Mei Tanaka" not in everything and "About the author" not in everything
+    assert "will rents in the largest cities fall" in plain_text(conversation.intro[0])
+
+
+def test_ask_the_experts_with_bold_names_and_titles_on_one_line() -> None:
+    conversation = read("ask-the-experts-bold.html")
+    assert [c.name for c in conversation.comments] == ["Hana Novak", "Kofi Mensah"]
+    assert [c.affiliation for c in conversation.comments] == [
+        "Labour Economist, Central Statistics Office",
+        "Head of Research, Workplace Futures",
+    ]
+    assert conversation.comments[0].headline == "Yes, for some of the week."
+    assert conversation.comments[1].headline is None
+    assert first_sentence(conversation.comments[1]) == "Less than people think."
+    last = " ".join(plain_text(p) for p in conversation.comments[-1].paragraphs)
+    assert "Erik Lund" not in last

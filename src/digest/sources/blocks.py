@@ -38,6 +38,11 @@ COMMENTS_HEADINGS = frozenset(
         "댓글",
     }
 )
+# where a page's own furniture after the last comment begins: nothing after it is read
+AFTER_COMMENTS = frozenset(
+    {"about the author", "about the authors", "about the contributors", "contributors",
+     "author bio", "about the host"}
+)  # fmt: skip
 EDITORS_SIGNOFF = re.compile(r"\s*[—–-]+\s*\*?\s*The Editors\s*\*?\s*$")
 
 _PARTICLES = {"de", "da", "di", "del", "der", "van", "von", "bin", "al", "el", "le", "la", "du",
@@ -183,6 +188,22 @@ class _Expert:
     name: str
     anchor: str | None
     blocks: list[Block]
+    affiliation: str | None = None  # given on the name's own line ("**Name**, Title")
+
+
+def _bold_name_and_title(block: Block) -> tuple[str, str] | None:
+    """'**Name**, Title, Organisation' as one paragraph: (name, title)."""
+    spans = [s for s in block.para if s.text.strip()]
+    if block.kind != "p" or len(spans) < 2 or not spans[0].strong or spans[1].strong:
+        return None
+    name = spans[0].text.strip()
+    rest = "".join(s.text for s in spans[1:]).strip()
+    if not rest.startswith(",") or not looks_like_name(name):
+        return None
+    title = rest.lstrip(", ").strip()
+    if not title or len(title.split()) > 15 or title[-1:] in ".!?":
+        return None
+    return name, title
 
 
 def _expert_name(block: Block, deepest_expert_level: int) -> str | None:
@@ -272,10 +293,15 @@ def conversation_from_blocks(
         i += 1
         if block.kind == "hr":
             continue
+        if block.text.strip().strip(":").lower() in AFTER_COMMENTS:
+            break  # an "About the author" box: the series host, not an expert
         name = _expert_name(block, deepest)
         if name:
             deepest = max(deepest, block.level) if block.kind == "h" else deepest
             experts.append(_Expert(name, block.anchor, []))
+            continue
+        if (titled := _bold_name_and_title(block)) is not None:
+            experts.append(_Expert(titled[0], block.anchor, [], titled[1]))
             continue
         if experts:
             experts[-1].blocks.append(block)
@@ -327,14 +353,31 @@ def conversation_from_blocks(
     )
 
 
+def _title_line(block: Block, more: bool) -> bool:
+    """A plain line under a name that is a title, not a sentence: 'Chief economist,
+    Harbor Bank' (short, a comma, no closing punctuation, text after it)."""
+    text = _unformatted(block.para)
+    return (
+        more
+        and block.kind == "p"
+        and not any(s.strong or s.em for s in block.para if s.text.strip())
+        and "," in text
+        and len(text.split()) <= 12
+        and text[-1:] not in ".!?:;"
+    )
+
+
 def _comment(expert: _Expert) -> Comment:
     blocks = list(expert.blocks)
-    affiliation = headline = None
-    if blocks and blocks[0].kind == "p" and _is_whole(blocks[0].para, "em"):
+    affiliation, headline = expert.affiliation, None
+    if affiliation is None and blocks and blocks[0].kind == "p" and _is_whole(blocks[0].para, "em"):
         candidate = _unformatted(blocks[0].para)
         if len(candidate.split()) <= 25:
             affiliation = candidate.strip("*_ ")
             blocks.pop(0)
+    if affiliation is None and blocks and _title_line(blocks[0], len(blocks) > 1):
+        affiliation = _unformatted(blocks[0].para)
+        blocks.pop(0)
     if blocks and blocks[0].kind in {"p", "h"} and _is_whole(blocks[0].para, "strong"):
         candidate = _unformatted(blocks[0].para)
         if len(candidate.split()) <= 25 and len(blocks) > 1:
