@@ -6,7 +6,9 @@
 - "experts react" pages: a headline per expert and the name in an attribution line,
   closing the part or opening it;
 - "ask the experts" roundups: names as headings or bold with the title on one line, a
-  plain title line, a bold verdict, and the host's "About the author" box after."""
+  plain title line, a bold verdict, and the host's "About the author" box after;
+- "we asked N experts" pages with an authors list, disclosures and readers' comments;
+- a page of speaker cards, where nobody comments, refused."""
 
 from __future__ import annotations
 
@@ -182,3 +184,29 @@ def test_ask_the_experts_with_bold_names_and_titles_on_one_line() -> None:
     assert first_sentence(conversation.comments[1]) == "Less than people think."
     last = " ".join(plain_text(p) for p in conversation.comments[-1].paragraphs)
     assert "Erik Lund" not in last
+
+
+# --- "We asked N experts": an authors list on top, disclosures and comments below -----
+
+
+def test_we_asked_experts_takes_affiliations_from_the_authors_list_and_stops_at_disclosures() -> (
+    None
+):
+    conversation = read("we-asked-experts.html")
+    assert [c.name for c in conversation.comments] == ["Ingrid Solberg", "Omar Haddad"]
+    assert [c.affiliation for c in conversation.comments] == [
+        "Professor of Work Studies, Nordic Labour Institute",
+        "Chief Executive, Small Firms Alliance",
+    ]
+    intro = " ".join(plain_text(p) for p in conversation.intro)
+    assert intro.startswith("Two years into the trials") and "Chief Executive" not in intro
+    everything = " ".join(plain_text(p) for c in conversation.comments for p in c.paragraphs)
+    for stray in ("receives funding", "Lena Marsh", "never going back"):
+        assert stray not in everything, stray
+
+
+def test_a_page_of_speaker_cards_where_nobody_comments_is_refused() -> None:
+    from digest.errors import SourceError
+
+    with pytest.raises(SourceError, match="nobody comments"):
+        read("speaker-cards.html")

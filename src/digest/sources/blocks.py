@@ -41,8 +41,10 @@ COMMENTS_HEADINGS = frozenset(
 # where a page's own furniture after the last comment begins: nothing after it is read
 AFTER_COMMENTS = frozenset(
     {"about the author", "about the authors", "about the contributors", "contributors",
-     "author bio", "about the host"}
+     "author bio", "about the host", "disclosure statement", "disclosure statements",
+     "disclosures", "reader comments", "join the conversation", "related", "related stories"}
 )  # fmt: skip
+SHORT_LINE_WORDS = 15  # a comment no longer than this, under every name: a list of people
 EDITORS_SIGNOFF = re.compile(r"\s*[—–-]+\s*\*?\s*The Editors\s*\*?\s*$")
 
 _PARTICLES = {"de", "da", "di", "del", "der", "van", "von", "bin", "al", "el", "le", "la", "du",
@@ -191,10 +193,10 @@ class _Expert:
     affiliation: str | None = None  # given on the name's own line ("**Name**, Title")
 
 
-def _bold_name_and_title(block: Block) -> tuple[str, str] | None:
-    """'**Name**, Title, Organisation' as one paragraph: (name, title)."""
-    spans = [s for s in block.para if s.text.strip()]
-    if block.kind != "p" or len(spans) < 2 or not spans[0].strong or spans[1].strong:
+def _bold_name_and_title(block: Block, kind: str = "p") -> tuple[str, str] | None:
+    """'**Name**, Title, Organisation' as one paragraph (or list item): (name, title)."""
+    spans = [s for s in block.para if s.text.strip() and s.text.strip() != LIST_BULLET.strip()]
+    if block.kind != kind or len(spans) < 2 or not spans[0].strong or spans[1].strong:
         return None
     name = spans[0].text.strip()
     rest = "".join(s.text for s in spans[1:]).strip()
@@ -288,13 +290,20 @@ def conversation_from_blocks(
     experts: list[_Expert] = []
     deepest = 0
     in_comments_heading = False
+    roster: dict[str, str] = {}
     while i < len(items):
         block = items[i]
         i += 1
         if block.kind == "hr":
             continue
-        if block.text.strip().strip(":").lower() in AFTER_COMMENTS:
-            break  # an "About the author" box: the series host, not an expert
+        heading_text = block.text.strip().strip(":").lower()
+        if heading_text in AFTER_COMMENTS or (
+            experts and block.kind == "h" and heading_text in COMMENTS_HEADINGS
+        ):
+            break  # the page's own furniture after the comments: a host's box, readers' comments
+        if not experts and not intro and (listed := _bold_name_and_title(block, "li")):
+            roster[listed[0]] = listed[1]  # an authors list before the article: who they are
+            continue
         name = _expert_name(block, deepest)
         if name:
             deepest = max(deepest, block.level) if block.kind == "h" else deepest
@@ -337,10 +346,16 @@ def conversation_from_blocks(
             source,
             "no experts found (expected '### Name' or '## **Name**' headings, or 'Name:' lines)",
         )
-    comments = tuple(_comment(expert) for expert in experts)
+    comments = tuple(_comment(expert, roster) for expert in experts)
     empty = [c.name for c in comments if not c.paragraphs]
     if empty:
         raise SourceError(source, f"expert {empty[0]!r} has no comment text")
+    if all(_only_a_title(c) for c in comments):
+        raise SourceError(
+            source,
+            f"nobody comments: each of the {len(comments)} name(s) has only a short line under"
+            " it (a list of speakers or authors, not a conversation)",
+        )
     return Conversation(
         title=title,
         url=url,
@@ -367,7 +382,16 @@ def _title_line(block: Block, more: bool) -> bool:
     )
 
 
-def _comment(expert: _Expert) -> Comment:
+def _only_a_title(comment: Comment) -> bool:
+    """One short line that is no sentence ("Chief Economist, Harbor Bank"): what a
+    speaker's card says, where a comment would say something."""
+    if len(comment.paragraphs) != 1:
+        return False
+    text = plain_text(comment.paragraphs[0]).strip()
+    return len(text.split()) <= SHORT_LINE_WORDS and text[-1:] not in '.!?…"”)'
+
+
+def _comment(expert: _Expert, roster: dict[str, str] | None = None) -> Comment:
     blocks = list(expert.blocks)
     affiliation, headline = expert.affiliation, None
     if affiliation is None and blocks and blocks[0].kind == "p" and _is_whole(blocks[0].para, "em"):
@@ -391,7 +415,7 @@ def _comment(expert: _Expert) -> Comment:
             paras.append(block.para)
     return Comment(
         name=expert.name,
-        affiliation=affiliation,
+        affiliation=affiliation or (roster or {}).get(expert.name),
         paragraphs=tuple(join_broken_paragraphs(paras)),
         anchor=expert.anchor,
         headline=headline,
