@@ -210,3 +210,24 @@ def test_a_page_of_speaker_cards_where_nobody_comments_is_refused() -> None:
 
     with pytest.raises(SourceError, match="nobody comments"):
         read("speaker-cards.html")
+
+
+# --- a conversation with replies: an expert who speaks again is still one expert -------
+
+
+def test_a_repeat_speaker_is_one_expert_and_dates_and_captions_stay_out() -> None:
+    from digest.compose import compose
+
+    conversation = read("conversation-replies.html")
+    assert conversation.title == "Who Owns the Shoreline?"
+    assert [c.name for c in conversation.comments] == ["Ana Ferreira", "Tomás Okafor"]
+    assert [c.anchor for c in conversation.comments] == ["post-101", "post-102"]
+    assert [c.affiliation for c in conversation.comments] == [None, None]  # not the date
+    assert first_sentence(conversation.comments[0]) == (
+        "The shore belongs to whoever the tide reaches."
+    )
+    everything = " ".join(plain_text(p) for c in conversation.comments for p in c.paragraphs)
+    for stray in ("June 2, 2026", "Photo: Jo Lens", "A sea wall", "Credit:", "Tomás is right"):
+        assert stray not in everything, stray
+    issue, _ = compose([str(LAYOUTS / "conversation-replies.html")], Settings(), url=URL)
+    assert issue.preheader == "With Ana Ferreira and Tomás Okafor"

@@ -44,6 +44,7 @@ AFTER_COMMENTS = frozenset(
      "author bio", "about the host", "disclosure statement", "disclosure statements",
      "disclosures", "reader comments", "join the conversation", "related", "related stories"}
 )  # fmt: skip
+CREDIT = re.compile(r"^\s*(photo|photograph|image|illustration|credit|source)s?( by)?\s*:", re.I)
 SHORT_LINE_WORDS = 15  # a comment no longer than this, under every name: a list of people
 EDITORS_SIGNOFF = re.compile(r"\s*[—–-]+\s*\*?\s*The Editors\s*\*?\s*$")
 
@@ -91,7 +92,8 @@ def iter_blocks(
         elif tag in BLOCK_TAGS:
             para = paragraph_of(child, base_url)
             if para:
-                yield Block("quote" if quoted else "p", 0, para, own_id or anchor)
+                kind = "caption" if tag == "figcaption" else "quote" if quoted else "p"
+                yield Block(kind, 0, para, own_id or anchor)
         elif tag in CONTAINER_TAGS or tag not in _INLINE_TAGS:
             inner_quote = quoted or tag == "blockquote"
             has_blocks = any(
@@ -266,7 +268,11 @@ def conversation_from_blocks(
     """Find title, date, series, intro and experts in a flat list of blocks."""
     from digest.errors import SourceError
 
-    items = [b for b in blocks if b.kind == "hr" or b.para]
+    # an image's caption or credit is about the picture, never part of what anyone said
+    items = [
+        b for b in blocks
+        if (b.kind == "hr" or b.para) and b.kind != "caption" and not CREDIT.match(b.text)
+    ]  # fmt: skip
     i = 0
     # Title: the first h1 (a page's metadata title wins when given).
     for j, block in enumerate(items):
@@ -346,7 +352,10 @@ def conversation_from_blocks(
             source,
             "no experts found (expected '### Name' or '## **Name**' headings, or 'Name:' lines)",
         )
-    comments = tuple(_comment(expert, roster) for expert in experts)
+    firsts: dict[str, _Expert] = {}
+    for expert in experts:  # a reply later in the page: the expert's first turn speaks
+        firsts.setdefault(expert.name, expert)
+    comments = tuple(_comment(expert, roster) for expert in firsts.values())
     empty = [c.name for c in comments if not c.paragraphs]
     if empty:
         raise SourceError(source, f"expert {empty[0]!r} has no comment text")
@@ -377,6 +386,7 @@ def _title_line(block: Block, more: bool) -> bool:
         and block.kind == "p"
         and not any(s.strong or s.em for s in block.para if s.text.strip())
         and "," in text
+        and parse_date(text) is None
         and len(text.split()) <= 12
         and text[-1:] not in ".!?:;"
     )
@@ -391,9 +401,16 @@ def _only_a_title(comment: Comment) -> bool:
     return len(text.split()) <= SHORT_LINE_WORDS and text[-1:] not in '.!?…"”)'
 
 
+def _drop_date_line(blocks: list[Block]) -> None:
+    """The date line over a post says when, not what: it leaves the comment."""
+    if blocks and blocks[0].kind == "p" and parse_date(blocks[0].text):
+        blocks.pop(0)
+
+
 def _comment(expert: _Expert, roster: dict[str, str] | None = None) -> Comment:
     blocks = list(expert.blocks)
     affiliation, headline = expert.affiliation, None
+    _drop_date_line(blocks)
     if affiliation is None and blocks and blocks[0].kind == "p" and _is_whole(blocks[0].para, "em"):
         candidate = _unformatted(blocks[0].para)
         if len(candidate.split()) <= 25:
@@ -407,6 +424,7 @@ def _comment(expert: _Expert, roster: dict[str, str] | None = None) -> Comment:
         if len(candidate.split()) <= 25 and len(blocks) > 1:
             headline = candidate
             blocks.pop(0)
+    _drop_date_line(blocks)
     paras: list[Paragraph] = []
     for block in blocks:
         if block.kind == "h":
