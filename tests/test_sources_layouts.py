@@ -8,7 +8,9 @@
 - "ask the experts" roundups: names as headings or bold with the title on one line, a
   plain title line, a bold verdict, and the host's "About the author" box after;
 - "we asked N experts" pages with an authors list, disclosures and readers' comments;
-- a page of speaker cards, where nobody comments, refused."""
+- a page of speaker cards, where nobody comments, refused;
+- a conversation with replies, date lines and captions;
+- a Chinese page: 编者按, "姓名：标题" headings, （作者系……） notes and a 评论 section."""
 
 from __future__ import annotations
 
@@ -231,3 +233,22 @@ def test_a_repeat_speaker_is_one_expert_and_dates_and_captions_stay_out() -> Non
         assert stray not in everything, stray
     issue, _ = compose([str(LAYOUTS / "conversation-replies.html")], Settings(), url=URL)
     assert issue.preheader == "With Ana Ferreira and Tomás Okafor"
+
+
+# --- a Chinese page: 编者按, "姓名：标题" headings, （作者系……） notes, 评论 -----------------
+
+
+def test_a_chinese_conversation_reads_names_headlines_notes_and_its_date() -> None:
+    conversation = read("chinese-conversation.html")
+    assert conversation.title == "港口城市能否抵御海平面上升？"
+    assert str(conversation.date) == "2026-03-04"
+    assert "哪一项应该先做" in plain_text(conversation.intro[0])
+    assert [c.name for c in conversation.comments] == ["李明", "王芳"]
+    assert [c.headline for c in conversation.comments] == ["海堤只能争取时间", "先把钱的问题想清楚"]
+    assert [c.affiliation for c in conversation.comments] == [
+        "港湾理工学院教授",
+        "海岸发展研究所研究员",
+    ]
+    everything = " ".join(plain_text(p) for c in conversation.comments for p in c.paragraphs)
+    for stray in ("作者系", "读者甲", "写得好"):
+        assert stray not in everything, stray

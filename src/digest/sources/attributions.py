@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 
 from digest.model import Comment, Paragraph
-from digest.sources.blocks import COMMENTS_HEADINGS, Block, looks_like_name
+from digest.sources.blocks import Block
+from digest.sources.lines import COMMENTS_HEADINGS, looks_like_name
 
 VERB = re.compile(r"^\s*,?\s*(?:is|was|serves as)\s+(?P<role>(?:an?|the)\s+.+?)\s*\.?\s*$", re.I)
 BYLINE = re.compile(r"^(by|words by|edited by)\s+\S", re.I)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from lxml import etree
 
 from digest.model import LIST_BULLET, Comment, Conversation, Paragraph, Span, plain_text
+from digest.sources.cjk import author_note, name_and_headline
+from digest.sources.lines import COMMENTS_HEADINGS, looks_like_name, parse_date
 from digest.sources.rich import SKIPPED_TAGS, normalise, paragraph_of
 
 HEADING_TAGS = {f"h{n}": n for n in range(1, 7)}
@@ -25,20 +27,6 @@ CONTAINER_TAGS = frozenset(
 )  # fmt: skip
 BLOCK_TAGS = frozenset({"p", "pre", "li", "dt", "figcaption", "summary", "address"})
 STOP_ATTRIBUTE = "data-digest-stop"  # marks where a reader of blocks should stop
-COMMENTS_HEADINGS = frozenset(
-    {
-        "comments",
-        "responses",
-        "the comments",
-        "the responses",
-        "评论",
-        "評論",
-        "回应",
-        "コメント",
-        "댓글",
-    }
-)
-# where a page's own furniture after the last comment begins: nothing after it is read
 AFTER_COMMENTS = frozenset(
     {"about the author", "about the authors", "about the contributors", "contributors",
      "author bio", "about the host", "disclosure statement", "disclosure statements",
@@ -48,9 +36,6 @@ CREDIT = re.compile(r"^\s*(photo|photograph|image|illustration|credit|source)s?(
 SHORT_LINE_WORDS = 15  # a comment no longer than this, under every name: a list of people
 EDITORS_SIGNOFF = re.compile(r"\s*[—–-]+\s*\*?\s*The Editors\s*\*?\s*$")
 
-_PARTICLES = {"de", "da", "di", "del", "der", "van", "von", "bin", "al", "el", "le", "la", "du",
-              "dos", "das", "ter", "ten", "y", "e", "zu", "ibn"}  # fmt: skip
-_NAME_WORD = re.compile(r"^(?:[A-Z]\.)+$|^[^\W\d_][\w'’.\-]*$")
 _CLOSING = '.!?…:"”’)]'
 
 
@@ -116,53 +101,6 @@ _INLINE_TAGS = frozenset(
 
 # --- recognising lines -------------------------------------------------------------------
 
-_DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%Y-%m-%d", "%B %d %Y")
-
-
-def parse_date(text: str) -> dt.date | None:
-    cleaned = re.sub(r"\s+", " ", text.strip().rstrip(".")).replace("Sept ", "Sep ")
-    cleaned = re.sub(r"^(\w{3,9})\. ", r"\1 ", cleaned)  # "Jan. 5, 2024"
-    for fmt in _DATE_FORMATS:
-        try:
-            return dt.datetime.strptime(cleaned, fmt).date()
-        except ValueError:
-            continue
-    match = re.match(r"^(\d{4}-\d{2}-\d{2})[T ]", cleaned)
-    if match:
-        try:
-            return dt.date.fromisoformat(match.group(1))
-        except ValueError:
-            return None
-    return None
-
-
-# A name in a script without capitals: 2-4 Han characters (李明, 欧阳修), or a Japanese or
-# Korean name of up to 8 characters, optionally split by a space or a middle dot.
-_CASELESS_NAME = re.compile(
-    r"^(?:[\u4e00-\u9fff]{2,4}|[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]{1,5}"
-    r"(?:[ ·・][\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]{1,5})?)$"
-)
-
-
-def looks_like_name(text: str) -> bool:
-    """A person's name: 2-6 capitalised words, initials and particles allowed; or a
-    short name in Chinese, Japanese or Korean script."""
-    if _CASELESS_NAME.match(text.strip()) and len(text.strip()) >= 2:
-        return text.strip() not in COMMENTS_HEADINGS
-    words = text.split()
-    if not 2 <= len(words) <= 6 or len(text) > 60:
-        return False
-    if text.rstrip()[-1:] in "!?,;" or any(ch.isdigit() for ch in text):
-        return False
-    capitalised = 0
-    for word in words:
-        if word.lower() in _PARTICLES:
-            continue
-        if not _NAME_WORD.match(word) or not word[0].isupper():
-            return False
-        capitalised += 1
-    return capitalised >= 2 and text.lower() not in COMMENTS_HEADINGS
-
 
 def _name_from_colon_line(block: Block) -> str | None:
     """'Name:' alone in a paragraph (possibly bold) names an expert."""
@@ -193,6 +131,7 @@ class _Expert:
     anchor: str | None
     blocks: list[Block]
     affiliation: str | None = None  # given on the name's own line ("**Name**, Title")
+    headline: str | None = None  # given in the name's heading ("姓名：标题")
 
 
 def _bold_name_and_title(block: Block, kind: str = "p") -> tuple[str, str] | None:
@@ -315,6 +254,10 @@ def conversation_from_blocks(
             deepest = max(deepest, block.level) if block.kind == "h" else deepest
             experts.append(_Expert(name, block.anchor, []))
             continue
+        split = name_and_headline(block.text) if block.kind == "h" else None
+        if split is not None and looks_like_name(split[0]):  # "姓名：标题": name, headline
+            experts.append(_Expert(split[0], block.anchor, [], headline=split[1]))
+            continue
         if (titled := _bold_name_and_title(block)) is not None:
             experts.append(_Expert(titled[0], block.anchor, [], titled[1]))
             continue
@@ -398,7 +341,7 @@ def _only_a_title(comment: Comment) -> bool:
     if len(comment.paragraphs) != 1:
         return False
     text = plain_text(comment.paragraphs[0]).strip()
-    return len(text.split()) <= SHORT_LINE_WORDS and text[-1:] not in '.!?…"”)'
+    return len(text.split()) <= SHORT_LINE_WORDS and text[-1:] not in '.!?…"”)。！？」』'
 
 
 def _drop_date_line(blocks: list[Block]) -> None:
@@ -425,6 +368,10 @@ def _comment(expert: _Expert, roster: dict[str, str] | None = None) -> Comment:
             headline = candidate
             blocks.pop(0)
     _drop_date_line(blocks)
+    if blocks and (noted := author_note(blocks[-1].text)) is not None:
+        affiliation = affiliation or noted  # （作者系……）: who the author is
+        blocks.pop()
+    headline = headline or expert.headline
     paras: list[Paragraph] = []
     for block in blocks:
         if block.kind == "h":

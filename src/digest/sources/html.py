@@ -24,16 +24,14 @@ from digest.config import SiteSelectors
 from digest.errors import ConfigError, SourceError
 from digest.model import Comment, Conversation, Paragraph, plain_text
 from digest.sources.blocks import (
-    COMMENTS_HEADINGS,
     STOP_ATTRIBUTE,
     _is_whole,
     _strip_signoff,
     conversation_from_blocks,
     iter_blocks,
     join_broken_paragraphs,
-    looks_like_name,
-    parse_date,
 )
+from digest.sources.lines import COMMENTS_HEADINGS, looks_like_name, parse_date
 from digest.sources.rich import safe_href, text_of
 
 CHROME_TAGS = ("nav", "footer", "aside", "form", "dialog")

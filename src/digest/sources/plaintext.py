@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from digest.excerpt import escape_markdown
-from digest.sources.blocks import COMMENTS_HEADINGS, looks_like_name, parse_date
+from digest.sources.lines import COMMENTS_HEADINGS, looks_like_name, parse_date
 
 MARKDOWN_HEADING = re.compile(r"^\s{0,3}(#{1,6}\s|={3,}\s*$|-{3,}\s*$)", re.M)
 NAVIGATION = frozenset(
