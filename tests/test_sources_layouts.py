@@ -10,7 +10,8 @@
 - "we asked N experts" pages with an authors list, disclosures and readers' comments;
 - a page of speaker cards, where nobody comments, refused;
 - a conversation with replies, date lines and captions;
-- a Chinese page: 编者按, "姓名：标题" headings, （作者系……） notes and a 评论 section."""
+- a Chinese page: 编者按, "姓名：标题" headings, （作者系……） notes and a 评论 section;
+- roundtables and symposia: essays "By Name", notes, pull quotes, bios."""
 
 from __future__ import annotations
 
@@ -252,3 +253,52 @@ def test_a_chinese_conversation_reads_names_headlines_notes_and_its_date() -> No
     everything = " ".join(plain_text(p) for c in conversation.comments for p in c.paragraphs)
     for stray in ("作者系", "读者甲", "写得好"):
         assert stray not in everything, stray
+
+
+# --- roundtables and symposia: essays "By Name", notes, pull quotes, bios --------------
+
+
+def test_a_symposium_of_essays_with_bylines_notes_pull_quotes_and_bios() -> None:
+    conversation = read("symposium-bios-each.html")
+    assert conversation.title == "Symposium: What Is a Harbor For?"
+    assert [c.name for c in conversation.comments] == ["Ana Ferreira", "Kofi Oduya"]
+    assert [c.headline for c in conversation.comments] == [
+        "A Place to Leave From",
+        "A Place to Work",
+    ]
+    assert [c.affiliation for c in conversation.comments] == [
+        "Historian of ports, University of Porto",
+        "Union organiser, Dockworkers' Guild",
+    ]
+    intro = " ".join(plain_text(p) for p in conversation.intro)
+    assert intro.startswith("Cargo has moved") and "Mei Tanaka" not in intro
+    assert first_sentence(conversation.comments[0]) == "Harbors were built for departures."
+    assert first_sentence(conversation.comments[1]) == (
+        "The harbor is a workplace before it is a view."
+    )
+    ana = " ".join(plain_text(p) for p in conversation.comments[0].paragraphs)
+    assert ana.count("Every quay in Porto") == 1  # the pull quote is not said twice
+    everything = " ".join(plain_text(p) for c in conversation.comments for p in c.paragraphs)
+    for stray in ("By Ana", "is a historian", "Port records", "[2]", "departures.1"):
+        assert stray not in everything, stray
+
+
+def test_a_roundtable_with_all_bios_after_the_essays() -> None:
+    conversation = read("symposium-bios-after.html")
+    assert [c.name for c in conversation.comments] == ["Ingrid Solberg", "Ravi Iyer"]
+    assert [c.affiliation for c in conversation.comments] == [
+        "Naval architect, Fjord Yards",
+        "Professor of energy systems, Lakeside University",
+    ]
+    assert [c.headline for c in conversation.comments] == ["Batteries Are Ready", "Ports Are Not"]
+    last = " ".join(plain_text(p) for p in conversation.comments[-1].paragraphs)
+    assert "naval architect" not in last and "Contributors" not in last
+
+
+def test_footnote_markers_go_but_numbers_in_the_text_stay() -> None:
+    from digest.sources.essays import MARKER
+
+    assert MARKER.sub("", "built for departures.1 Every quay") == "built for departures. Every quay"
+    assert MARKER.sub("", "a workplace.[2] Cranes") == "a workplace. Cranes"
+    for kept in ("1,000 ships", "3.5 years", "in 2024, 12 ports"):
+        assert MARKER.sub("", kept) == kept

@@ -222,8 +222,9 @@ def conversation_from_blocks(
     if not title:
         raise SourceError(source, "no title found (expected a '# Title' line or an <h1>)")
     from digest.sources.attributions import attributed  # "experts react" pages
+    from digest.sources.essays import essays  # roundtables and symposia
 
-    if (reacted := attributed(items[i:])) is not None:
+    if (reacted := attributed(items[i:]) or essays(items[i:])) is not None:
         intro_paras, reactions = reacted
         return Conversation(
             title=title, url=url, date=date, source=source, comments=tuple(reactions),
