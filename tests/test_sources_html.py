@@ -187,6 +187,13 @@ def lighthouse_page(head: str, h1: str | None = "Should Lighthouses Be Museums?"
             None,
             "Should Lighthouses Be Museums?",
         ),
+        # structured data's headline before a shortened <title>
+        (
+            '<script type="application/ld+json">{"@type": "Article", "headline":'
+            ' "Should Lighthouses Be Museums?"}</script><title>Lighthouses | Harbor</title>',
+            None,
+            "Should Lighthouses Be Museums?",
+        ),
         # a dash that belongs to the title stays
         (
             "<title>Lighthouses - Museums or Beacons?</title>",
@@ -200,3 +207,31 @@ def test_the_title_is_the_visible_headline_without_the_sites_name(
 ) -> None:
     url = page_server.add("/c/lighthouses", lighthouse_page(head, h1))
     assert fetch(url).title == title  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        # structured data only (JSON-LD), as many publishers give it
+        '<script type="application/ld+json">{"@context": "https://schema.org", "@type":'
+        ' "NewsArticle", "headline": "Should Lighthouses Be Museums?", "datePublished":'
+        ' "2025-10-02T09:30:00+02:00"}</script>',
+        # a graph of several things, the article among them
+        '<script type="application/ld+json">{"@graph": [{"@type": "WebSite", "name": "Harbor"},'
+        ' {"@type": "Article", "datePublished": "2025-10-02"}]}</script>',
+    ],
+)
+def test_the_date_comes_from_structured_data_when_the_page_has_it(
+    page_server: PageServer, head: str
+) -> None:
+    page = lighthouse_page(head).replace(
+        b'<p class="dateline"><time datetime="2025-10-02">October 2, 2025</time></p>', b""
+    )
+    url = page_server.add("/c/lighthouses", page)
+    assert str(fetch(url).date) == "2025-10-02"  # type: ignore[attr-defined]
+
+
+def test_broken_structured_data_is_ignored_not_fatal(page_server: PageServer) -> None:
+    head = '<script type="application/ld+json">{"datePublished": </script>'
+    url = page_server.add("/c/lighthouses", lighthouse_page(head))
+    assert fetch(url).title == "Should Lighthouses Be Museums?"  # type: ignore[attr-defined]

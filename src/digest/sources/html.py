@@ -95,6 +95,47 @@ def _meta(doc: etree._Element, *names: str) -> str | None:
     return None
 
 
+STRUCTURED_BYTES = 200_000  # a JSON-LD block larger than this is not read
+ARTICLE_TYPES = frozenset({"Article", "NewsArticle", "ReportageNewsArticle", "OpinionNewsArticle",
+                           "AnalysisNewsArticle", "BlogPosting", "ScholarlyArticle", "WebPage"})  # fmt: skip
+
+
+def structured_value(doc: etree._Element, key: str) -> str | None:
+    """``key`` of the page's article in its JSON-LD (schema.org) blocks, when there is
+    one; a block that is not valid JSON, or too large, is passed over."""
+    import json
+
+    for script in _xpath(doc, "//script[@type='application/ld+json']"):
+        text = "".join(str(t) for t in script.itertext())
+        if len(text) > STRUCTURED_BYTES:
+            continue
+        try:
+            data = json.loads(text)
+        except ValueError:
+            continue
+        for thing in _things(data):
+            kinds = thing.get("@type")
+            named = set(kinds) if isinstance(kinds, list) else {kinds}
+            if named & ARTICLE_TYPES and isinstance(thing.get(key), str):
+                return str(thing[key])
+    return None
+
+
+def _things(data: object) -> list[dict[str, object]]:
+    """The objects of a JSON-LD document: itself, the items of a list, or its @graph."""
+    items = data if isinstance(data, list) else [data]
+    out: list[dict[str, object]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        graph = item.get("@graph")
+        if isinstance(graph, list):
+            out.extend(g for g in graph if isinstance(g, dict))
+        else:
+            out.append(item)
+    return out
+
+
 TITLE_SEPARATORS = (" | ", " — ", " – ", " - ", " :: ", " · ")
 
 
@@ -111,7 +152,8 @@ def _title(doc: etree._Element, root: etree._Element, body: etree._Element) -> s
     title_el = doc.find(".//title")
     words = [str(t) for t in title_el.itertext()] if title_el is not None else []
     written = " ".join("".join(words).split())
-    for candidate in (_meta(doc, "og:title", "twitter:title"), written):
+    shared = _meta(doc, "og:title", "twitter:title")
+    for candidate in (structured_value(doc, "headline"), shared, written):
         if candidate:
             return without_site_name(candidate, site)
     return None
@@ -132,6 +174,8 @@ def without_site_name(title: str, site: str | None) -> str:
 def _page_date(doc: etree._Element) -> dt.date | None:
     published = _meta(doc, "article:published_time", "datePublished", "date")
     if published and (found := parse_date(published)):
+        return found
+    if (found := parse_date(structured_value(doc, "datePublished") or "")) is not None:
         return found
     for el in doc.iter("time"):
         if (found := parse_date(el.get("datetime") or "")) or (found := parse_date(text_of(el))):
