@@ -302,3 +302,27 @@ def test_footnote_markers_go_but_numbers_in_the_text_stay() -> None:
     assert MARKER.sub("", "a workplace.[2] Cranes") == "a workplace. Cranes"
     for kept in ("1,000 ships", "3.5 years", "in 2024, 12 ports"):
         assert MARKER.sub("", kept) == kept
+
+
+# --- a site profile in config.yaml: title, date, intro and things to drop -------------
+
+
+def test_a_site_profile_gives_title_date_intro_and_drops_what_it_names() -> None:
+    from digest.config import SiteSelectors
+
+    profile = SiteSelectors(
+        host="harbor.example", comment=".post", author=".who", affiliation=".role",
+        body=".text", title=".headline", date=".pubdate", intro=".standfirst",
+        drop=(".promo",),
+    )  # fmt: skip
+    settings = Settings(sites=(profile,))
+    conversation = read_conversation(
+        str(LAYOUTS / "profiled-site.html"), settings=settings, url=URL
+    )
+    assert conversation.title == "Who Keeps the Harbor Clean?"
+    assert str(conversation.date) == "2026-02-14"
+    assert plain_text(conversation.intro[0]).startswith("Plastic washes in")
+    assert [c.name for c in conversation.comments] == ["Lucía Morales", "Ravi Iyer"]
+    everything = " ".join(plain_text(p) for c in conversation.comments for p in c.paragraphs)
+    assert "newsletter" not in everything
+    assert any("harbor.example" in note for note in conversation.notes)  # inspect says so

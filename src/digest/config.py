@@ -300,6 +300,10 @@ class SiteSelectors(_Section):
     author: str
     affiliation: str | None = None
     body: str | None = None
+    title: str | None = None  # the headline, when the page's <h1> is not it
+    date: str | None = None  # an element with the date (its datetime attribute or text)
+    intro: str | None = None  # the editors' question
+    drop: tuple[str, ...] = ()  # elements to remove before anything is read
 
 
 class Smtp(_Section):

@@ -32,6 +32,7 @@ from digest.sources.blocks import (
     join_broken_paragraphs,
 )
 from digest.sources.lines import COMMENTS_HEADINGS, looks_like_name, parse_date
+from digest.sources.profiles import apply_profile
 from digest.sources.rich import safe_href, text_of
 
 CHROME_TAGS = ("nav", "footer", "aside", "form", "dialog")
@@ -376,15 +377,15 @@ def parse_html(
         (safe_href(el.get("href"), url) for el in _xpath(doc, "//link[@rel='canonical']")), None
     )
     page_url = canonical if canonical and urlsplit(canonical).scheme.startswith("http") else url
-    date = _page_date(doc)
+    site = selectors_for(urlsplit(page_url or "").hostname or "") if page_url else None
+    profiled = apply_profile(doc, site) if site else None
+    date = (profiled and profiled.date) or _page_date(doc)
     body = doc.find("body")
     if body is None:
         raise SourceError(source, "no <body> in the page")
     _strip_chrome(body)
     root = _article_root(body)
-    title = _title(doc, root, body)
-
-    site = selectors_for(urlsplit(page_url or "").hostname or "") if page_url else None
+    title = (profiled and profiled.title) or _title(doc, root, body)
     found = _by_selectors(doc, site, page_url) if site else _by_bylines(root, page_url)
     if not found:
         if site:
@@ -394,7 +395,10 @@ def parse_html(
     if not title:
         raise SourceError(source, "no title found (no og:title, <h1> or <title>)")
     intro, series, description = _intro(root, found, page_url)
+    if profiled and profiled.intro is not None:
+        intro = _paragraphs(profiled.intro, page_url)
     return Conversation(
+        notes=(f"read with the site profile for {site.host} (config.yaml sites)",) if site else (),
         title=title,
         url=page_url,
         date=date,
