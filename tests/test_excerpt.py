@@ -178,3 +178,20 @@ def test_slugify_folds_diacritics_and_punctuation() -> None:
 def test_shorten_cuts_on_a_word_boundary() -> None:
     assert shorten("one two three four", 12) == "one two…"
     assert shorten("short", 12) == "short"
+
+
+def test_an_indirect_question_closing_a_long_intro_is_kept_whole() -> None:
+    from digest.excerpt import intro_excerpt
+    from digest.model import Span
+
+    context = " ".join(
+        f"Sentence {n} of the background says something long about ferries and harbors."
+        for n in range(1, 9)
+    )
+    question = (
+        "We asked three people who run, ride and regulate night trains whether the revival"
+        " will last once the subsidies end."
+    )
+    intro = intro_excerpt(((Span(f"{context} {question}"),),), 40)
+    assert intro.endswith(question)
+    assert len(intro.split()) <= 40 + 5

@@ -181,12 +181,30 @@ def excerpt(paragraphs: Sequence[Paragraph], budget: int) -> str:
     return " ".join(to_markdown(p) for p in parts)
 
 
+# "We asked three economists whether …": the editors' question, put indirectly
+INDIRECT_QUESTION = re.compile(
+    r"\b(we|i)\s+(asked|invited|put\s+(?:the|this|one)\s+question\s+to)\b.*"
+    r"\b(whether|what|how|why|who|which|if|where|when)\b",
+    re.I,
+)
+
+
+def question_mark(sentence: str) -> bool:
+    return sentence.rstrip().rstrip("\"'”’)").endswith(("?", "？"))
+
+
+def is_question(sentence: str) -> bool:
+    """A sentence that asks: with a question mark, or "We asked … whether …"."""
+    return question_mark(sentence) or bool(INDIRECT_QUESTION.search(sentence))
+
+
 def intro_excerpt(paragraphs: Sequence[Paragraph], budget: int) -> str:
     """The editors' intro within ``budget`` words, keeping its closing question whole.
 
     The question is the point of a conversation: when the intro is too long, the
-    question (the run of sentences ending in "?" at its end) is kept whole and the
-    context before it is cut to whole sentences in the words left over."""
+    question (the run of sentences ending in "?" at its end, or a closing "We asked …
+    whether …") is kept whole and the context before it is cut to whole sentences in
+    the words left over."""
     if sum(_word_count(plain_text(p)) for p in paragraphs) <= budget:
         return excerpt(paragraphs, budget)
     located = [
@@ -197,9 +215,11 @@ def intro_excerpt(paragraphs: Sequence[Paragraph], budget: int) -> str:
     question: list[tuple[int, int, int]] = []
     while located:
         index, start, end = located[-1]
-        if not plain_text(paragraphs[index])[start:end].rstrip("\"'”’)").endswith(("?", "？")):
+        if not is_question(plain_text(paragraphs[index])[start:end]):
             break
         question.insert(0, located.pop())
+        if not question_mark(plain_text(paragraphs[index])[start:end]):
+            break  # "We asked … whether …" is the question on its own
     if not question:
         return excerpt(paragraphs, budget)
     left = budget - sum(_word_count(plain_text(paragraphs[i])[a:b]) for i, a, b in question)
