@@ -48,3 +48,23 @@ def test_inspect_of_a_page_without_experts_says_why_on_one_line(in_tmp: Path) ->
     assert result.exit_code == 1
     [line] = result.output.strip().splitlines()
     assert line.startswith("digest: error:") and "no-experts.md" in line
+
+
+@pytest.mark.parametrize(
+    ("fixture", "said"),
+    [
+        ("conversation-replies.html", "Ana Ferreira speaks again later; their first turn is used"),
+        ("conversation-replies.html", "left out 2 image caption(s) or credit line(s)"),
+        ("we-asked-experts.html", "stopped reading at 'Disclosure statement'"),
+        ("experts-react-closing.html", "read as an 'experts react' page"),
+        ("symposium-bios-each.html", "read as a roundtable"),
+        ("lighthouses-copy.txt", "read as a plain-text copy of a page"),
+    ],
+)
+def test_inspect_says_how_the_page_was_read_and_what_was_left_out(
+    in_tmp: Path, fixture: str, said: str
+) -> None:
+    result = run("inspect", str(FIXTURES / "layouts" / fixture), "--url", SAMPLE_URL)
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stdout.splitlines() if line.startswith("note: ")]
+    assert any(said in note for note in notes), notes

@@ -224,12 +224,21 @@ def conversation_from_blocks(
     from digest.sources.attributions import attributed  # "experts react" pages
     from digest.sources.essays import essays  # roundtables and symposia
 
-    if (reacted := attributed(items[i:]) or essays(items[i:])) is not None:
-        intro_paras, reactions = reacted
-        return Conversation(
-            title=title, url=url, date=date, source=source, comments=tuple(reactions),
-            intro=tuple(join_broken_paragraphs(_strip_signoff(intro_paras))),
-        )  # fmt: skip
+    for layout, read in (
+        ("an 'experts react' page: names in attribution sentences", attributed),
+        ("a roundtable: essays with 'By Name' lines", essays),
+    ):
+        if (reacted := read(items[i:])) is not None:
+            intro_paras, reactions = reacted
+            return Conversation(
+                title=title, url=url, date=date, source=source, comments=tuple(reactions),
+                intro=tuple(join_broken_paragraphs(_strip_signoff(intro_paras))),
+                notes=(f"read as {layout}",),
+            )  # fmt: skip
+    notes: list[str] = []
+    dropped = sum(1 for b in blocks if b.kind == "caption" or (b.para and CREDIT.match(b.text)))
+    if dropped:
+        notes.append(f"left out {dropped} image caption(s) or credit line(s)")
 
     series = series_description = None
     intro: list[Paragraph] = []
@@ -246,6 +255,7 @@ def conversation_from_blocks(
         if heading_text in AFTER_COMMENTS or (
             experts and block.kind == "h" and heading_text in COMMENTS_HEADINGS
         ):
+            notes.append(f"stopped reading at {block.text.strip()!r}: not an expert's words")
             break  # the page's own furniture after the comments: a host's box, readers' comments
         if not experts and not intro and (listed := _bold_name_and_title(block, "li")):
             roster[listed[0]] = listed[1]  # an authors list before the article: who they are
@@ -298,6 +308,8 @@ def conversation_from_blocks(
         )
     firsts: dict[str, _Expert] = {}
     for expert in experts:  # a reply later in the page: the expert's first turn speaks
+        if expert.name in firsts:
+            notes.append(f"{expert.name} speaks again later; their first turn is used")
         firsts.setdefault(expert.name, expert)
     comments = tuple(_comment(expert, roster) for expert in firsts.values())
     empty = [c.name for c in comments if not c.paragraphs]
@@ -318,6 +330,7 @@ def conversation_from_blocks(
         series=series,
         series_description=series_description,
         source=source,
+        notes=tuple(notes),
     )
 
 

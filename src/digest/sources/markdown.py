@@ -42,9 +42,12 @@ def parse_markdown(text: str, *, source: str, url: str | None) -> Conversation:
     if is_plain_copy(text):  # a page's text copied from a browser: given its shape first
         shaped, kicker, description = copy_to_markdown(text)
         conversation = _parse(shaped, source=source, url=url)
+        notes = ("read as a plain-text copy of a page", *conversation.notes)
         if not kicker:
-            return conversation
-        return dataclasses.replace(conversation, series=kicker, series_description=description)
+            return dataclasses.replace(conversation, notes=notes)
+        return dataclasses.replace(
+            conversation, series=kicker, series_description=description, notes=notes
+        )
     return _parse(text, source=source, url=url)
 
 
