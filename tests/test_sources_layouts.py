@@ -326,3 +326,12 @@ def test_a_site_profile_gives_title_date_intro_and_drops_what_it_names() -> None
     everything = " ".join(plain_text(p) for c in conversation.comments for p in c.paragraphs)
     assert "newsletter" not in everything
     assert any("harbor.example" in note for note in conversation.notes)  # inspect says so
+
+
+def test_the_intro_leaves_out_the_byline_the_credit_and_the_teaser_list_of_names() -> None:
+    conversation = read("conversation-teaser.html")
+    assert [c.name for c in conversation.comments] == ["Hana Novak", "Omar Haddad"]
+    intro = " ".join(plain_text(p) for p in conversation.intro)
+    assert intro.startswith("Hydrogen cranes and tugs"), intro
+    for stray in ("Lena Marsh", "Jo Lens", "In this conversation", "Hana Novak"):
+        assert stray not in intro, stray

@@ -306,6 +306,7 @@ def conversation_from_blocks(
             source,
             "no experts found (expected '### Name' or '## **Name**' headings, or 'Name:' lines)",
         )
+    intro = _clean_intro(intro, {expert.name for expert in experts})
     firsts: dict[str, _Expert] = {}
     for expert in experts:  # a reply later in the page: the expert's first turn speaks
         if expert.name in firsts:
@@ -356,6 +357,24 @@ def _only_a_title(comment: Comment) -> bool:
         return False
     text = plain_text(comment.paragraphs[0]).strip()
     return len(text.split()) <= SHORT_LINE_WORDS and text[-1:] not in '.!?…"”)。！？」』'
+
+
+INTRO_BYLINE = re.compile(r"^(by|words by|edited by|introduced by)\s+\S", re.I)
+
+
+def _clean_intro(intro: list[Paragraph], names: set[str]) -> list[Paragraph]:
+    """The intro without the page's furniture: the editor's byline, a teaser list of the
+    experts' names and the short line leading into it ("In this conversation:")."""
+    kept = []
+    for para in intro:
+        text = plain_text(para).strip()
+        bare = text.removeprefix(LIST_BULLET.strip()).strip()
+        if INTRO_BYLINE.match(text) and len(text.split()) <= 12:
+            continue
+        if bare in names or (text.endswith(":") and len(text.split()) <= 6):
+            continue
+        kept.append(para)
+    return kept
 
 
 def _drop_date_line(blocks: list[Block]) -> None:
