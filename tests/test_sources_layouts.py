@@ -335,3 +335,17 @@ def test_the_intro_leaves_out_the_byline_the_credit_and_the_teaser_list_of_names
     assert intro.startswith("Hydrogen cranes and tugs"), intro
     for stray in ("Lena Marsh", "Jo Lens", "In this conversation", "Hana Novak"):
         assert stray not in intro, stray
+
+
+def test_we_asked_experts_with_the_authors_as_bold_name_paragraphs() -> None:
+    conversation = read("we-asked-experts-paragraphs.html")
+    assert [c.name for c in conversation.comments] == ["Mei Tanaka", "Erik Lund"]
+    assert [c.affiliation for c in conversation.comments] == [
+        "Coastal Engineer, Shoreline Labs",
+        "Geographer, Nordic Coast Institute",
+    ]
+    assert first_sentence(conversation.comments[0]).startswith("A wall designed")
+    intro = " ".join(plain_text(p) for p in conversation.intro)
+    assert intro.startswith("Seawalls protect a town") and "Geographer" not in intro
+    everything = " ".join(plain_text(p) for c in conversation.comments for p in c.paragraphs)
+    assert "Sam Reader" not in everything and "lost its beach" not in everything

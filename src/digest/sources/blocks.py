@@ -306,6 +306,7 @@ def conversation_from_blocks(
             source,
             "no experts found (expected '### Name' or '## **Name**' headings, or 'Name:' lines)",
         )
+    experts = _authors_listed_first(experts, roster, intro)
     intro = _clean_intro(intro, {expert.name for expert in experts})
     firsts: dict[str, _Expert] = {}
     for expert in experts:  # a reply later in the page: the expert's first turn speaks
@@ -357,6 +358,24 @@ def _only_a_title(comment: Comment) -> bool:
         return False
     text = plain_text(comment.paragraphs[0]).strip()
     return len(text.split()) <= SHORT_LINE_WORDS and text[-1:] not in '.!?…"”)。！？」』'
+
+
+def _authors_listed_first(
+    experts: list[_Expert], roster: dict[str, str], intro: list[Paragraph]
+) -> list[_Expert]:
+    """An authors list of "**Name**, Title" paragraphs before the article, naming the
+    experts who speak later under their own headings: a roster, not comments. Their
+    titles go to the roster, the text read under them back to the intro."""
+    later = {e.name for e in experts if e.affiliation is None}
+    listed = []
+    for expert in experts:
+        if expert.affiliation is None or expert.name not in later:
+            break  # the list is what comes first, before anyone speaks
+        listed.append(expert)
+    for expert in listed:
+        roster.setdefault(expert.name, expert.affiliation or "")
+        intro.extend(b.para for b in expert.blocks if b.kind in {"p", "li"})
+    return experts[len(listed) :]
 
 
 INTRO_BYLINE = re.compile(r"^(by|words by|edited by|introduced by)\s+\S", re.I)
