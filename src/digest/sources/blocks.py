@@ -17,6 +17,7 @@ from lxml import etree
 
 from digest.model import LIST_BULLET, Comment, Conversation, Paragraph, Span, plain_text
 from digest.sources.cjk import author_note, name_and_headline
+from digest.sources.furniture import AFTER_COMMENTS, CREDIT, clean_intro
 from digest.sources.lines import COMMENTS_HEADINGS, looks_like_name, parse_date
 from digest.sources.rich import SKIPPED_TAGS, normalise, paragraph_of
 
@@ -27,12 +28,6 @@ CONTAINER_TAGS = frozenset(
 )  # fmt: skip
 BLOCK_TAGS = frozenset({"p", "pre", "li", "dt", "figcaption", "summary", "address"})
 STOP_ATTRIBUTE = "data-digest-stop"  # marks where a reader of blocks should stop
-AFTER_COMMENTS = frozenset(
-    {"about the author", "about the authors", "about the contributors", "contributors",
-     "author bio", "about the host", "disclosure statement", "disclosure statements",
-     "disclosures", "reader comments", "join the conversation", "related", "related stories"}
-)  # fmt: skip
-CREDIT = re.compile(r"^\s*(photo|photograph|image|illustration|credit|source)s?( by)?\s*:", re.I)
 SHORT_LINE_WORDS = 15  # a comment no longer than this, under every name: a list of people
 EDITORS_SIGNOFF = re.compile(r"\s*[—–-]+\s*\*?\s*The Editors\s*\*?\s*$")
 
@@ -307,7 +302,7 @@ def conversation_from_blocks(
             "no experts found (expected '### Name' or '## **Name**' headings, or 'Name:' lines)",
         )
     experts = _authors_listed_first(experts, roster, intro)
-    intro = _clean_intro(intro, {expert.name for expert in experts})
+    intro = clean_intro(intro, {expert.name for expert in experts})
     firsts: dict[str, _Expert] = {}
     for expert in experts:  # a reply later in the page: the expert's first turn speaks
         if expert.name in firsts:
@@ -376,24 +371,6 @@ def _authors_listed_first(
         roster.setdefault(expert.name, expert.affiliation or "")
         intro.extend(b.para for b in expert.blocks if b.kind in {"p", "li"})
     return experts[len(listed) :]
-
-
-INTRO_BYLINE = re.compile(r"^(by|words by|edited by|introduced by)\s+\S", re.I)
-
-
-def _clean_intro(intro: list[Paragraph], names: set[str]) -> list[Paragraph]:
-    """The intro without the page's furniture: the editor's byline, a teaser list of the
-    experts' names and the short line leading into it ("In this conversation:")."""
-    kept = []
-    for para in intro:
-        text = plain_text(para).strip()
-        bare = text.removeprefix(LIST_BULLET.strip()).strip()
-        if INTRO_BYLINE.match(text) and len(text.split()) <= 12:
-            continue
-        if bare in names or (text.endswith(":") and len(text.split()) <= 6):
-            continue
-        kept.append(para)
-    return kept
 
 
 def _drop_date_line(blocks: list[Block]) -> None:
