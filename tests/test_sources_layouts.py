@@ -349,3 +349,16 @@ def test_we_asked_experts_with_the_authors_as_bold_name_paragraphs() -> None:
     assert intro.startswith("Seawalls protect a town") and "Geographer" not in intro
     everything = " ".join(plain_text(p) for c in conversation.comments for p in c.paragraphs)
     assert "Sam Reader" not in everything and "lost its beach" not in everything
+
+
+def test_a_chinese_conversation_with_bold_names_and_full_width_colons() -> None:
+    conversation = read("chinese-colon-names.html")
+    assert str(conversation.date) == "2025-12-01"
+    assert [c.name for c in conversation.comments] == ["张伟", "刘洋"]
+    assert [c.affiliation for c in conversation.comments] == [
+        "东海大学社会学系副教授",
+        "城市劳动研究中心主任",
+    ]
+    assert "平台应该承担哪些责任" in plain_text(conversation.intro[0])
+    everything = " ".join(plain_text(p) for c in conversation.comments for p in c.paragraphs)
+    assert "骑手太辛苦了" not in everything and "作者为" not in everything

@@ -98,11 +98,11 @@ _INLINE_TAGS = frozenset(
 
 
 def _name_from_colon_line(block: Block) -> str | None:
-    """'Name:' alone in a paragraph (possibly bold) names an expert."""
+    """'Name:' (or 'Name：') alone in a paragraph, possibly bold, names an expert."""
     if block.kind != "p":
         return None
     text = block.text.strip()
-    if not text.endswith(":"):
+    if not text.endswith((":", "：")):
         return None
     name = text[:-1].strip().strip("*").strip()
     return name if looks_like_name(name) else None

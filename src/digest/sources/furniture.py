@@ -12,7 +12,8 @@ from digest.model import LIST_BULLET, Paragraph, plain_text
 AFTER_COMMENTS = frozenset(
     {"about the author", "about the authors", "about the contributors", "contributors",
      "author bio", "about the host", "disclosure statement", "disclosure statements",
-     "disclosures", "reader comments", "join the conversation", "related", "related stories"}
+     "disclosures", "reader comments", "join the conversation", "related", "related stories",
+     "读者评论", "网友评论", "相关阅读", "相关文章"}
 )  # fmt: skip
 CREDIT = re.compile(r"^\s*(photo|photograph|image|illustration|credit|source)s?( by)?\s*:", re.I)
 
