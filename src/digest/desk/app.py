@@ -7,11 +7,13 @@ checked for the session's CSRF token and the desk's own origin first.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -35,9 +37,13 @@ from digest.render.pages import render_named
 from digest.store.desk import User
 from digest.store.sqlite import SQLiteStore
 
+if TYPE_CHECKING:
+    from digest.build import Build
+
 LOCKED = ("scheduled", "sending", "sent")  # a contributor may no longer change these
 
 MAX_FORM = 2_000_000  # bytes: an issue's every field
+KEPT_BUILDS = 16  # renders kept, newest last
 Handler = Callable[[Request, Signed], Awaitable[Response]]
 
 
@@ -48,6 +54,26 @@ class DeskState:
         self.issues = Path(settings.compose.issues_dir)
         self.guard = SignInGuard(settings.desk.free_attempts)
         self.root = settings.desk.path  # what every link and redirect starts with
+        # the editor page and its four preview frames show one render of one version
+        self._built: collections.OrderedDict[tuple[Path, str], Build] = collections.OrderedDict()
+        self._building = threading.Lock()
+
+    def build(self, path: Path) -> Build:
+        """The issue at ``path`` rendered and checked, once per version of the file."""
+        from digest.build import build
+        from digest.desk.editing import version_of
+
+        key = (path.resolve(), version_of(path.read_bytes()))
+        with self._building:
+            if (kept := self._built.get(key)) is not None:
+                self._built.move_to_end(key)
+                return kept
+        made = build(path, self.settings)
+        with self._building:
+            self._built[key] = made
+            while len(self._built) > KEPT_BUILDS:
+                self._built.popitem(last=False)
+        return made
 
     async def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A store call (or any blocking work) off the event loop."""

@@ -92,11 +92,9 @@ def zone_of(state: DeskState, signed: Signed) -> str:
 
 def editor_view(state: DeskState, name: str) -> dict[str, Any]:
     """What the editor page shows of issue ``name``: its words, checks and schedule."""
-    from digest.build import build
-
     path = issue_path(state.issues, name)
     data = path.read_bytes()
-    result = build(path, state.settings)
+    result = state.build(path)
     from digest.desk.picker import choices
 
     scheduled: ScheduledIssue | None = state.store.get_schedule(path.stem)
@@ -213,11 +211,9 @@ def routes(state: DeskState) -> list[Route]:
 
     @requires(state, "contributor")
     async def preview(request: Request, signed: Signed) -> Response:
-        from digest.build import build
-
         try:
             path = issue_path(state.issues, request.path_params["name"])
-            result = await state.call(build, path, settings)
+            result = await state.call(state.build, path)
         except DigestError as err:
             return page(state, "message", 404, signed, kind="no_issue", detail=str(err))
         # the email's own HTML: no scripts, its images from https only
