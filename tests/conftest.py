@@ -115,3 +115,21 @@ from hypothesis import settings as _hypothesis_settings  # noqa: E402
 _hypothesis_settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     _hypothesis_settings.load_profile("ci")
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
+    """Any outgoing connection or name lookup fails the test that asked for this fixture
+    (and is listed, for the test to assert none happened)."""
+    import socket
+
+    attempts: list[object] = []
+
+    def refuse(self_or_host: object, address: object = None, *args: object) -> None:
+        attempts.append(address if address is not None else self_or_host)
+        raise AssertionError(f"tried to connect to {address or self_or_host!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    yield attempts

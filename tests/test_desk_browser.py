@@ -11,37 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import ROOT, SAMPLE, SAMPLE_URL, free_port
-from tests.test_public_browser import digest, environment, read_mail, wait_for
+from tests.test_public_browser import Served, digest, environment, read_mail, wait_for
 
 ARTIFACTS = ROOT / "test-artifacts"
 SLUG = "2026-03-04-can-harbor-cities-hold-the-line-against-the-sea"
 PASSWORD = "an editor's long passphrase"
-
-
-class DeskProcess:
-    def __init__(self, folder: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "digest", "desk"],
-            cwd=folder,
-            env=environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.url = self.process.stdout.readline().strip().rstrip("/")
-        if not self.url.startswith("http://127.0.0.1:"):
-            self.stop()
-            raise AssertionError("digest desk did not start")
-
-    def stop(self) -> str:
-        self.process.terminate()
-        try:
-            out, err = self.process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            out, err = self.process.communicate()
-        return (out or "") + (err or "")
 
 
 def test_an_editor_edits_test_sends_and_schedules_an_issue_in_the_browser(
@@ -60,7 +34,7 @@ def test_an_editor_edits_test_sends_and_schedules_an_issue_in_the_browser(
     )  # fmt: skip
     (tmp_path / "subs.csv").write_text("email\nreader@example.org\n", encoding="utf-8")
     digest(tmp_path, "subscribers", "import", "subs.csv")
-    desk = DeskProcess(tmp_path)
+    desk = Served(tmp_path, [], command="desk")
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page = context.new_page()

@@ -61,10 +61,16 @@ def digest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 class Served:
-    def __init__(self, folder: Path, args: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        command: str = "serve",  # or "desk": the editors' desk, which answers /healthz too
+    ) -> None:
         self.log = ""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "digest", "serve", *args],
+            [sys.executable, "-m", "digest", command, *args],
             cwd=folder,
             env=env or environment(),
             stdout=subprocess.PIPE,
@@ -75,7 +81,7 @@ class Served:
         self.url = self.process.stdout.readline().strip()
         if not self.url.startswith(("http://127.0.0.1:", "http://localhost:")):
             self.stop()
-            raise AssertionError(f"digest serve did not start: {self.log}")
+            raise AssertionError(f"digest {command} did not start: {self.log}")
         self.url = self.url.rstrip("/")
         wait_for(lambda: self.healthy(), "digest serve to answer")
 

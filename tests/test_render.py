@@ -6,8 +6,6 @@ import datetime as dt
 import email
 import email.policy
 import re
-import socket
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -38,20 +36,6 @@ def compose_to(tmp: Path, source: Path = SAMPLE, url: str = SAMPLE_URL) -> Path:
 @pytest.fixture
 def sample_build(tmp_path: Path) -> Build:
     return build(compose_to(tmp_path), SETTINGS)
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
-    """Any outgoing connection fails the test that asked for this fixture."""
-    attempts: list[object] = []
-
-    def refuse(self: socket.socket, address: object) -> None:
-        attempts.append(address)
-        raise AssertionError(f"rendering tried to connect to {address!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    yield attempts
 
 
 def test_sample_matches_the_golden_files(sample_build: Build, update_golden: bool) -> None:

@@ -6,8 +6,6 @@ this machine)."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,21 +32,6 @@ PLACEHOLDER_KEYS = ("newsletter.from", "newsletter.postal_address", "unsubscribe
 @pytest.fixture(autouse=True)
 def signing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIGEST_SIGNING_KEY", SIGNING_KEY)
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
-    """A connection anywhere fails the test: a refused send must refuse before sending."""
-    attempts: list[object] = []
-
-    def refuse(self: socket.socket, address: object) -> None:
-        attempts.append(address)
-        raise AssertionError(f"tried to connect to {address!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    yield attempts
 
 
 def real_provider(extra: str = "") -> str:

@@ -34,6 +34,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def _email(value: str) -> str:
+    """checked_address, imported when used: email-validator costs start-up time."""
     from digest.addresses import checked_address
 
     return checked_address(value)

@@ -180,11 +180,11 @@ async def read_form(request: Request) -> dict[str, str] | None:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_FORM:
-            return None
+    from digest.web.pages import read_body  # the public app's bounded reading, shared
+
+    body = await read_body(request, MAX_FORM)
+    if body is None:
+        return None
     fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=5000)
     return {key: values[0] for key, values in fields.items()}
 

@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from digest.desk.app import DeskState, locked_out, page, requires, see_other
+from digest.desk.app import DeskState, locked_out, requires, see_other
 from digest.desk.editing import StaleSave, arrange, issue_path
-from digest.desk.issue_routes import editor_page
+from digest.desk.issue_routes import conflict_page, editor_page
 from digest.desk.sessions import Signed
 from digest.errors import DigestError
 
@@ -35,8 +35,7 @@ def routes(state: DeskState) -> list[Route]:
                 state.settings.compose.excerpt.preheader_chars,
             )  # fmt: skip
         except StaleSave as stale:
-            return page(state, "conflict", 409, signed, name=path.stem, mine=stale.mine,
-                        theirs=stale.theirs, message=str(stale))  # fmt: skip
+            return conflict_page(state, signed, path.stem, stale)
         except DigestError as err:
             return await editor_page(state, path.stem, signed, 400, problem=str(err))
         await state.call(state.store.audit, signed.user.email, "arranged", path.stem, what=done)

@@ -133,6 +133,14 @@ async def editor_page(
     )  # fmt: skip
 
 
+def conflict_page(state: DeskState, signed: Signed, name: str, stale: StaleSave) -> Response:
+    """A save refused because the file changed since it was opened: both versions."""
+    return page(
+        state, "conflict", 409, signed, name=name, mine=stale.mine, theirs=stale.theirs,
+        message=str(stale),
+    )  # fmt: skip
+
+
 def routes(state: DeskState) -> list[Route]:
     settings = state.settings
     subjects: dict[Path, tuple[int, str]] = {}
@@ -182,19 +190,13 @@ def routes(state: DeskState) -> list[Route]:
     async def save(request: Request, signed: Signed) -> Response:
         form: dict[str, str] = request.state.form
         name = request.path_params["name"]
-        try:
-            path = issue_path(state.issues, name)
-        except IssueFileError as err:
-            return page(state, "message", 404, signed, kind="no_issue", detail=str(err))
+        path = issue_path(state.issues, name)  # no such issue: the app's 404 page
         if refusal := await locked_out(state, path.stem, signed):
             return refusal
         try:
             saved = await state.call(apply_edits, path, form.get("base", ""), form, settings.limits)
         except StaleSave as stale:
-            return page(
-                state, "conflict", 409, signed, name=path.stem, mine=stale.mine,
-                theirs=stale.theirs, message=str(stale),
-            )  # fmt: skip
+            return conflict_page(state, signed, path.stem, stale)
         except IssueFileError as err:
             message = str(err)
             return await editor_page(

@@ -17,9 +17,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.comments import read_comments
-from digest.desk.app import DeskState, locked_out, page, requires, see_other
+from digest.desk.app import DeskState, locked_out, requires, see_other
 from digest.desk.editing import StaleSave, apply_edits, issue_path
-from digest.desk.issue_routes import editor_page
+from digest.desk.issue_routes import conflict_page, editor_page
 from digest.desk.sessions import Signed
 from digest.errors import DigestError, IssueFileError
 from digest.issuefile import Issue
@@ -117,8 +117,7 @@ def routes(state: DeskState) -> list[Route]:
         try:
             name, changed = await state.call(pick, path, form)
         except StaleSave as stale:
-            return page(state, "conflict", 409, signed, name=path.stem, mine=stale.mine,
-                        theirs=stale.theirs, message=str(stale))  # fmt: skip
+            return conflict_page(state, signed, path.stem, stale)
         except DigestError as err:
             return await editor_page(state, path.stem, signed, 400, problem=str(err))
         if changed:
