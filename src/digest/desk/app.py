@@ -225,6 +225,17 @@ def requires(
     return wrap
 
 
+def warm_up(settings: Settings) -> None:
+    """Load the renderer and compile the email's templates now, once per process, so the
+    first editor to open an issue does not wait for it."""
+    import digest.render.html  # noqa: F401  (MJML and premailer)
+    from digest.render.templates import HTML_TEMPLATE, TEXT_TEMPLATE, environment_for
+
+    env = environment_for(settings.render.templates)
+    for name in (HTML_TEMPLATE, TEXT_TEMPLATE):
+        env.get_template(name)
+
+
 def create_desk_app(settings: Settings, store: SQLiteStore, *, mounted: bool = False) -> Starlette:
     """The desk. Under ``desk.path`` when one is set; ``mounted``: the app to mount at
     that path in another (``digest serve``), its routes relative to it."""
@@ -244,6 +255,7 @@ def create_desk_app(settings: Settings, store: SQLiteStore, *, mounted: bool = F
     )
 
     state = DeskState(settings, store)
+    warm_up(settings)
 
     async def health(request: Request) -> Response:
         return Response("ok", media_type="text/plain")
