@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,82 @@ def test_inspect_says_how_the_page_was_read_and_what_was_left_out(
     assert result.exit_code == 0, result.output
     notes = [line for line in result.stdout.splitlines() if line.startswith("note: ")]
     assert any(said in note for note in notes), notes
+
+
+# --- where each part was found, and a profile for a page it cannot read ---------------
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    [
+        "conversation-page.html",
+        "layouts/conversation-replies.html",
+        "layouts/symposium-bios-each.html",
+        "layouts/we-asked-experts.html",
+        "layouts/ask-the-experts-headings.html",
+    ],
+)
+def test_inspect_says_where_on_the_page_each_name_affiliation_and_comment_was_found(
+    in_tmp: Path, fixture: str
+) -> None:
+    from lxml import html
+
+    page = FIXTURES / fixture
+    data = json.loads(run("inspect", str(page), "--url", SAMPLE_URL, "--json").stdout)
+    doc = html.document_fromstring(page.read_text())
+
+    def text_at(path: str) -> str:
+        [element] = doc.cssselect(path)  # the path leads to one element
+        return " ".join(element.text_content().split())
+
+    for expert in data["experts"]:
+        found = expert["found"]
+        assert expert["name"] in text_at(found["name"]), (expert["name"], found)
+        assert expert["first_sentence"][:20] in text_at(found["comment"]), found
+        if expert["affiliation"]:
+            first_part = expert["affiliation"].split(",")[0]
+            assert first_part.lower() in text_at(found["affiliation"]).lower(), found
+    text = run("inspect", str(page), "--url", SAMPLE_URL).stdout
+    assert f"found at:    name {data['experts'][0]['found']['name']}" in text
+
+
+def test_inspect_of_a_copied_page_gives_the_line_of_each_name_and_comment(in_tmp: Path) -> None:
+    page = FIXTURES / "layouts" / "night-trains-copy.txt"
+    data = json.loads(run("inspect", str(page), "--url", SAMPLE_URL, "--json").stdout)
+    lines = page.read_text().splitlines()
+    for expert in data["experts"]:
+        number = int(expert["found"]["name"].removeprefix("line "))
+        assert expert["name"] in lines[number - 1]
+        number = int(expert["found"]["comment"].removeprefix("line "))
+        assert expert["first_sentence"] in lines[number - 1]
+
+
+def test_a_page_inspect_cannot_read_gets_a_site_profile_that_reads_it(in_tmp: Path) -> None:
+    page = FIXTURES / "layouts" / "profiled-site.html"
+    url = "https://harbor.example/conversations/clean"
+    refused = run("inspect", str(page), "--url", url)
+    assert refused.exit_code == 1
+    assert "no experts found" in refused.stderr and "Traceback" not in refused.output
+    profile = refused.stderr[refused.stderr.index("sites:") :]
+    profile = "\n".join(line for line in profile.splitlines() if not line.startswith("digest:"))
+    Path("config.yaml").write_text(textwrap.dedent(profile) + "\n")
+    data = json.loads(run("inspect", str(page), "--url", url, "--json").stdout)
+    assert [e["name"] for e in data["experts"]] == ["Lucía Morales", "Ravi Iyer"]
+    assert [e["affiliation"] for e in data["experts"]] == [
+        "Director, Clean Coast Trust", "Marine Biologist, Lakeside University",
+    ]  # fmt: skip
+    assert any("site profile for harbor.example" in note for note in data["notes"])
+
+
+def test_a_page_read_by_its_shape_also_shows_a_profile_that_pins_the_reading(
+    in_tmp: Path,
+) -> None:
+    page = FIXTURES / "conversation-page.html"
+    data = json.loads(run("inspect", str(page), "--url", SAMPLE_URL, "--json").stdout)
+    assert data["suggested_profile"] == {
+        "host": "example.org", "comment": "div.response", "author": "p.author",
+        "affiliation": "p.affiliation",
+    }  # fmt: skip
+    # a page of headings has no repeated blocks to pin, and gets no suggestion
+    sample = json.loads(run("inspect", str(SAMPLE), "--url", SAMPLE_URL, "--json").stdout)
+    assert sample["suggested_profile"] is None

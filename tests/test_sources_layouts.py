@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 from digest.config import Settings
 from digest.excerpt import sentences
@@ -72,12 +73,15 @@ def test_names_with_a_colon_open_their_comments_in_a_copy() -> None:
     assert "Ferries" not in last and "Related" not in last
 
 
-@pytest.mark.parametrize("name", ["lighthouses-copy.txt", "night-trains-copy.txt"])
+@pytest.mark.parametrize(
+    "name", ["lighthouses-copy.txt", "night-trains-copy.txt", "experts-react-copy.txt"]
+)
 def test_a_copied_page_composes_into_an_issue(name: str, tmp_path: Path) -> None:
     from digest.compose import compose
 
     issue, _ = compose([str(LAYOUTS / name)], Settings(), url=URL, out_dir=tmp_path)
-    assert len(issue.sections[0].experts) == 3
+    assert [e.name for e in issue.sections[0].experts] == [c.name for c in read(name).comments]
+    assert len(issue.sections[0].experts) >= 2
     assert all(e.excerpt for e in issue.sections[0].experts)
 
 
@@ -152,6 +156,30 @@ def test_experts_react_with_an_opening_attribution_paragraph() -> None:
     ]
     assert first_sentence(conversation.comments[1]).startswith("Most emissions at berth")
     assert "Is a fee the right tool" in plain_text(conversation.intro[0])
+
+
+def test_a_copied_experts_react_page_reads_headlines_attributions_and_its_date() -> None:
+    conversation = read("experts-react-copy.txt")
+    assert conversation.title == "Experts react: Will heat pumps win the winter?"
+    assert str(conversation.date) == "2026-01-12"
+    assert [c.name for c in conversation.comments] == ["Ingrid Solberg", "Omar Haddad"]
+    assert [c.affiliation for c in conversation.comments] == [
+        "Professor of building physics, Bergen School of Engineering",
+        "Director of the Open Markets Project, Lakeside University",
+    ]
+    assert [c.headline for c in conversation.comments] == [
+        "Insulate first, then pump", "Fix the tariff before the hardware",
+    ]  # fmt: skip
+    assert first_sentence(conversation.comments[0]).startswith("A heat pump in a draughty")
+    assert len(conversation.comments[0].paragraphs) == 2
+    intro = " ".join(plain_text(p) for p in conversation.intro)
+    assert intro.startswith("Gas boilers are banned") and intro.endswith("switch.")
+    everything = intro + " ".join(
+        plain_text(p) for c in conversation.comments for p in c.paragraphs
+    )
+    for stray in ("Lena Marsh", "Jump to", "Solberg: Insulation", "is a professor", "Share",
+                  "Related", "©", "January 12"):  # fmt: skip
+        assert stray not in everything, stray
 
 
 # --- "Ask the experts" roundups: a name and title line, a bold verdict, the answer ----
@@ -362,3 +390,33 @@ def test_a_chinese_conversation_with_bold_names_and_full_width_colons() -> None:
     assert "平台应该承担哪些责任" in plain_text(conversation.intro[0])
     everything = " ".join(plain_text(p) for c in conversation.comments for p in c.paragraphs)
     assert "骑手太辛苦了" not in everything and "作者为" not in everything
+
+
+# --- every fixture at once, against the table of what it must read as ------------------
+
+EXPECTED = YAML(typ="safe").load((LAYOUTS / "expected.yaml").read_text(encoding="utf-8"))
+
+
+def test_the_table_covers_every_layout_fixture() -> None:
+    on_disk = {p.name for p in LAYOUTS.iterdir() if p.suffix in {".html", ".txt"}}
+    assert on_disk == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_layout_fixture_reads_as_its_table_says(name: str) -> None:
+    from digest.errors import SourceError
+
+    expected = EXPECTED[name]
+    if "refused" in expected:
+        with pytest.raises(SourceError) as refused:
+            read(name)
+        assert expected["refused"] in str(refused.value)
+        return
+    conversation = read(name)
+    assert conversation.title == expected["title"]
+    assert str(conversation.date) == expected["date"]
+    intro = " ".join(plain_text(p) for p in conversation.intro)
+    assert intro.startswith(expected["intro_begins"]), intro
+    assert [[c.name, c.affiliation, first_sentence(c)] for c in conversation.comments] == expected[
+        "experts"
+    ]

@@ -40,10 +40,10 @@ class ConfigError(DigestError):
 class SourceError(DigestError):
     """A conversation source (file or URL) could not be read or parsed."""
 
-    def __init__(self, source: str, reason: str) -> None:
+    def __init__(self, source: str, reason: str, *, details: list[str] | None = None) -> None:
         self.source = source
         self.reason = reason
-        super().__init__(f"{source}: {reason}")
+        super().__init__(f"{source}: {reason}", details=details)
 
 
 class NothingNew(DigestError):

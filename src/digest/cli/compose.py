@@ -260,14 +260,12 @@ def inspect_command(source: str, url: str | None, as_json: bool, config_path: st
     expert, before composing anything from it."""
     import json
 
-    from digest.inspect import as_text, describe
-    from digest.sources import read_conversation
+    from digest.inspect import as_text, inspect_source
     from digest.sources.fetch import make_client
 
     settings = settings_from(config_path)
     with make_client(settings.fetch) as client:
-        conversation = read_conversation(source, settings=settings, url=url, client=client)
-    described = describe(conversation)
+        described = inspect_source(source, settings=settings, url=url, client=client)
     if as_json:
         click.echo(json.dumps(described, ensure_ascii=False, indent=2))
     else:

@@ -225,6 +225,11 @@ def conversation_from_blocks(
     ):
         if (reacted := read(items[i:])) is not None:
             intro_paras, reactions = reacted
+            for para in intro_paras:  # a copied page's date line sits in its intro
+                if (found := parse_date(plain_text(para))) is not None:
+                    date = date or found
+                    intro_paras = [p for p in intro_paras if p is not para]
+                    break
             return Conversation(
                 title=title, url=url, date=date, source=source, comments=tuple(reactions),
                 intro=tuple(join_broken_paragraphs(_strip_signoff(intro_paras))),

@@ -33,6 +33,8 @@ KICKER = re.compile(
 )
 NOTE = re.compile(r"^(update|updated|editor'?s note|correction)\s*:", re.I)
 NAME_THEN_TEXT = re.compile(r"^(?P<name>[^:]{3,60}):\s+(?P<text>\S.*)$")
+# "—Name is a senior fellow at …": an "experts react" part's closing attribution
+ATTRIBUTION = re.compile(r"^[—–-]\s*(?P<name>[^,]{3,60}?)(?P<rest>,?\s+(?:is|was|serves as)\s+.+)$")
 
 
 def is_plain_copy(text: str) -> bool:
@@ -99,6 +101,9 @@ def copy_to_markdown(text: str) -> tuple[str, str | None, str | None]:
         if after and kicker.lower() in after[0].lower() and after[0] in rest:
             description = after[0]
             rest.remove(description)
+    reacted = _react_copy(rest)
+    if reacted is not None:
+        return "\n\n".join(out + reacted) + "\n", kicker, description
     in_experts, dated = False, False
     i = 0
     while i < len(rest):
@@ -131,3 +136,43 @@ def copy_to_markdown(text: str) -> tuple[str, str | None, str | None]:
             continue
         out.append(escape_markdown(line))
     return "\n\n".join(out) + "\n", kicker, description
+
+
+def _attribution_name(line: str) -> str | None:
+    found = ATTRIBUTION.match(line)
+    return found["name"] if found and looks_like_name(found["name"]) else None
+
+
+def _react_copy(lines: list[str]) -> list[str] | None:
+    """The Markdown of a copied "experts react" page: parts under their headlines, each
+    closed by "—Name is …". The headline of a part is the last line before its text that
+    is not a sentence; the intro keeps only sentences and the date. None when fewer than
+    two lines are attributions."""
+    end = next((i for i, line in enumerate(lines) if FOOTER.match(line)), len(lines))
+    lines = lines[:end]
+    closing = [i for i, line in enumerate(lines) if _attribution_name(line)]
+    if len(closing) < 2:
+        return None
+    headings, start = [], 0
+    for at in closing:
+        heading = next(
+            (j for j in range(at - 1, start - 1, -1) if not lines[j].endswith((".", "?", "!"))),
+            None,
+        )
+        if heading is None:
+            return None
+        headings.append(heading)
+        start = at + 1
+    out = [
+        escape_markdown(line)
+        for line in lines[: headings[0]]
+        if (line.endswith((".", "?", "!")) and not line.lower().startswith("by "))
+        or parse_date(line)
+    ]
+    for heading, at in zip(headings, closing, strict=True):
+        out.append(f"## {escape_markdown(lines[heading])}")
+        out += [escape_markdown(line) for line in lines[heading + 1 : at]]
+        name = _attribution_name(lines[at]) or ""
+        rest = lines[at][lines[at].index(name) + len(name) :]
+        out.append(f"—**{escape_markdown(name)}**{escape_markdown(rest)}")
+    return out
