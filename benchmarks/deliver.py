@@ -78,13 +78,21 @@ def fill_store(path: Path, count: int) -> None:
     store = SQLiteStore(path)
     now = stamp(now_utc())
     with store.transaction() as db:
+        # everyone in Asia: a segment "region = 'Asia'" picks every one of them, so a
+        # segmented send mails as many as an unsegmented one (--segment compares them)
         db.executemany(
             "INSERT INTO subscribers (uid, email, name, status, attributes, created_at, updated_at)"
-            " VALUES (?, ?, ?, 'active', '{}', ?, ?)",
+            " VALUES (?, ?, ?, 'active', '{\"region\": \"Asia\"}', ?, ?)",
             (
                 (f"u{i:015d}", f"reader{i:07d}@example.org", f"Reader {i}", now, now)
                 for i in range(count)
             ),
+        )
+        # each on the default newsletter, as an import would make them
+        db.execute(
+            "INSERT INTO subscriptions (subscriber_id, newsletter, status, changed_at)"
+            " SELECT id, 'main', 'subscribed', ? FROM subscribers",
+            (now,),
         )
     store.close()
 
@@ -127,7 +135,7 @@ def run_child(mode: str, folder: Path, fake: FakeProcess, settings: Settings) ->
     return result
 
 
-def bench(provider: str, count: int) -> dict[str, object]:
+def bench(provider: str, count: int, segment: str | None = None) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
         folder = Path(tmp)
         fake = FakeProcess(provider)
@@ -153,6 +161,7 @@ def bench(provider: str, count: int) -> dict[str, object]:
                     database=str(folder / "bench.sqlite3"),
                     concurrency=int(os.environ.get("BENCH_CONCURRENCY", "2")),
                 ),
+                audience={"fields": {"region": {"type": "text"}}},
             )
             fill_store(folder / "bench.sqlite3", count)
             os.environ[SIGNING_ENV] = "benchmark-signing-key-0123456789"
@@ -164,7 +173,7 @@ def bench(provider: str, count: int) -> dict[str, object]:
             )
             write_issue(dump_issue(issue), path, force=True)
             store = SQLiteStore(folder / "bench.sqlite3")
-            schedule(store, path, settings, "now", "UTC", dt.datetime.now(dt.UTC))
+            schedule(store, path, settings, "now", "UTC", dt.datetime.now(dt.UTC), segment=segment)
             store.close()
             digest = run_child("deliver", folder, fake, settings)
             row_bytes = bytes_per_delivery_row(folder / "bench.sqlite3", count)
@@ -175,6 +184,7 @@ def bench(provider: str, count: int) -> dict[str, object]:
             fake.close()
     return {
         "provider": provider,
+        "segment": segment,
         "subscribers": count,
         "digest_seconds": round(digest["seconds"], 2),
         "digest_messages_per_second": round(count / digest["seconds"]),
@@ -201,11 +211,14 @@ def main() -> None:
         default=["mailgun", "postmark", "smtp"],
         choices=["mailgun", "postmark", "smtp"],
     )
+    parser.add_argument(
+        "--segment", help="schedule with this segment, e.g. \"region = 'Asia'\" (everyone)"
+    )
     args = parser.parse_args()
     for count in args.subscribers:
         for provider in args.provider:
             started = time.monotonic()
-            result = bench(provider, count)
+            result = bench(provider, count, args.segment)
             result["total_run_seconds"] = round(time.monotonic() - started, 1)
             print(json.dumps(result), flush=True)
 

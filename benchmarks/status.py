@@ -41,6 +41,11 @@ def build(folder: Path, count: int) -> Path:
             " VALUES (?, ?, NULL, 'active', '{}', ?, ?)",
             ((f"u{i:015d}", f"reader{i:07d}@example.org", text, text) for i in range(count)),
         )
+        db.execute(
+            "INSERT INTO subscriptions (subscriber_id, newsletter, status, changed_at)"
+            " SELECT id, 'main', 'subscribed', ? FROM subscribers",
+            (text,),
+        )
     store.save_schedule(ScheduledIssue(SLUG, f"issues/{SLUG}.yaml", "h", now, "scheduled", "{}"))
     key = store.db.execute("SELECT key FROM issues WHERE slug = ?", (SLUG,)).fetchone()[0]
     start = unix(now) - 3600

@@ -14,9 +14,10 @@ from lxml import html as lxml_html
 
 from digest.build import Build, build, write_outputs
 from digest.compose import compose
-from digest.config import Newsletter, Render, Settings
+from digest.config import Render, Settings
 from digest.errors import RenderError
 from digest.issuefile import dump_issue, write_issue
+from digest.newsletters import Newsletter
 from digest.render import NAME_MARKER, UNSUBSCRIBE_MARKER, render_issue
 from digest.render.message import Recipient, personalise, to_email
 from digest.render.templates import bundled_templates

@@ -102,7 +102,9 @@ def test_cli_schedule_list_and_unschedule(in_tmp: Path, signing: None) -> None:
     path = sample_issue(in_tmp / "issues")
     result = run("schedule", str(path), "--at", "2030-07-01 09:00", "--tz", "Europe/London")
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip().endswith("for 2030-07-01 09:00 BST (2030-07-01 08:00 UTC)")
+    scheduled, reach = result.stdout.strip().splitlines()
+    assert scheduled.endswith("for 2030-07-01 09:00 BST (2030-07-01 08:00 UTC)")
+    assert reach == "to 0 subscriber(s) of main as of now"  # nobody on the list yet
     listed = run("schedule", "--list", "--tz", "Europe/London").stdout
     assert "2030-07-01 09:00 BST  scheduled" in listed
     assert run("unschedule", str(path)).stdout == f"unscheduled {path.stem}\n"

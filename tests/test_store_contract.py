@@ -642,3 +642,32 @@ def test_every_public_store_method_turns_database_errors_into_one_line_on_both_s
     # an override stays the subclass's own, guarded once
     assert PostgresStore.claim_issue.__wrapped__.__qualname__ == "PostgresStore.claim_issue"  # type: ignore[attr-defined]
     assert SQLiteStore.claim_issue.__wrapped__.__qualname__ == "Issues.claim_issue"  # type: ignore[attr-defined]
+
+
+def test_newsletters_imports_and_choices_alike(store: SQLiteStore) -> None:
+    """Subscriptions per newsletter, an export's leavers never active, the subscription
+    page's choices and leaving one newsletter: the same on both stores."""
+    leaving = {"cy@example.org": "unsubscribed", "dee@example.org": "bounced"}
+    report = store.upsert_subscribers(
+        [("ann@example.org", "Ann", {}), ("cy@example.org", "Cy", {}),
+         ("dee@example.org", None, {})],
+        resubscribe=False, newsletters=("main", "alerts"), leaving=leaving,
+        joined={"ann@example.org": "2024-03-02"},
+    )  # fmt: skip
+    assert report.added == 3 and report.left == 2
+    assert str(store.get_subscriber("ann@example.org").created_at).startswith("2024-03-02")  # type: ignore[union-attr]
+    assert store.count_subscribers() == {"active": 1, "unsubscribed": 1, "bounced": 1}
+    assert store.newsletter_counts() == {"main": 1, "alerts": 1}
+    ann = store.get_subscriber("ann@example.org")
+    assert ann is not None
+    store.request_unsubscribe(ann.uid, "one-click", "alerts")
+    store.apply_inbox()
+    assert store.subscriptions_of(ann.uid)[1] == {"main": "subscribed", "alerts": "unsubscribed"}  # type: ignore[index]
+    store.request_choice(
+        ann.uid, {"name": "Ann Lee", "newsletters": ["alerts"], "offered": ["main", "alerts"]}
+    )
+    store.apply_inbox()
+    assert store.subscriptions_of(ann.uid)[1] == {"main": "unsubscribed", "alerts": "subscribed"}  # type: ignore[index]
+    assert store.get_subscriber("ann@example.org").name == "Ann Lee"  # type: ignore[union-attr]
+    assert store.rename_newsletter("alerts", "news") == 1
+    assert store.newsletter_counts() == {"main": 0, "news": 1}

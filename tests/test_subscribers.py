@@ -145,9 +145,10 @@ def test_cli_import_add_remove_list_count_export(in_tmp: Path) -> None:
     )
     assert "active\t1\nunsubscribed\t1" in run("subscribers", "count").stdout
     assert run("subscribers", "export", "out.csv").exit_code == 0
-    assert (in_tmp / "out.csv").read_text().splitlines()[
-        0
-    ] == "email,name,status,created_at,updated_at"
+    exported = (in_tmp / "out.csv").read_text().splitlines()
+    assert exported[0] == "email,name,status,newsletters,created_at,updated_at"
+    assert exported[1].startswith("ann@example.org,Ann,unsubscribed,,")  # left: on none
+    assert exported[2].startswith("bob@example.org,Bob,active,main,")
     forgot = run("subscribers", "remove", "bob@example.org", "--forget")
     assert forgot.stdout == "forgot bob@example.org\n"
 

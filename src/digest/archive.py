@@ -53,6 +53,7 @@ def web_version(issue: Issue, settings: Settings, slug: str) -> WebVersion:
     """The issue as the archive shows it: rendered like the email, nothing personal."""
     from digest.render import render_issue  # loads Jinja2, MJML and premailer
 
+    settings = settings.for_newsletter(issue.newsletter)
     rendered = render_issue(issue, settings, slug, web_version=True)
     return WebVersion(
         slug=slug,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from digest.checks import Finding, check_all
 from digest.config import Settings
-from digest.errors import RenderError
+from digest.errors import ConfigError, IssueFileError, RenderError
 from digest.fileio import write_tree
 from digest.issuefile import Issue, issue_slug, load_issue
 from digest.render import RenderedIssue, render_issue
@@ -23,10 +23,20 @@ class Build:
     sample: Message  # the message as the configured sample recipient gets it
     eml: bytes
     findings: list[Finding]
+    newsletter: str = ""  # the key of the newsletter it goes to
 
     @property
     def slug(self) -> str:
         return self.rendered.slug
+
+
+def settings_for(issue: Issue, path: Path, settings: Settings) -> Settings:
+    """``settings`` with the issue's newsletter (its name, From, List-Id, footer) in
+    place of the default; an issue naming an undeclared newsletter is refused."""
+    try:
+        return settings.for_newsletter(issue.newsletter)
+    except ConfigError as err:
+        raise IssueFileError(f"{path}: {err}") from None
 
 
 def sample_recipient(settings: Settings) -> Recipient:
@@ -53,6 +63,7 @@ def build(
     from digest.readiness import send_readiness
 
     issue = load_issue(path, settings.limits)
+    settings = settings_for(issue, path, settings)
     rendered = render_issue(
         issue, settings, issue_slug(path), staff_note=staff_note, for_staff=for_staff
     )
@@ -61,7 +72,7 @@ def build(
     findings = check_all(issue, rendered, sample.html, settings)
     if for_subscribers:
         findings = sorted(findings + send_readiness(settings), key=lambda f: f.level != "error")
-    return Build(path, issue, rendered, sample, eml, findings)
+    return Build(path, issue, rendered, sample, eml, findings, settings.newsletter.key)
 
 
 def write_outputs(result: Build, out_dir: Path) -> list[Path]:

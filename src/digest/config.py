@@ -11,77 +11,28 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
+from digest.api.settings import Api
 from digest.brand import Brand
 from digest.desk.settings import Desk
 from digest.errors import ConfigError
+from digest.fields import Audience
+from digest.headerchars import has_line_break
+from digest.newsletters import Newsletter, NewsletterOverride, merged, newsletter_key
 from digest.storeconfig import DEFAULT_DATABASE, read_config
 from digest.yamlio import validate
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
-
-
-def has_line_break(text: str) -> bool:
-    """Whether ``text`` would break a mail header or a one-line field: any line break
-    Python knows (CR, LF, U+2028, U+2029, …) or other control character."""
-    return any(c in LINE_BREAKS or (ord(c) < 32 and c != "\t") or c == "\x7f" for c in text)
-
-
-class Newsletter(_Section):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    name: str = "The Conversation Digest"
-    language: str = Field("en", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-    sender: str = Field("The Conversation Digest <digest@example.org>", alias="from")
-    reply_to: str | None = None
-    postal_address: str = "The Conversation Digest, 1 Example Street, Springfield 01234, USA"
-    greeting: str | None = None  # e.g. "Dear {name},"; {name} is filled per recipient
-    greeting_fallback: str = "reader"
-    direction: Literal["ltr", "rtl"] | None = None  # None: from the language
-    list_id: str | None = Field(  # RFC 2919; None: "<name>.<sender's domain>"
-        None,
-        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$",
-        max_length=255,
-    )
-    sender_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$", max_length=64)
-
-    @field_validator("name", "sender", "reply_to", "greeting", "greeting_fallback")
-    @classmethod
-    def _one_line(cls, value: str | None) -> str | None:
-        if value is not None and has_line_break(value):
-            raise ValueError("must be one line (no line breaks or control characters)")
-        return value
-
-    @field_validator("sender", "reply_to")
-    @classmethod
-    def _address(cls, value: str | None) -> str | None:
-        if value is not None:
-            from email.utils import parseaddr  # on use: it costs start-up time
-
-            _, address = parseaddr(value)
-            if "@" not in address:
-                raise ValueError("must be an email address, e.g. 'Name <news@example.org>'")
-        return value
-
-    @field_validator("greeting")
-    @classmethod
-    def _greeting(cls, value: str | None) -> str | None:
-        if value is not None and "{name}" not in value:
-            raise ValueError("must contain {name}")
-        if value is not None:
-            try:
-                value.format(name="Reader")
-            except (IndexError, KeyError, ValueError, AttributeError):
-                raise ValueError(
-                    "may hold {name} and nothing else in braces (write {{ and }} for a brace)"
-                ) from None
-        return value
 
 
 def is_local_url(url: str) -> bool:
@@ -379,7 +330,9 @@ class Delivery(_Section):
 
 
 class Settings(_Section):
-    newsletter: Newsletter = Newsletter()
+    newsletter: Newsletter = Newsletter()  # the default newsletter
+    newsletters: dict[str, NewsletterOverride] = {}  # more, by key: what differs from it
+    audience: Audience = Audience()  # subscriber fields, import columns, saved segments
     unsubscribe: Unsubscribe = Unsubscribe()
     render: Render = Render()
     brand: Brand = Brand()
@@ -394,6 +347,51 @@ class Settings(_Section):
     webhooks: Webhooks = Webhooks()
     web: Web = Web()
     desk: Desk = Desk()
+    api: Api = Api()
+
+    @field_validator("newsletters")
+    @classmethod
+    def _each_newsletter(
+        cls, value: dict[str, NewsletterOverride], info: ValidationInfo
+    ) -> dict[str, NewsletterOverride]:
+        default = info.data.get("newsletter", Newsletter())
+        for key, override in value.items():
+            newsletter_key(key)
+            if key == default.key:
+                raise ValueError(
+                    f"{key!r} is the default newsletter's key (newsletter.key); "
+                    "give the others keys of their own"
+                )
+            try:
+                merged(default, key, override)
+            except ValidationError as err:
+                problem = err.errors()[0]
+                where = ".".join(str(p) for p in problem["loc"])
+                message = str(problem["msg"]).removeprefix("Value error, ")
+                raise ValueError(f"{key}.{where}: {message}") from None
+        return value
+
+    @property
+    def newsletter_keys(self) -> tuple[str, ...]:
+        """Every newsletter's key, the default first."""
+        return (self.newsletter.key, *self.newsletters)
+
+    def newsletter_for(self, key: str | None) -> Newsletter:
+        """The newsletter ``key`` (None: the default), or a ConfigError naming the keys."""
+        if key is None or key == self.newsletter.key:
+            return self.newsletter
+        if key not in self.newsletters:
+            raise ConfigError(
+                f"newsletter {key!r} is not declared in config.yaml "
+                f"(declared: {', '.join(self.newsletter_keys)})"
+            )
+        return merged(self.newsletter, key, self.newsletters[key])
+
+    def for_newsletter(self, key: str | None) -> Settings:
+        """These settings with the newsletter ``key`` in place of the default: what
+        rendering, checks and headers of an issue for that newsletter read."""
+        chosen = self.newsletter_for(key)
+        return self if chosen is self.newsletter else self.model_copy(update={"newsletter": chosen})
 
     @property
     def unsubscribe_url(self) -> str:

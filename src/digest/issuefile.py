@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from digest.config import Limits, has_line_break
+from digest.config import Limits
 from digest.errors import IssueFileError
+from digest.headerchars import has_line_break
 from digest.slugs import issue_slug as issue_slug  # re-exported
 from digest.yamlio import read_yaml, validate
 
@@ -69,6 +70,7 @@ class Section(_Strict):
 
 class Issue(_Strict):
     subject: str = Field(min_length=1)
+    newsletter: str | None = None  # its key in config.yaml; None: the default newsletter
     preheader: str | None = None
     date: dt.date
     editor_note: str | None = None  # inline Markdown, shown above the conversations
@@ -145,11 +147,10 @@ def _commented(issue: Issue) -> CommentedMap:
         if section.feed_entry:
             values["feed_entry"] = section.feed_entry
         sections.append(mapping(values))
-    top: dict[str, Any] = {
-        "subject": issue.subject,
-        "preheader": issue.preheader,
-        "date": issue.date,
-    }
+    top: dict[str, Any] = {"subject": issue.subject}
+    if issue.newsletter:
+        top["newsletter"] = issue.newsletter
+    top |= {"preheader": issue.preheader, "date": issue.date}
     if issue.editor_note or len(issue.sections) > 1:
         top["editor_note"] = issue.editor_note  # an invitation to write one
     top["sections"] = sections

@@ -20,8 +20,9 @@ from email.utils import parseaddr
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from digest.config import Newsletter, Settings
+from digest.config import Settings
 from digest.errors import ConfigError
+from digest.newsletters import Newsletter
 
 if TYPE_CHECKING:  # checks loads lxml and Jinja2, which delivery never needs
     from digest.checks import Finding

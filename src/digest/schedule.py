@@ -89,6 +89,18 @@ def rendered_from_json(text: str) -> RenderedIssue:
     return RenderedIssue(**json.loads(text))
 
 
+def segment_for(settings: Settings, segment: str | None) -> str | None:
+    """What a scheduled issue keeps of ``segment`` (a saved segment's name, or an
+    expression): its text and parsed tree as JSON; a bad one is refused by name."""
+    if segment is None:
+        return None
+    from digest.segments import parse_segment
+    from digest.store.segments import segment_json
+
+    text = settings.audience.segments.get(segment, segment)
+    return segment_json(text, parse_segment(text, settings.audience.segment_fields()))
+
+
 def schedule(
     store: Store,
     path: Path,
@@ -98,9 +110,13 @@ def schedule(
     now: dt.datetime,
     *,
     expected_hash: str | None = None,
+    segment: str | None = None,
 ) -> ScheduledIssue:
     """Check, render and freeze the issue at ``path``, to go out at ``at``.
-    ``expected_hash``: only the file with these bytes (an approved version) is frozen."""
+    ``expected_hash``: only the file with these bytes (an approved version) is frozen.
+    ``segment``: an expression over the subscriber fields, or a saved segment's name;
+    the issue goes to the newsletter's subscribers it selects."""
+    chosen = segment_for(settings, segment)
     signing_keys(settings)  # no delivery can work without them: say so now
     send_at = parse_send_time(at, tz_name, now)
     not_in_the_past(at, send_at, now)
@@ -140,6 +156,8 @@ def schedule(
         status=status,
         rendered_json=rendered_to_json(result.rendered),
         web_json=web_version(result.issue, settings, result.slug).to_json(),
+        newsletter=result.newsletter,
+        segment=chosen,
     )
     store.save_schedule(frozen)
     store.record_signing_key(key_id(signing_keys(settings)[0]))  # the key its links carry

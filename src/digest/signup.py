@@ -35,12 +35,23 @@ CONFIRM_PATH = "/confirm/{token}"
 MAX_NAME = 200
 
 
-def signup_form(settings: Settings) -> str:
+def signup_form(settings: Settings, newsletters: tuple[str, ...] = ()) -> str:
     """The signup form as HTML (``pages/signup_form.html.j2``): a plain POST that works
-    without JavaScript, for embedding in a site's own pages."""
+    without JavaScript, for embedding in a site's own pages. ``newsletters``: the keys it
+    signs people up to (one: a hidden field; several: boxes to tick); none: every
+    declared newsletter is offered, the default one ticked."""
     from digest.render.pages import render_page
 
-    return render_page(settings, "signup_form", honeypot=HONEYPOT)
+    for key in newsletters:
+        settings.newsletter_for(key)  # an undeclared key is refused by name
+    extra: dict[str, object] = {"honeypot": HONEYPOT}
+    if newsletters:
+        extra["signup_choices"] = [
+            {"key": key, "name": settings.newsletter_for(key).name,
+             "description": settings.newsletter_for(key).description, "checked": True}
+            for key in newsletters
+        ]  # fmt: skip
+    return render_page(settings, "signup_form", **extra)
 
 
 def confirmation(settings: Settings) -> RenderedIssue:

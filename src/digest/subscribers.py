@@ -13,16 +13,21 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, NamedTuple, TextIO
 
 from email_validator import EmailNotValidError
 
 from digest.addresses import normalise_email
+from digest.defaultkey import DEFAULT_KEY
 from digest.errors import DigestError
-from digest.store import Store, UpsertReport
+from digest.fields import Audience
+from digest.listformats import recognise
+from digest.store import Store, Subscriber, UpsertReport
 
+NO_FIELDS = Audience()
+OWN_COLUMNS = frozenset({"status", "newsletters"})
 MAX_FIELD = 1000  # characters; a longer name or address is a broken file, not a person
-EMAIL_HEADERS = ("email", "e-mail", "email address", "e-mail address", "mail")
+EMAIL_HEADERS = ("email", "e-mail", "email address", "e-mail address", "email_address", "mail")
 NAME_HEADERS = ("name", "full name", "full_name")
 
 
@@ -37,13 +42,21 @@ class ImportReport(UpsertReport):
 
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason)
     encoding: str = "utf-8"
+    kind: str = "a CSV file"  # the export recognised by its header: "a Mailchimp export"
 
     def lines(self) -> list[str]:
         out = [f"row {row}: {reason}" for row, reason in self.rejected]
+        if self.kind != "a CSV file":
+            out.append(f"read as {self.kind}")
         summary = f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, rejected {len(self.rejected)}"
         if self.kept:
             summary += f" ({self.kept} of the unchanged had unsubscribed, bounced or complained: not re-activated)"
         out.append(summary)
+        if self.left:
+            out.append(
+                f"{self.left} came in as the file says they left (unsubscribed, bounced or "
+                "complained): never active, never mailed"
+            )
         return out
 
 
@@ -160,22 +173,33 @@ def _text_stream(path: Path, encoding: str) -> TextIO:
     return io.TextIOWrapper(_open(path), encoding=encoding, errors="strict", newline="")
 
 
+class Row(NamedTuple):
+    number: int
+    email: str  # as written
+    name: str | None
+    attributes: dict[str, object]
+    left: str | None  # the status the file says its person left with
+    problem: str | None  # why a value cannot be taken
+    joined: str | None  # YYYY-MM-DD: when they subscribed, where the export says
+
+
 def read_rows(
-    path: Path, report: ImportReport, encoding: str | None = None
-) -> Iterator[tuple[int, str, str | None, dict[str, str]]]:
-    """(row number, email as written, name, other columns) for each data row, read from
-    the file as a stream (one row in memory at a time)."""
+    path: Path, report: ImportReport, encoding: str | None = None, audience: Audience = NO_FIELDS
+) -> Iterator[Row]:
+    """Each data row, read from the file as a stream (one row in memory at a time).
+    Columns the declared fields name are typed and kept under the field's name; the
+    others as text."""
     report.encoding = choose_encoding(path, encoding)
     with _text_stream(path, report.encoding) as stream:
         try:
-            yield from _rows(path, stream)
+            yield from _rows(path, stream, report, audience)
         except UnicodeDecodeError as err:
             raise ImportError_(
                 f"{path}: cannot be read as {report.encoding} ({err.reason}); pass --encoding NAME"
             ) from None
 
 
-def _rows(path: Path, stream: TextIO) -> Iterator[tuple[int, str, str | None, dict[str, str]]]:
+def _rows(path: Path, stream: TextIO, report: ImportReport, audience: Audience) -> Iterator[Row]:
     first_line = stream.readline()
     if not first_line.strip():
         raise ImportError_(f"{path}: empty file")
@@ -194,13 +218,26 @@ def _rows(path: Path, stream: TextIO) -> Iterator[tuple[int, str, str | None, di
             f"{path}: the header row has no email column (found: {', '.join(header) or 'nothing'})"
         )
     name_col = next((lowered.index(h) for h in NAME_HEADERS if h in lowered), None)
-    first = lowered.index("first_name") if "first_name" in lowered else None
-    last = lowered.index("last_name") if "last_name" in lowered else None
+    kind = recognise(lowered)
+    report.kind = kind.name
+    first, last = kind.first, kind.last
     width = len(header)
     checked = [i for i in (email_col, name_col) if i is not None]
+    # digest's own export's status and newsletters are what the import decides, not
+    # attributes to keep (the newsletters come from --newsletter)
     other_cols = [
-        (i, header[i]) for i in range(width) if i not in (email_col, name_col) and header[i]
-    ]
+        (i, header[i]) for i in range(width)
+        if i not in (email_col, name_col) and header[i] and lowered[i] not in OWN_COLUMNS
+    ]  # fmt: skip
+    fields = audience.column_map()
+    if audience.unknown_columns == "refuse":
+        unknown = [c for i, c in other_cols if c.lower() not in fields and i not in (first, last)]
+        if unknown:
+            raise ImportError_(
+                f"{path}: no field takes the column(s) {', '.join(unknown)} "
+                "(audience.unknown_columns is refuse: declare them in audience.fields, "
+                "or remove them); nothing was imported"
+            )
     number = 1
     try:
         for number, row in enumerate(reader, start=2):
@@ -220,12 +257,24 @@ def _rows(path: Path, stream: TextIO) -> Iterator[tuple[int, str, str | None, di
             if not name and (first is not None or last is not None):
                 parts = [cells[i].strip() for i in (first, last) if i is not None]
                 name = " ".join(p for p in parts if p) or None
-            others: dict[str, str] = {}
+            others: dict[str, object] = {}
+            problem = None
             for i, column in other_cols:
                 value = cells[i].strip()
-                if value:
-                    others[column] = value
-            yield number, cells[email_col], name or None, others
+                field = fields.get(column.lower())
+                if field is None:
+                    if value:
+                        others[column] = value
+                    continue
+                try:
+                    typed = field[1].convert(value)
+                except ValueError as err:
+                    problem = f"{field[0]} (column {column}): {err}"
+                    break
+                if typed is not None:
+                    others.setdefault(field[0], typed)
+            yield Row(number, cells[email_col], name or None, others, kind.left(cells),
+                      problem, kind.joined_on(cells))  # fmt: skip
     except csv.Error as err:
         raise ImportError_(
             f"{path}: row {number + 1} (line {reader.line_num}) does not parse ({err}; a quote "
@@ -258,14 +307,29 @@ def unclosed_quote(path: Path, row: int, fields: list[str]) -> None:
 
 
 def import_csv(
-    store: Store, path: Path, *, resubscribe: bool = False, encoding: str | None = None
+    store: Store,
+    path: Path,
+    *,
+    resubscribe: bool = False,
+    encoding: str | None = None,
+    newsletters: tuple[str, ...] = (DEFAULT_KEY,),
+    audience: Audience = NO_FIELDS,
 ) -> ImportReport:
     """Import ``path`` in one transaction, streaming it: memory stays flat however long
-    the file. A file that turns out broken part-way changes nothing."""
+    the file. A file that turns out broken part-way changes nothing. The active people
+    are subscribed to ``newsletters``; those the file says had left come in with their
+    status (listformats.py)."""
     report = ImportReport()
+    leaving: dict[str, str] = {}  # filled as the store reads the rows
+    joined: dict[str, str] = {}
 
-    def valid_rows() -> Iterator[tuple[str, str | None, dict[str, str], int]]:
-        for number, raw, name, others in read_rows(path, report, encoding):
+    def valid_rows() -> Iterator[tuple[str, str | None, dict[str, object], int]]:
+        for number, raw, name, others, left, problem, joined_on in read_rows(
+            path, report, encoding, audience
+        ):
+            if problem is not None:
+                report.rejected.append((number, problem))
+                continue
             if not raw.strip():
                 report.rejected.append((number, "no email address"))
                 continue
@@ -274,10 +338,18 @@ def import_csv(
             except EmailNotValidError as err:
                 report.rejected.append((number, f"{raw.strip()!r} is not a valid address ({err})"))
                 continue
+            if left is not None:
+                leaving[email] = left
+            if joined_on is not None:
+                joined[email] = joined_on
             yield email, name, others, number
 
-    outcome = store.upsert_subscribers(valid_rows(), resubscribe=resubscribe)
+    outcome = store.upsert_subscribers(
+        valid_rows(), resubscribe=resubscribe, newsletters=newsletters, leaving=leaving,
+        joined=joined,
+    )  # fmt: skip
     report.added, report.updated, report.kept = outcome.added, outcome.updated, outcome.kept
+    report.left = outcome.left
     report.unchanged = outcome.unchanged + outcome.kept
     for number, email in outcome.suppressed:
         report.rejected.append(
@@ -300,17 +372,41 @@ def spreadsheet_safe(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
+EXPORT_PAGE = 1000
+
+
 def export_csv(store: Store, path: Path) -> int:
-    """Every subscriber to ``path`` (UTF-8), cells that a spreadsheet would run defused."""
+    """Every subscriber to ``path`` (UTF-8) with every field: status, the newsletters
+    they get (space-separated keys) and a column per attribute any of them has; cells
+    that a spreadsheet would run defused. Two passes over the list: the attributes'
+    names first, so the header is complete; memory stays one page of subscribers."""
+    names = sorted({key for sub in store.iter_subscribers() for key in sub.attributes})
     count = 0
     try:
         with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["email", "name", "status", "created_at", "updated_at"])
+            writer.writerow(
+                ["email", "name", "status", "newsletters", "created_at", "updated_at", *names]
+            )
+            page: list[Subscriber] = []
+
+            def flush() -> None:
+                if not page:
+                    return
+                subscribed = store.subscribed_to([sub.id for sub in page])
+                for sub in page:
+                    row = [sub.email, sub.name or "", sub.status, " ".join(subscribed[sub.id]),
+                           sub.created_at, sub.updated_at,
+                           *(str(sub.attributes.get(key, "")) for key in names)]  # fmt: skip
+                    writer.writerow([spreadsheet_safe(cell) for cell in row])
+                page.clear()
+
             for sub in store.iter_subscribers():
-                row = [sub.email, sub.name or "", sub.status, sub.created_at, sub.updated_at]
-                writer.writerow([spreadsheet_safe(cell) for cell in row])
+                page.append(sub)
                 count += 1
+                if len(page) == EXPORT_PAGE:
+                    flush()
+            flush()
     except OSError as err:
         raise DigestError(f"{path}: cannot write ({err.strerror})") from None
     return count

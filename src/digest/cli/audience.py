@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from digest.cli.common import config_option, main, open_store, reports_errors, settings_from
 from digest.errors import DigestError
+
+if TYPE_CHECKING:
+    from digest.config import Settings
 
 
 def address_argument(email: str) -> str:
@@ -26,6 +30,19 @@ def subscribers() -> None:
     """Manage the subscriber list (stored in delivery.database)."""
 
 
+newsletter_option = click.option(
+    "--newsletter", "newsletters", multiple=True, metavar="KEY",
+    help="A newsletter to subscribe them to (repeat for several; default: the default one).",
+)  # fmt: skip
+
+
+def chosen_newsletters(settings: Settings, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The keys asked for, each checked against config.yaml; else the default's."""
+    for key in keys:
+        settings.newsletter_for(key)
+    return tuple(dict.fromkeys(keys)) or (settings.newsletter.key,)
+
+
 @subscribers.command("import")
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -38,17 +55,29 @@ def subscribers() -> None:
     metavar="NAME",
     help="The file's text encoding (default: UTF-8, or detected, and said).",
 )
+@newsletter_option
 @config_option
 @reports_errors
 def subscribers_import(
-    csv_file: Path, resubscribe: bool, encoding: str | None, config_path: str | None
+    csv_file: Path,
+    resubscribe: bool,
+    encoding: str | None,
+    newsletters: tuple[str, ...],
+    config_path: str | None,
 ) -> None:
-    """Add or update subscribers from a CSV file with a header row (email required)."""
+    """Add or update subscribers from a CSV file with a header row (email required).
+    Exports of Mailchimp, Substack, Buttondown and listmonk are recognised by their
+    headers: names are read, and people who had left come in as they left."""
     from digest.subscribers import import_csv
 
-    store = open_store(settings_from(config_path))
+    settings = settings_from(config_path)
+    chosen = chosen_newsletters(settings, newsletters)
+    store = open_store(settings)
     try:
-        report = import_csv(store, csv_file, resubscribe=resubscribe, encoding=encoding)
+        report = import_csv(
+            store, csv_file, resubscribe=resubscribe, encoding=encoding, newsletters=chosen,
+            audience=settings.audience,
+        )  # fmt: skip
     finally:
         store.close()
     how = "as named" if encoding else "detected; --encoding NAME reads it otherwise"
@@ -64,16 +93,25 @@ def subscribers_import(
 @click.option(
     "--resubscribe", is_flag=True, help="Make an unsubscribed or forgotten address active again."
 )
+@newsletter_option
 @config_option
 @reports_errors
 def subscribers_add(
-    email: str, name: str | None, resubscribe: bool, config_path: str | None
+    email: str,
+    name: str | None,
+    resubscribe: bool,
+    newsletters: tuple[str, ...],
+    config_path: str | None,
 ) -> None:
     """Add one subscriber."""
     address = address_argument(email)
-    store = open_store(settings_from(config_path))
+    settings = settings_from(config_path)
+    chosen = chosen_newsletters(settings, newsletters)
+    store = open_store(settings)
     try:
-        outcome = store.upsert_subscribers([(address, name, {})], resubscribe=resubscribe)
+        outcome = store.upsert_subscribers(
+            [(address, name, {})], resubscribe=resubscribe, newsletters=chosen
+        )
     finally:
         store.close()
     if outcome.suppressed:
@@ -217,9 +255,14 @@ def subscribers_purge_pending(config_path: str | None) -> None:
 
 
 @subscribers.command("form")
+@click.option(
+    "--newsletter", "newsletters", multiple=True,
+    help="A newsletter the form signs people up to (repeat for several); default: each "
+    "declared newsletter offered, the default one ticked.",
+)  # fmt: skip
 @config_option
 @reports_errors
-def subscribers_form(config_path: str | None) -> None:
+def subscribers_form(newsletters: tuple[str, ...], config_path: str | None) -> None:
     """Print the signup form as HTML to paste into the site's own pages."""
     from digest.signup import signup_form
 
@@ -229,7 +272,7 @@ def subscribers_form(config_path: str | None) -> None:
         f"{settings.web.base_url}: a plain POST, no JavaScript. If your site sends a "
         "Content-Security-Policy, its form-action must allow that address. -->"
     )
-    click.echo(signup_form(settings))
+    click.echo(signup_form(settings, newsletters))
 
 
 @subscribers.command("export")

@@ -25,10 +25,20 @@ if TYPE_CHECKING:
 )
 @click.option("--tz", help="Time zone of --at and of the list (default: delivery.timezone).")
 @click.option("--list", "show_list", is_flag=True, help="Show what is scheduled.")
+@click.option(
+    "--segment",
+    help="Only the subscribers it selects: \"region = 'Asia' and joined >= 2025-01-01\", "
+    "or the name of a segment saved in config.yaml (audience.segments).",
+)
 @config_option
 @reports_errors
 def schedule_command(
-    issue: Path | None, at: str | None, tz: str | None, show_list: bool, config_path: str | None
+    issue: Path | None,
+    at: str | None,
+    tz: str | None,
+    show_list: bool,
+    segment: str | None,
+    config_path: str | None,
 ) -> None:
     """Schedule ISSUE for the subscriber list, or --list what is scheduled."""
     import datetime as dt
@@ -62,7 +72,10 @@ def schedule_command(
                 "desk.require_approval is on: ask for the schedule in the desk (digest desk),"
                 " where another editor or an admin approves it"
             )
-        frozen = schedule(store, issue, settings, at, zone_name, dt.datetime.now(dt.UTC))
+        frozen = schedule(
+            store, issue, settings, at, zone_name, dt.datetime.now(dt.UTC), segment=segment
+        )
+        reach = store.count_recipients(frozen.newsletter, frozen.segment)
     finally:
         store.close()
     from digest.readiness import send_readiness
@@ -74,6 +87,8 @@ def schedule_command(
     click.echo(
         f"scheduled {frozen.slug} for {local:%Y-%m-%d %H:%M %Z} ({frozen.send_at:%Y-%m-%d %H:%M} UTC)"
     )
+    within = f", in the segment {segment!r}" if segment else ""
+    click.echo(f"to {reach} subscriber(s) of {frozen.newsletter} as of now{within}")
 
 
 @main.command("unschedule")

@@ -61,6 +61,15 @@ class RenderedIssue:
         return ascii_id(self.slug)
 
 
+def newsletter_unsubscribe_url(settings: Settings) -> str:
+    """The unsubscribe URL pattern for the settings' newsletter: where several are
+    declared, it names the newsletter, so that leaving through it leaves that one only."""
+    url = settings.unsubscribe_url
+    if len(settings.newsletter_keys) < 2:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}newsletter={quote(settings.newsletter.key)}"
+
+
 def web_path(slug: str) -> str:
     """Where an issue's web version lives, under web.base_url (a slug in any script is
     percent-encoded, as a link in mail must be)."""
@@ -99,6 +108,8 @@ def render_issue(
         "issue": issue,
         "newsletter": newsletter,
         "unsubscribe_url": UNSUBSCRIBE_MARKER,
+        # the same personal page, at its choices: no second per-recipient value to send
+        "manage_url": UNSUBSCRIBE_MARKER + "#manage",
         "recipient_address": ADDRESS_MARKER,
         "greeting": greeting,
         "preheader_padding": PREHEADER_PADDING if issue.preheader else "",
@@ -130,7 +141,7 @@ def render_issue(
         text=text,
         sender=newsletter.sender,
         reply_to=newsletter.reply_to,
-        unsubscribe_url=settings.unsubscribe_url,
+        unsubscribe_url=newsletter_unsubscribe_url(settings),
         unsubscribe_mailto=settings.unsubscribe.mailto,
         greeting_fallback=newsletter.greeting_fallback,
         headers=identity_headers(newsletter, slug),

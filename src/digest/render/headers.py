@@ -10,7 +10,7 @@ import hashlib
 import re
 from email.utils import formataddr, parseaddr
 
-from digest.config import Newsletter
+from digest.newsletters import Newsletter
 
 # Languages written right to left (ISO 639 codes), for the default text direction.
 RTL_LANGUAGES = frozenset(

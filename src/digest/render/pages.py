@@ -80,6 +80,18 @@ def look(settings: Settings) -> dict[str, object]:
         "brand": settings.brand,
         "font_family": settings.render.font_family,
         "fonts": list(settings.render.fonts.values()),
+        # what the signup form offers where several newsletters are declared
+        "signup_choices": [
+            {
+                "key": key,
+                "name": (n := settings.newsletter_for(key)).name,
+                "description": n.description,
+                "checked": key == settings.newsletter.key,
+            }
+            for key in settings.newsletter_keys
+        ]
+        if settings.newsletters
+        else [],
         "links": {
             "home": web.url("/"),
             "issues": web.url("/issues/"),

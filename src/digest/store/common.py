@@ -21,7 +21,8 @@ T = TypeVar("T")
 
 ISSUE_SELECT = (
     "SELECT i.slug, i.path, i.source_hash, i.send_at, i.status, r.rendered, i.error,"
-    " i.lease_owner, i.version FROM issues i JOIN renders r ON r.slug = i.slug"
+    " i.lease_owner, i.version, i.newsletter, i.segment"
+    " FROM issues i JOIN renders r ON r.slug = i.slug"
 )
 
 IMPORT_CACHE_KIB = 48 * 1024

@@ -176,8 +176,11 @@ class StoreCore:
         if self._inbox is None:
             self._inbox = _connect(self.inbox_path, 5.0)
             self._inbox.executescript(INBOX_SCHEMA)
-            with contextlib.suppress(sqlite3.OperationalError):  # an inbox from before channels
-                self._inbox.execute(
-                    "ALTER TABLE unsubscribes ADD COLUMN channel TEXT NOT NULL DEFAULT 'link'"
-                )
+            for table, column in (  # an inbox from before channels, or before newsletters
+                ("unsubscribes", "channel TEXT NOT NULL DEFAULT 'link'"),
+                ("unsubscribes", "newsletter TEXT"),
+                ("signups", "newsletters TEXT"),
+            ):
+                with contextlib.suppress(sqlite3.OperationalError):
+                    self._inbox.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
         return self._inbox

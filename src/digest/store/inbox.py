@@ -72,20 +72,23 @@ class Inbox(Signups):
         while True:  # a chunk per transaction, so a backlog never holds the lock for long
             last, uids = self._inbox_pending()
             last_event, events = self._inbox_events()
-            last_signup, signups = self._inbox_rows("signups", "email, name")
+            last_signup, signups = self._inbox_rows("signups", "email, name, newsletters")
             last_confirm, confirms = self._inbox_rows("confirms", "uid")
-            if not uids and not events and not signups and not confirms:
+            last_choice, choices = self._inbox_rows("choices", "uid, choice")
+            if not uids and not events and not signups and not confirms and not choices:
                 return changed
             with self.transaction() as db:
                 changed += self._unsubscribe(db, uids) if uids else 0
                 changed += self._apply_events(db, events, soft_limit, soft_days)
                 self._apply_signups(db, signups)
                 changed += self._apply_confirms(db, [row["uid"] for row in confirms])
+                changed += self._apply_choices(db, choices)
             self._inbox_done(last)
             for table, done in (
                 ("events", last_event),
                 ("signups", last_signup),
                 ("confirms", last_confirm),
+                ("choices", last_choice),
             ):
                 if done:
                     self._inbox_db().execute(

@@ -30,6 +30,7 @@ class Issues(Inbox):
         return ScheduledIssue(
             row["slug"], row["path"], row["source_hash"], parse_stamp(row["send_at"]), row["status"],
             row["rendered"], row["error"], row["lease_owner"], row["version"],
+            newsletter=row["newsletter"], segment=row["segment"],
         )  # fmt: skip
 
     def save_schedule(self, issue: ScheduledIssue) -> None:
@@ -39,13 +40,16 @@ class Issues(Inbox):
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO issues (slug, path, source_hash, send_at, status, rendered, error,"
-                " created_at, key) VALUES (:slug, :path, :source_hash, :send_at, :status, '',"
-                " NULL, :now, (SELECT coalesce(max(key), 0) + 1 FROM issues))"
+                " created_at, key, newsletter, segment) VALUES (:slug, :path, :source_hash,"
+                " :send_at, :status, '', NULL, :now,"
+                " (SELECT coalesce(max(key), 0) + 1 FROM issues), :newsletter, :segment)"
                 " ON CONFLICT (slug) DO UPDATE SET path = excluded.path,"
                 " source_hash = excluded.source_hash, send_at = excluded.send_at,"
-                " status = excluded.status, error = NULL, version = issues.version + 1",
+                " status = excluded.status, error = NULL, version = issues.version + 1,"
+                " newsletter = excluded.newsletter, segment = excluded.segment",
                 {"slug": issue.slug, "path": issue.path, "source_hash": issue.source_hash,
-                 "send_at": stamp(issue.send_at), "status": issue.status, "now": now},
+                 "send_at": stamp(issue.send_at), "status": issue.status, "now": now,
+                 "newsletter": issue.newsletter, "segment": issue.segment},
             )  # fmt: skip
             db.execute(
                 "INSERT INTO renders (slug, rendered, web) VALUES (:slug, :rendered, :web)"

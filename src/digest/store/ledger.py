@@ -22,6 +22,7 @@ from digest.store.records import (
     IssueChanged,
     Result,
 )
+from digest.store.segments import recipients_clause
 
 
 class Ledger(Issues):
@@ -146,19 +147,24 @@ class Ledger(Issues):
         last, uids = self._inbox_pending()
         with self.transaction() as db:
             row = db.execute(
-                "SELECT status, version, send_at FROM issues WHERE slug = :slug", {"slug": slug}
+                "SELECT status, version, send_at, newsletter, segment FROM issues"
+                " WHERE slug = :slug",
+                {"slug": slug},
             ).fetchone()
             reason = self._still_due(row, version, now)
             if reason is not None:
                 raise IssueChanged(reason)
+            newsletter = row["newsletter"]
             if uids:
                 self._unsubscribe(db, uids)
             db.execute(
                 "UPDATE deliveries SET status = 'skipped', updated_at = :seconds"
                 " WHERE issue = :key AND status = 'pending'"
                 " AND NOT EXISTS (SELECT 1 FROM subscribers s"
-                " WHERE s.id = deliveries.subscriber_id AND s.status = 'active')",
-                {"seconds": seconds, "key": key},
+                " JOIN subscriptions x ON x.subscriber_id = s.id AND x.newsletter = :newsletter"
+                " WHERE s.id = deliveries.subscriber_id AND s.status = 'active'"
+                " AND x.status = 'subscribed')",
+                {"seconds": seconds, "key": key, "newsletter": newsletter},
             )
             retries = db.execute(
                 # by the status index: the planner, without statistics, would read the
@@ -179,11 +185,17 @@ class Ledger(Issues):
                 cursor = db.execute(
                     "SELECT cursor FROM issues WHERE slug = :slug", {"slug": slug}
                 ).fetchone()["cursor"]
+                # the issue's newsletter's subscribers, by the subscribers' order: each
+                # one's subscription is one probe of its primary key
+                segment, values = recipients_clause(row["segment"], db.dialect.postgres)
                 rows = db.execute(
-                    "SELECT id, uid, email, name FROM subscribers WHERE status = 'active'"
-                    " AND id > :cursor ORDER BY id LIMIT :size",
-                    {"cursor": cursor, "size": size - len(chosen)},
-                ).fetchall()
+                    "SELECT id, uid, email, name FROM subscribers s WHERE status = 'active'"
+                    " AND id > :cursor AND EXISTS (SELECT 1 FROM subscriptions x"
+                    " WHERE x.subscriber_id = s.id AND x.newsletter = :newsletter"
+                    f" AND x.status = 'subscribed'){segment} ORDER BY id LIMIT :size",
+                    {"cursor": cursor, "size": size - len(chosen), "newsletter": newsletter,
+                     **values},
+                ).fetchall()  # fmt: skip
                 fresh = [BatchRecipient(r["id"], r["uid"], r["email"], r["name"], 0) for r in rows]
                 if rows:
                     db.execute(
@@ -351,12 +363,18 @@ class Ledger(Issues):
 
     def remaining(self, slug: str) -> int:
         """Recipients not yet settled: pending, in flight, or not reached by the cursor."""
-        cursor = self.db.execute(
-            "SELECT cursor FROM issues WHERE slug = :slug", {"slug": slug}
+        issue = self.db.execute(
+            "SELECT cursor, newsletter, segment FROM issues WHERE slug = :slug", {"slug": slug}
         ).fetchone()
+        if issue is None:
+            return 0
+        # the issue's newsletter's subscribers (in its segment) the cursor has not reached
+        segment, values = recipients_clause(issue["segment"], self.db.dialect.postgres)
         ahead = self.db.execute(
-            "SELECT COUNT(*) FROM subscribers WHERE status = 'active' AND id > :cursor",
-            {"cursor": cursor["cursor"] if cursor else 0},
+            "SELECT COUNT(*) FROM subscribers s WHERE status = 'active' AND id > :cursor"
+            " AND EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id"
+            f" AND x.newsletter = :newsletter AND x.status = 'subscribed'){segment}",
+            {"cursor": issue["cursor"], "newsletter": issue["newsletter"], **values},
         ).fetchone()[0]
         open_rows = self.db.execute(
             "SELECT COUNT(*) FROM deliveries WHERE issue = :key"

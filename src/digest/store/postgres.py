@@ -26,6 +26,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from digest.defaultkey import DEFAULT_KEY
 from digest.errors import StoreError
 from digest.store.migrate import SCHEMA_VERSION, WRITE_LOCK, upgrade_postgres
 from digest.store.postgres_connection import Connection
@@ -159,11 +160,24 @@ class PostgresStore(SQLiteStore):
         return self.transaction(locked=suppressing)
 
     def upsert_subscribers(
-        self, rows: Iterable[SubscriberRow], *, resubscribe: bool
+        self,
+        rows: Iterable[SubscriberRow],
+        *,
+        resubscribe: bool,
+        newsletters: tuple[str, ...] = (DEFAULT_KEY,),
+        leaving: dict[str, str] | None = None,
+        joined: dict[str, str] | None = None,
     ) -> UpsertReport:
         """As the SQLite store's, done as a set: COPY, then a few statements
         (store/postgres_import.py)."""
-        return upsert(self, rows, resubscribe=resubscribe)
+        return upsert(
+            self,
+            rows,
+            resubscribe=resubscribe,
+            newsletters=newsletters,
+            leaving={} if leaving is None else leaving,
+            joined={} if joined is None else joined,
+        )
 
     # --- a fleet of workers shares each issue and one rate limit ----------------------------
     #

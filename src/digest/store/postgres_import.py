@@ -30,6 +30,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar, cast
 
+from digest.store.joining import mark_joined, mark_left, subscribe
 from digest.store.records import SubscriberRow, UpsertReport
 from digest.store.sqlite import UPSERT_CHUNK, SQLiteStore, now_utc, stamp, suppression_hash
 
@@ -230,7 +231,15 @@ _SETTINGS = (
 )
 
 
-def upsert(store: SQLiteStore, rows: Iterable[SubscriberRow], *, resubscribe: bool) -> UpsertReport:
+def upsert(
+    store: SQLiteStore,
+    rows: Iterable[SubscriberRow],
+    *,
+    resubscribe: bool,
+    newsletters: tuple[str, ...],
+    leaving: dict[str, str],
+    joined: dict[str, str],
+) -> UpsertReport:
     """What ``Store.upsert_subscribers`` promises, on PostgreSQL (module docstring)."""
     report = UpsertReport()
     now = stamp(now_utc())
@@ -250,6 +259,10 @@ def upsert(store: SQLiteStore, rows: Iterable[SubscriberRow], *, resubscribe: bo
         else:
             merged = _merge_blocks(raw, rows, hashed, resubscribe, report, now)
         _one_by_one(store, db, merged, report, resubscribe, hashed, now)
+        report.left += mark_left(db, leaving, now)
+        mark_joined(db, joined, now)
+        emails = f"{merged} UNION ALL SELECT email FROM import_slow"
+        subscribe(db, emails, newsletters, now, again=resubscribe)
         if report.added + report.updated >= ANALYZE_AFTER:
             # delivery often follows at once, before autovacuum has looked: without
             # statistics the planner reads the whole list for every batch

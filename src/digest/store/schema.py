@@ -225,6 +225,12 @@ CREATE TABLE IF NOT EXISTS signups (
     name TEXT,
     received_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS choices (
+    id INTEGER PRIMARY KEY,
+    uid TEXT NOT NULL,
+    choice TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS confirms (
     id INTEGER PRIMARY KEY,
     uid TEXT NOT NULL,

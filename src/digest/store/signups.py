@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
+from digest.defaultkey import DEFAULT_KEY
 from digest.store.common import (
     CONFIRM_ATTEMPTS,
     CONFIRM_EVERY,
@@ -17,6 +18,7 @@ from digest.store.common import (
     stamp,
     suppression_hash,
 )
+from digest.store.joining import subscribe
 from digest.store.records import (
     ACTIVE,
     Signup,
@@ -27,12 +29,17 @@ from digest.store.unsubscribes import Unsubscribes
 class Signups(Unsubscribes):
     _store_part = True
 
-    def request_signup(self, email: str, name: str | None) -> None:
-        """Record a signup from the site in the inbox; apply_inbox decides what it means."""
+    def request_signup(
+        self, email: str, name: str | None, newsletters: tuple[str, ...] = (DEFAULT_KEY,)
+    ) -> None:
+        """Record a signup from the site in the inbox, with the keys of the newsletters
+        asked for; apply_inbox decides what it means."""
         self._inbox_db().execute(
-            "INSERT INTO signups (email, name, received_at) VALUES (:email, :name, :now)",
-            {"email": email, "name": name, "now": stamp(now_utc())},
-        )
+            "INSERT INTO signups (email, name, received_at, newsletters)"
+            " VALUES (:email, :name, :now, :newsletters)",
+            {"email": email, "name": name, "now": stamp(now_utc()),
+             "newsletters": ",".join(newsletters)},
+        )  # fmt: skip
 
     def request_confirm(self, uid: str) -> None:
         """Record a confirmation (its token already verified) in the inbox."""
@@ -55,19 +62,20 @@ class Signups(Unsubscribes):
                 continue
             mailed_since = stamp(now - CONFIRM_EVERY)
             db.execute(
-                "INSERT INTO signups (uid, email, name, requested_at, due)"
-                " VALUES (:uid, :email, :name, :now, TRUE)"
+                "INSERT INTO signups (uid, email, name, requested_at, due, newsletters)"
+                " VALUES (:uid, :email, :name, :now, TRUE, :newsletters)"
                 " ON CONFLICT (email) DO UPDATE SET name = coalesce(excluded.name, signups.name),"
+                " newsletters = excluded.newsletters,"
                 " requested_at = excluded.requested_at,"
                 " attempts = CASE WHEN signups.due THEN signups.attempts ELSE 0 END,"
                 " due = CASE WHEN signups.sent_at IS NULL OR signups.sent_at < :mailed_since"
                 " THEN TRUE ELSE signups.due END",
                 {"uid": new_uid(), "email": row["email"], "name": row["name"],
-                 "now": stamp(now), "mailed_since": mailed_since},
+                 "now": stamp(now), "mailed_since": mailed_since,
+                 "newsletters": row["newsletters"]},
             )  # fmt: skip
 
-    @staticmethod
-    def _apply_confirms(db: Database, uids: list[str]) -> int:
+    def _apply_confirms(self, db: Database, uids: list[str]) -> int:
         """Each confirmed signup joins the list as active: confirming is the explicit act
         that resubscribes someone who had unsubscribed or bounced (or was forgotten);
         someone who complained stays as they are."""
@@ -75,7 +83,7 @@ class Signups(Unsubscribes):
         now = stamp(now_utc())
         for uid in uids:
             signup = db.execute(
-                "SELECT email, name FROM signups WHERE uid = :uid", {"uid": uid}
+                "SELECT email, name, newsletters FROM signups WHERE uid = :uid", {"uid": uid}
             ).fetchone()
             if signup is None:
                 continue  # confirmed already, or purged: nothing to do
@@ -101,6 +109,8 @@ class Signups(Unsubscribes):
             db.execute(
                 "DELETE FROM suppressions WHERE hash = :hash", {"hash": suppression_hash(email)}
             )
+            chosen = (signup["newsletters"] or DEFAULT_KEY).split(",")
+            subscribe(db, "SELECT :email", chosen, now, again=True, email=email)
             changed += 1
         return changed
 

@@ -23,6 +23,8 @@ second person in ``approvals``. ``common`` holds what they share.
 
 from __future__ import annotations
 
+from digest.store.api_reads import ApiReads
+from digest.store.api_tokens import ApiTokens
 from digest.store.approvals import Approvals
 from digest.store.common import (
     UPSERT_CHUNK,
@@ -39,13 +41,14 @@ from digest.store.common import (
 from digest.store.desk import DeskRecords
 from digest.store.failed_events import FailedEvents
 from digest.store.keys import SigningKeyRecord
-from digest.store.reports import Reports
 from digest.store.schema import INBOX_SCHEMA, MIGRATIONS
 from digest.store.suppressions import Suppressions
 
 
 @_public_methods_guarded
-class SQLiteStore(Reports, Suppressions, FailedEvents, SigningKeyRecord, DeskRecords, Approvals):
+class SQLiteStore(
+    ApiReads, Suppressions, FailedEvents, SigningKeyRecord, DeskRecords, Approvals, ApiTokens
+):
     """Subscribers, signups, the inbox, scheduled issues, the delivery ledger, what
     happened after sending and the editors' desk, in one SQLite file (and the inbox
     beside it)."""

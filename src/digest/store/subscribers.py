@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from digest.defaultkey import DEFAULT_KEY
 from digest.store.common import (
     IMPORT_CACHE_KIB,
     UPSERT_CHUNK,
@@ -18,6 +19,7 @@ from digest.store.common import (
     suppression_hash,
 )
 from digest.store.core import StoreCore
+from digest.store.joining import mark_joined, mark_left, subscribe
 from digest.store.records import (
     ACTIVE,
     Subscriber,
@@ -37,13 +39,24 @@ class Subscribers(StoreCore):
         )  # fmt: skip
 
     def upsert_subscribers(
-        self, rows: Iterable[SubscriberRow], *, resubscribe: bool
+        self,
+        rows: Iterable[SubscriberRow],
+        *,
+        resubscribe: bool,
+        newsletters: tuple[str, ...] = (DEFAULT_KEY,),
+        leaving: dict[str, str] | None = None,
+        joined: dict[str, str] | None = None,
     ) -> UpsertReport:
-        """Add or update subscribers in one transaction, reading ``rows`` as a stream.
+        """Add or update subscribers in one transaction, reading ``rows`` as a stream, and
+        subscribe the active ones to ``newsletters``.
 
         A row may carry its number in the source (a fourth element), for the report. An
         address seen twice in the same call is merged into its first row: the first name
-        given wins, attributes are combined, and it is counted once."""
+        given wins, attributes are combined, and it is counted once. ``leaving`` (address
+        -> unsubscribed, bounced or complained), filled while ``rows`` is read, names the
+        people an export says had left: they take that status in the same transaction,
+        and are never active for anyone to see. ``joined`` (address -> YYYY-MM-DD), filled
+        the same way, is when new people subscribed, where their export says."""
         report = UpsertReport()
         now = stamp(now_utc())
         # a large list touches every page of three indexes: a bigger page cache for the
@@ -51,13 +64,23 @@ class Subscribers(StoreCore):
         self.db.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
         self.db.execute(f"PRAGMA temp.cache_size = -{IMPORT_CACHE_KIB // 2}")
         try:
-            return self._upsert(rows, resubscribe, report, now)
+            return self._upsert(
+                rows, resubscribe, report, now, newsletters,
+                {} if leaving is None else leaving, {} if joined is None else joined,
+            )  # fmt: skip
         finally:
             self.db.execute("PRAGMA cache_size = -2000")
             self.db.execute("PRAGMA temp.cache_size = -2000")
 
     def _upsert(
-        self, rows: Iterable[SubscriberRow], resubscribe: bool, report: UpsertReport, now: str
+        self,
+        rows: Iterable[SubscriberRow],
+        resubscribe: bool,
+        report: UpsertReport,
+        now: str,
+        newsletters: tuple[str, ...],
+        leaving: dict[str, str],
+        joined: dict[str, str],
     ) -> UpsertReport:
         with self.transaction() as db:
             db.execute("CREATE TEMP TABLE IF NOT EXISTS upsert_seen (email TEXT PRIMARY KEY)")
@@ -65,6 +88,9 @@ class Subscribers(StoreCore):
             suppressions = db.execute("SELECT EXISTS (SELECT 1 FROM suppressions)").fetchone()[0]
             for chunk in _chunks(rows, UPSERT_CHUNK):
                 self._upsert_chunk(db, chunk, resubscribe, bool(suppressions), report, now)
+            report.left += mark_left(db, leaving, now)
+            mark_joined(db, joined, now)
+            subscribe(db, "SELECT email FROM upsert_seen", newsletters, now, again=resubscribe)
             db.execute("DELETE FROM upsert_seen")
         return report
 
@@ -79,8 +105,8 @@ class Subscribers(StoreCore):
     ) -> None:
         """A chunk of rows in a handful of statements: the addresses looked up together,
         then inserts and updates with executemany."""
-        fresh: dict[str, tuple[str | None, dict[str, str], int]] = {}
-        later: list[tuple[str, str | None, dict[str, str]]] = []  # seen in an earlier row
+        fresh: dict[str, tuple[str | None, dict[str, object], int]] = {}
+        later: list[tuple[str, str | None, dict[str, object]]] = []  # seen in an earlier row
         earlier = self._known(db, "upsert_seen", "email", [r[0] for r in chunk])
         for row in chunk:
             email, name, attributes = row[0], row[1], row[2]
@@ -164,7 +190,7 @@ class Subscribers(StoreCore):
         report: UpsertReport,
         email: str,
         name: str | None,
-        attributes: dict[str, str],
+        attributes: dict[str, object],
         now: str,
     ) -> None:
         """A second row for an address already handled in this call. Its first row left

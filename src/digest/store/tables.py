@@ -48,6 +48,17 @@ sa.Table(
     sa.Index("subscribers_status", "status", "id"),
 )  # fmt: skip
 
+# (0012) a subscriber's status on each newsletter: subscribed or unsubscribed. A global
+# status other than active (unsubscribed from all, bounced, complained) overrides it.
+sa.Table(
+    "subscriptions", metadata,
+    sa.Column("subscriber_id", Id, primary_key=True),
+    sa.Column("newsletter", Text, primary_key=True),
+    sa.Column("status", Text, nullable=False),
+    sa.Column("changed_at", Stamp, nullable=False),
+    sa.Index("subscriptions_newsletter", "newsletter", "status", "subscriber_id"),
+)  # fmt: skip
+
 sa.Table("suppressions", metadata, sa.Column("hash", Text, primary_key=True),
          sa.Column("created_at", Stamp, nullable=False))  # fmt: skip
 
@@ -68,6 +79,8 @@ sa.Table(
     sa.Column("started_at", Stamp),
     sa.Column("finished_at", Stamp),
     sa.Column("key", Id),
+    sa.Column("newsletter", Text, nullable=False, server_default="main"),  # (0012)
+    sa.Column("segment", Text),  # (0012) {"text": as written, "tree": parsed} or NULL
     sa.Index("issues_key", "key", unique=True),
 )  # fmt: skip
 
@@ -133,6 +146,7 @@ sa.Table(
     sa.Column("sent_at", Stamp),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("last_error", Text),
+    sa.Column("newsletters", Text),  # (0012) the keys asked for, comma-separated; NULL: default
     sa.Index("signups_due", "due", "id"),
 )  # fmt: skip
 
@@ -191,16 +205,34 @@ sa.Table(
 )  # fmt: skip
 
 
+# (0012) the HTTP API's tokens: only their hashes
+sa.Table(
+    "api_tokens", metadata,
+    _id(),
+    sa.Column("name", Text, nullable=False),
+    sa.Column("scope", Text, nullable=False),  # read or write
+    sa.Column("token_hash", Text, nullable=False, unique=True),
+    sa.Column("created_at", Stamp, nullable=False),
+    sa.Column("revoked_at", Stamp),
+)  # fmt: skip
+
+
 # The inbox: what the public app records at once, applied to the list later. On SQLite it
 # is a database of its own beside the main one; on PostgreSQL, the schema ``inbox``.
 inbox = sa.MetaData()
 sa.Table("unsubscribes", inbox, _id(), sa.Column("uid", Text, nullable=False),
          sa.Column("received_at", Stamp, nullable=False),
-         sa.Column("channel", Text, nullable=False, server_default="link"))  # fmt: skip
+         sa.Column("channel", Text, nullable=False, server_default="link"),
+         sa.Column("newsletter", Text))  # (0012) the one left; NULL: all  # fmt: skip
 sa.Table("events", inbox, _id(), sa.Column("event", Text, nullable=False))
 sa.Table("seen", inbox, sa.Column("key", Text, primary_key=True),
          sa.Column("seen_at", Stamp, nullable=False))  # fmt: skip
 sa.Table("signups", inbox, _id(), sa.Column("email", Text, nullable=False),
-         sa.Column("name", Text), sa.Column("received_at", Stamp, nullable=False))  # fmt: skip
+         sa.Column("name", Text), sa.Column("received_at", Stamp, nullable=False),
+         sa.Column("newsletters", Text))  # fmt: skip
+# (0012) a choice made on the subscription page: name, newsletters, leave all (JSON)
+sa.Table("choices", inbox, _id(), sa.Column("uid", Text, nullable=False),
+         sa.Column("choice", Text, nullable=False),
+         sa.Column("received_at", Stamp, nullable=False))  # fmt: skip
 sa.Table("confirms", inbox, _id(), sa.Column("uid", Text, nullable=False),
          sa.Column("received_at", Stamp, nullable=False))  # fmt: skip

@@ -8,38 +8,48 @@ complaints arrive as events (store/inbox.py)."""
 
 from __future__ import annotations
 
-from digest.store.common import (
-    Database,
-    event_row,
-    insert_event,
-    now_utc,
-    stamp,
-)
-from digest.store.subscribers import Subscribers
+from digest.store.common import Database, now_utc, stamp
+from digest.store.subscriptions import Subscriptions
 
 
-class Unsubscribes(Subscribers):
+class Unsubscribes(Subscriptions):
     _store_part = True
 
-    def request_unsubscribe(self, uid: str, channel: str = "link") -> None:
+    def request_unsubscribe(
+        self, uid: str, channel: str = "link", newsletter: str | None = None
+    ) -> None:
         """Record an unsubscribe durably in the inbox; applied by apply_inbox. ``channel``
-        says how it came: one-click, link (the page's button), mailto."""
+        says how it came: one-click, link (the page's button), mailto. ``newsletter``: the
+        one to leave; None leaves all."""
         inbox = self._inbox_db()
         inbox.execute(
-            "INSERT INTO unsubscribes (uid, received_at, channel) VALUES (:uid, :now, :channel)",
-            {"uid": uid, "now": stamp(now_utc()), "channel": channel},
+            "INSERT INTO unsubscribes (uid, received_at, channel, newsletter)"
+            " VALUES (:uid, :now, :channel, :newsletter)",
+            {"uid": uid, "now": stamp(now_utc()), "channel": channel, "newsletter": newsletter},
         )
 
-    def _inbox_pending(self) -> tuple[int, list[tuple[str, str]]]:
-        """(the last request's id, the (uid, channel) asked for) or (0, []) when none waits."""
+    def request_choice(self, uid: str, choice: dict[str, object]) -> None:
+        """Record a choice made on the subscription page (JSON: name, newsletters,
+        offered, leave_all) in the inbox; applied by apply_inbox."""
+        import json
+
+        self._inbox_db().execute(
+            "INSERT INTO choices (uid, choice, received_at) VALUES (:uid, :choice, :now)",
+            {"uid": uid, "choice": json.dumps(choice), "now": stamp(now_utc())},
+        )
+
+    def _inbox_pending(self) -> tuple[int, list[tuple[str, str, str | None]]]:
+        """(the last request's id, the (uid, channel, newsletter) asked for) or (0, [])
+        when none waits."""
         if self._inbox is None and not self.inbox_path.is_file():
             return 0, []
         rows = (
             self._inbox_db()
-            .execute("SELECT id, uid, channel FROM unsubscribes ORDER BY id")
+            .execute("SELECT id, uid, channel, newsletter FROM unsubscribes ORDER BY id")
             .fetchall()
         )
-        return (rows[-1]["id"], [(r["uid"], r["channel"]) for r in rows]) if rows else (0, [])
+        pending = [(r["uid"], r["channel"], r["newsletter"]) for r in rows]
+        return (rows[-1]["id"], pending) if rows else (0, [])
 
     def _inbox_done(self, last: int) -> None:
         if last:
@@ -55,39 +65,16 @@ class Unsubscribes(Subscribers):
             ).fetchone()
             if row is None:
                 return None
-            if self._unsubscribe(db, [(row["uid"], "operator")]):
+            if self._unsubscribe(db, [(row["uid"], "operator", None)]):
                 return "unsubscribed"
             return str(row["status"])
 
     def unsubscribe_uid(self, uid: str) -> bool:
         """Active -> unsubscribed; any other status (bounced, complained) stays."""
         with self.transaction() as db:
-            return self._unsubscribe(db, [(uid, "manual")]) > 0
+            return self._unsubscribe(db, [(uid, "manual", None)]) > 0
 
     @staticmethod
-    def _unsubscribe(db: Database, requests: list[tuple[str, str]]) -> int:
-        """Unsubscribe each (uid, channel) still active, with an event saying how."""
-        when = stamp(now_utc())
-        channels = dict(requests)
-        rows = db.execute(
-            "SELECT id, uid, email FROM subscribers"
-            f" WHERE status = 'active' AND uid {db.dialect.in_list('uids')}",
-            {"uids": db.dialect.values(list(channels))},
-        ).fetchall()
-        if not rows:
-            return 0
-        db.executemany(
-            insert_event(db.dialect),
-            [
-                event_row(f"unsubscribe:{r['uid']}:{when}", channels[r["uid"]], "unsubscribe",
-                          r["email"], r["id"], None, None, f"by {channels[r['uid']]}", when, when)
-                for r in rows
-            ],
-        )  # fmt: skip
-        return int(
-            db.execute(
-                "UPDATE subscribers SET status = 'unsubscribed', updated_at = :now"
-                f" WHERE status = 'active' AND id {db.dialect.in_list('ids')}",
-                {"now": when, "ids": db.dialect.values([r["id"] for r in rows])},
-            ).rowcount
-        )
+    def _unsubscribe(db: Database, requests: list[tuple[str, str, str | None]]) -> int:
+        """Each (uid, channel, newsletter) leaves that newsletter, or all when None."""
+        return Subscriptions._leave(db, requests)

@@ -26,6 +26,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from digest.api import routes as api
 from digest.config import Settings
 from digest.errors import StoreError
 from digest.web import archive, signup, unsubscribe, webhooks
@@ -77,6 +78,7 @@ def create_app(settings: Settings, keys: tuple[bytes, ...]) -> ASGIApp:
             *signup.routes(state),
             *unsubscribe.routes(state),
             *webhooks.routes(state),
+            *api.routes(state),
             Route("/healthz", health),
         ],
         lifespan=state.lifespan,
@@ -94,7 +96,9 @@ def create_app(settings: Settings, keys: tuple[bytes, ...]) -> ASGIApp:
         )
         desk = create_desk_app(settings, store, mounted=True)  # type: ignore[arg-type]
         app.router.routes.insert(0, Mount(settings.desk.path, app=desk))
-    bounded = BodyLimit(app, settings.webhooks.max_body_bytes)
+    bounded = BodyLimit(
+        app, settings.webhooks.max_body_bytes, api_limit=settings.api.max_body_bytes
+    )
     return BasePath(bounded, urlsplit(settings.web.base_url).path.rstrip("/"))
 
 

@@ -9,19 +9,24 @@ larger is ever held."""
 
 from __future__ import annotations
 
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SMALL_BODY = 16_384  # bytes: what any form or one-click POST of the public app needs
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, webhook_limit: int, small: int = SMALL_BODY) -> None:
+    def __init__(
+        self, app: ASGIApp, webhook_limit: int, small: int = SMALL_BODY, api_limit: int = 0
+    ) -> None:
         self.app = app
         self.webhook_limit = webhook_limit
         self.small = small
+        self.api_limit = api_limit or small
 
     def limit_for(self, path: str) -> int:
+        if "/api/v1/" in path:
+            return self.api_limit
         return self.webhook_limit if "/webhooks/" in path else self.small
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -59,9 +64,11 @@ class BodyLimit:
 
     @staticmethod
     async def refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = PlainTextResponse(
-            f"the request body is over the {limit:,}-byte limit of this address\n",
-            status_code=413,
-            headers={"Connection": "close"},
+        message = f"the request body is over the {limit:,}-byte limit of this address"
+        headers = {"Connection": "close"}
+        response: Response = (
+            JSONResponse({"error": {"code": "too_large", "message": message}}, 413, headers)
+            if "/api/v1/" in scope["path"]  # the API answers in its own shape
+            else PlainTextResponse(message + "\n", status_code=413, headers=headers)
         )
         await response(scope, receive, send)

@@ -115,7 +115,11 @@ def routes(state: WebState) -> list[Route]:
             email = normalise_email(_field(form, "email"))
         except EmailNotValidError:
             return form_page("bad_address", 400)
-        await state.request_signup(email, _clean_name(_field(form, "name")))
+        keys = settings.newsletter_keys
+        chosen = tuple(dict.fromkeys(k for k in form.get("newsletter", []) if k in keys))
+        await state.request_signup(
+            email, _clean_name(_field(form, "name")), chosen or (settings.newsletter.key,)
+        )
         return check_inbox()
 
     async def confirm(request: Request) -> Response:

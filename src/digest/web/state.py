@@ -55,8 +55,10 @@ class WebState:
         self.provider_error = ""
         self.http: httpx.Client | None = None
 
-    async def request_signup(self, email: str, name: str | None) -> None:
-        await run_in_threadpool(self.requests.request_signup, email, name)
+    async def request_signup(
+        self, email: str, name: str | None, newsletters: tuple[str, ...]
+    ) -> None:
+        await run_in_threadpool(self.requests.request_signup, email, name, newsletters)
         self.wake.set()
 
     async def request_confirm(self, uid: str) -> None:
@@ -69,9 +71,19 @@ class WebState:
             functools.partial(self.requests.published_issues, scheduled_too=scheduled_too)
         )
 
-    async def request_unsubscribe(self, uid: str, channel: str) -> None:
-        await run_in_threadpool(self.requests.request_unsubscribe, uid, channel)
+    async def request_unsubscribe(
+        self, uid: str, channel: str, newsletter: str | None = None
+    ) -> None:
+        await run_in_threadpool(self.requests.request_unsubscribe, uid, channel, newsletter)
         self.wake.set()
+
+    async def request_choice(self, uid: str, choice: dict[str, object]) -> None:
+        await run_in_threadpool(self.requests.request_choice, uid, choice)
+        self.wake.set()
+
+    async def subscription(self, uid: str) -> tuple[Any, dict[str, str]] | None:
+        """The subscriber ``uid`` and their status by newsletter, or None."""
+        return await run_in_threadpool(self.requests.subscriptions_of, uid)
 
     def webhook_secret(self, provider: str) -> str | None:
         """The provider's webhook secret from its environment variable; None when unset."""

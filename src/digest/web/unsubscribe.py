@@ -1,14 +1,18 @@
-"""Personal unsubscribe pages and RFC 8058 one-click unsubscribe.
+"""Personal subscription pages and RFC 8058 one-click unsubscribe.
 
-``GET|HEAD <unsubscribe path>/<token>``  a page with one button; changes nothing
-``POST     <unsubscribe path>/<token>``  unsubscribes at once (List-Unsubscribe=One-Click)
+``GET|HEAD <unsubscribe path>/<token>``  the subscription page (web/preferences.py);
+                                         changes nothing
+``POST     <unsubscribe path>/<token>``  unsubscribes at once (List-Unsubscribe=One-Click),
+                                         or records the choices made on the page
 
 No cookies, no login. Only POST acts: mail scanners that follow links with GET or HEAD
 unsubscribe nobody. A token that does not verify gets 400 and a page that says nothing
 about who is subscribed; a genuine token for someone already gone gets the same success
 page as anyone else; unsubscribing twice is harmless. The staff test send's token leads
 to a page that says so. The request is recorded in the store's inbox, which never waits
-on a long write, and applied to the list as soon as the database is free.
+on a long write, and applied to the list as soon as the database is free. Where several
+newsletters are declared, each message's link names its newsletter (``?newsletter=``)
+and leaving through it leaves that one only.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from starlette.routing import Route
 from digest.config import Settings
 from digest.tokens import TEST_TOKEN, read_token
 from digest.web.pages import page, read_body
+from digest.web.preferences import link_newsletter, page_context, read_choice
 from digest.web.state import WebState
 
 DEFAULT_ROUTE = "/unsubscribe/{token:str}"
-ONE_CLICK_BODY = 1000  # bytes: "List-Unsubscribe=One-Click", or the button's field
+FORM_BODY = 4000  # bytes: the one-click body, the button, or the choices form
 
 
 def unsubscribe_routes(settings: Settings) -> list[str]:
@@ -51,13 +56,24 @@ def routes(state: WebState) -> list[Route]:
         uid = read_token(state.keys, state.list_id, token)
         if uid is None:
             return page(settings, "problem", 400, problem="bad_unsubscribe")
+        left = link_newsletter(settings, request.query_params.get("newsletter"))
         if request.method != "POST":
-            return page(settings, "unsubscribe")
-        # RFC 8058 clients post "List-Unsubscribe=One-Click"; the page's button posts "via=page"
-        body = await read_body(request, ONE_CLICK_BODY) or b""
-        channel = "one-click" if b"List-Unsubscribe=One-Click" in body else "link"
-        await state.request_unsubscribe(uid, channel)
-        return page(settings, "unsubscribed")
+            found = await state.subscription(uid)
+            return page(settings, "unsubscribe", **page_context(settings, found, left))
+        body = await read_body(request, FORM_BODY) or b""  # too long: read as the button
+        action, choice = read_choice(settings, body)
+        if action == "save":
+            found = await state.subscription(uid)
+            await state.request_choice(uid, choice)
+            context = page_context(settings, found, left) | {"choice": choice}
+            return page(settings, "preferences_saved", **context)
+        everything = action == "leave_all" or left is None
+        channel = {"one-click": "one-click", "leave": "link"}.get(action, "page")
+        await state.request_unsubscribe(uid, channel, None if everything else left.key)  # type: ignore[union-attr]
+        return page(
+            settings, "unsubscribed", leaving=None if everything else left,
+            several=len(settings.newsletter_keys) > 1,
+        )  # fmt: skip
 
     return [
         Route(path, unsubscribe, methods=["GET", "POST"]) for path in unsubscribe_routes(settings)
