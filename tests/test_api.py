@@ -231,3 +231,28 @@ def test_api_tokens_are_shown_once_stored_hashed_and_revocable(in_tmp: Path) -> 
     assert run("api-tokens", "revoke", "cms").stdout == "revoked cms\n"
     again = run("api-tokens", "revoke", "cms")
     assert again.exit_code == 1 and "no live API token named 'cms'" in again.stderr
+
+
+def test_an_issue_reads_with_its_report(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    from digest.schedule import schedule
+    from tests.helpers import SIGNING_ENV, SIGNING_KEY, sample_issue
+    from tests.helpers import settings as helper_settings
+
+    monkeypatch.setenv(SIGNING_ENV, SIGNING_KEY)
+    values = helper_settings(tmp_path)  # with the API's own store
+    values = values.model_copy(
+        update={"delivery": values.delivery.model_copy(update={"database": str(api.store.path)})}
+    )
+    frozen = schedule(api.store, sample_issue(tmp_path), values, "2030-01-01 08:00", "UTC",
+                      dt.datetime.now(dt.UTC))  # fmt: skip
+    listed = api.call("GET", "/issues", api.read).json()["items"]  # type: ignore[attr-defined]
+    assert [(i["slug"], i["status"], i["newsletter"]) for i in listed] == [
+        (frozen.slug, "scheduled", "main")
+    ]
+    one = api.call("GET", f"/issues/{frozen.slug}", api.read).json()  # type: ignore[attr-defined]
+    assert one["report"]["slug"] == frozen.slug and one["report"]["newsletter"] == "main"
+    assert "accepted" in one["report"]["ledger"]

@@ -201,3 +201,29 @@ def test_status_counts_what_is_left_of_the_issues_own_newsletter(tmp_path: Path)
     frozen = schedule(store, path, values, "2030-01-01 08:00", "UTC", dt.datetime.now(dt.UTC))
     assert store.remaining(frozen.slug) == 1  # Cy, not the weekly's five
     assert store.count_recipients("alerts") == 1 and store.count_recipients("main") == 5
+
+
+def test_an_issues_report_counts_unsubscribes_from_its_newsletter_not_another(
+    tmp_path: Path,
+) -> None:
+    from digest.report import as_text, make_report
+
+    values = two_newsletters(tmp_path)
+    store = SQLiteStore(values.delivery.database)
+    store.upsert_subscribers(
+        [("bob@example.org", "Bob", {}), ("cy@example.org", "Cy", {}),
+         ("dee@example.org", "Dee", {})],
+        resubscribe=False, newsletters=("main", "alerts"),
+    )  # fmt: skip
+    path = issue_for(tmp_path, "alerts", "a")
+    delivered_to(values, store, path)
+    slug = path.stem
+    for address, newsletter in (("bob@example.org", "alerts"), ("cy@example.org", "main"),
+                                ("dee@example.org", None)):  # fmt: skip
+        sub = store.get_subscriber(address)
+        assert sub is not None
+        store.request_unsubscribe(sub.uid, "one-click", newsletter)
+    store.apply_inbox()
+    report = make_report(store, slug, slug)
+    assert report.unsubscribes == {"one-click": 2}  # from the alerts, and from everything
+    assert "sent to: newsletter alerts" in as_text(report)

@@ -462,8 +462,13 @@ def test_the_footer_offers_the_archive_a_way_to_subscribe_and_a_reply(tmp_path: 
     sample_build = build(compose_to(tmp_path), settings)
     doc = lxml_html.document_fromstring(sample_build.sample.html)
     footer = doc.find_class("dg-foot")[0]
-    hrefs = {a.text_content(): a.get("href") for a in footer.iter("a")}
+    # link texts read with plain spaces (the footer keeps each on one line with no-break ones)
+    hrefs = {a.text_content().replace("\xa0", " "): a.get("href") for a in footer.iter("a")}
     assert hrefs["Past issues"] == SETTINGS.web.url("/issues/")
+    assert (
+        hrefs["Manage your subscription"]
+        == SETTINGS.unsubscribe_url.format(token="sample") + "#manage"
+    )
     assert hrefs["Subscribe"] == SETTINGS.web.url("/subscribe")
     assert "reply to this email reaches the editors" in footer.text_content()
     text = sample_build.sample.text

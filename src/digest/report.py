@@ -44,6 +44,8 @@ class Report:
     clicks: list[tuple[str, int]] = field(default_factory=list)  # (link or expert, unique)
     tracked: bool = True  # provider.tracking: opens and clicks are counted at all
     title: str = ""  # the issue's subject, as it was sent
+    newsletter: str = "main"  # the key of the newsletter it went to
+    segment: str | None = None  # the segment of its subscribers, as written
 
 
 def _page(url: str) -> str:
@@ -68,7 +70,7 @@ def make_report(
     ledger = store.delivery_counts(slug)
     events = store.issue_event_counts(slug, issue_id)
     start, end = store.issue_window(slug)
-    unsubscribes = store.unsubscribes_between(start, end) if start else {}
+    unsubscribes = store.unsubscribes_between(start, end, scheduled.newsletter) if start else {}
     for event in store.issue_events(slug, issue_id, ("unsubscribe",)):
         unsubscribes[event.provider] = unsubscribes.get(event.provider, 0) + 1
     answered = ledger.get("accepted", 0) + ledger.get("rejected", 0)
@@ -119,11 +121,16 @@ def make_report(
         unique_opens=opens,
         clicks=[(labels.get(_page(url), url), n) for url, n in clicks],
         tracked=tracked,
+        newsletter=scheduled.newsletter,
+        segment=json.loads(scheduled.segment)["text"] if scheduled.segment else None,
     )
 
 
 def as_text(report: Report) -> str:
     lines = [f"{report.slug}: {report.status}, {report.answered:,} recipient(s) answered"]
+    if report.segment or report.newsletter != "main":
+        within = f", the segment {report.segment}" if report.segment else ""
+        lines.append(f"sent to: newsletter {report.newsletter}{within}")
     lines += [f"  {name:<13}{count:>10,}" for name, count in report.ledger.items() if count]
     lines.append("after sending (provider events):")
     lines += [f"  {name:<13}{count:>10,}" for name, count in report.events.items()]

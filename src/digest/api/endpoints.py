@@ -243,14 +243,20 @@ async def list_issues(request: Request, state: WebState, token: ApiToken) -> Res
 
 
 async def get_issue(request: Request, state: WebState, token: ApiToken) -> Response:
+    """The issue and its report, as `digest report --json` gives it."""
+    from digest.render.headers import ascii_id
+    from digest.report import as_json, make_report
+
     slug = request.path_params["slug"]
     store = state.requests
     issue = await run_in_threadpool(store.get_schedule, slug)
     if issue is None:
         return problem(404, "not_found", f"no scheduled issue {slug!r}")
-    deliveries = await run_in_threadpool(store.delivery_counts, slug)
-    events = await run_in_threadpool(store.issue_event_counts, slug)
-    return JSONResponse(_issue(issue) | {"deliveries": deliveries, "events": events})
+    tracked = state.settings.provider.tracking
+    made = await run_in_threadpool(
+        lambda: make_report(store, slug, ascii_id(slug), tracked=tracked)
+    )
+    return JSONResponse(_issue(issue) | {"report": json.loads(as_json(made))})
 
 
 async def list_events(request: Request, state: WebState, token: ApiToken) -> Response:
@@ -288,8 +294,8 @@ ENDPOINTS = (
     Endpoint("GET", "/newsletters", "read", "The newsletters, with their subscribers",
              list_newsletters),
     Endpoint("GET", "/issues", "read", "Scheduled and sent issues", list_issues),
-    Endpoint("GET", "/issues/{slug}", "read", "One issue: its status, deliveries and "
-             "events", get_issue),
+    Endpoint("GET", "/issues/{slug}", "read", "One issue: its status and its report "
+             "(deliveries, events, rates), as digest report --json gives it", get_issue),
     Endpoint("GET", "/events", "read", "What happened to mail, after a cursor (?cursor=, "
              "?limit=)", list_events),
 )  # fmt: skip

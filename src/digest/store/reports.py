@@ -80,14 +80,22 @@ class Reports(Ledger):
         ).fetchone()
         return parse_stamp(row["started_at"]), parse_stamp(later["t"]) if later["t"] else None
 
-    def unsubscribes_between(self, start: dt.datetime, end: dt.datetime | None) -> dict[str, int]:
-        """Unsubscribes through digest's own links and mailto, by channel, in a window."""
+    def unsubscribes_between(
+        self, start: dt.datetime, end: dt.datetime | None, newsletter: str | None = None
+    ) -> dict[str, int]:
+        """Unsubscribes through digest's own links and mailto, by channel, in a window;
+        with ``newsletter``, those that left it or every newsletter, not another one."""
+        mine = ""
+        if newsletter is not None:  # the event says "by one-click from alerts"
+            mine = " AND (detail NOT LIKE '% from %' OR detail LIKE :mine ESCAPE '!')"
+        escaped = (newsletter or "").replace("!", "!!").replace("_", "!_").replace("%", "!%")
         rows = self.db.execute(
             "SELECT provider, COUNT(*) AS n FROM events WHERE kind = 'unsubscribe'"
-            " AND issue IS NULL AND occurred_at >= :start"
+            f" AND issue IS NULL AND occurred_at >= :start{mine}"
             f" {'AND occurred_at < :end' if end else ''} GROUP BY provider",
-            {"start": stamp(start), "end": stamp(end) if end else None},
-        )
+            {"start": stamp(start), "end": stamp(end) if end else None,
+             "mine": f"% from {escaped}"},
+        )  # fmt: skip
         return {r["provider"]: r["n"] for r in rows}
 
     def delivery_timeline(self, slug: str) -> list[tuple[str, str, int]]:
