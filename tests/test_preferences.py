@@ -155,3 +155,14 @@ def test_the_signup_form_offers_each_newsletter_and_confirming_subscribes_to_the
     [signup] = [s for s in store.signups() if s.email == "cy@example.org"]
     store.request_confirm(signup.uid)
     assert on(store, "cy@example.org") == {"alerts": "subscribed"}
+
+
+def test_manage_your_subscription_opens_the_page_at_the_choices(
+    served: tuple[TestClient, SQLiteStore],
+) -> None:
+    client, store = served
+    page = client.get(link(store, "ann@example.org", "alerts") + "&manage=1").text
+    assert '<h1 id="manage">Manage your subscription</h1>' in page
+    assert page.index('name="newsletter"') < page.index("<h2>Unsubscribe from Harbor Alerts</h2>")
+    stranger = client.get(link(store, "ann@example.org")[:-2] + "xx?manage=1")
+    assert stranger.status_code == 400 and "Manage your subscription" not in stranger.text

@@ -143,8 +143,8 @@ def check_html(rendered: RenderedIssue, personal_html: str, settings: Settings) 
     ids = {el.get("id") for el in doc.iter() if el.get("id")}
     for el in doc.iter("a", "area"):
         href = el.get("href")
-        if href is None or href.partition("#")[0] in MARKERS:
-            continue  # a personal link (the unsubscribe page, or its choices at #manage)
+        if href is None or href.startswith(MARKERS):
+            continue  # a personal link (the unsubscribe page, or it opened at its choices)
         if len(href) > 1 and href.startswith("#") and href[1:] in ids:
             continue  # a link within the email (the contents list)
         if problem := _link_problem(href):

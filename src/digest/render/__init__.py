@@ -70,6 +70,12 @@ def newsletter_unsubscribe_url(settings: Settings) -> str:
     return f"{url}{'&' if '?' in url else '?'}newsletter={quote(settings.newsletter.key)}"
 
 
+def manage_suffix(settings: Settings) -> str:
+    """What turns a reader's unsubscribe link into their "Manage your subscription"
+    link: the same page, asked to open at its choices."""
+    return ("&" if "?" in newsletter_unsubscribe_url(settings) else "?") + "manage=1#manage"
+
+
 def web_path(slug: str) -> str:
     """Where an issue's web version lives, under web.base_url (a slug in any script is
     percent-encoded, as a link in mail must be)."""
@@ -108,8 +114,8 @@ def render_issue(
         "issue": issue,
         "newsletter": newsletter,
         "unsubscribe_url": UNSUBSCRIBE_MARKER,
-        # the same personal page, at its choices: no second per-recipient value to send
-        "manage_url": UNSUBSCRIBE_MARKER + "#manage",
+        # the same personal page, opened at its choices: no second per-recipient value
+        "manage_url": UNSUBSCRIBE_MARKER + manage_suffix(settings),
         "recipient_address": ADDRESS_MARKER,
         "greeting": greeting,
         "preheader_padding": PREHEADER_PADDING if issue.preheader else "",

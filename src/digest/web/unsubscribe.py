@@ -59,7 +59,9 @@ def routes(state: WebState) -> list[Route]:
         left = link_newsletter(settings, request.query_params.get("newsletter"))
         if request.method != "POST":
             found = await state.subscription(uid)
-            return page(settings, "unsubscribe", **page_context(settings, found, left))
+            context = page_context(settings, found, left)
+            context["managing"] = "manage" in request.query_params and context["known"]
+            return page(settings, "unsubscribe", **context)
         body = await read_body(request, FORM_BODY) or b""  # too long: read as the button
         action, choice = read_choice(settings, body)
         if action == "save":
