@@ -99,17 +99,26 @@ def recipients_clause(stored: str | None, postgres: bool) -> tuple[str, dict[str
         return "", {}
     import json
 
-    from digest.segments import tree_from_data
+    data = json.loads(stored)
+    dialect = "postgresql" if postgres else "sqlite"
+    made = data.get("sql", {}).get(dialect)
+    if made is not None:  # compiled when scheduled: delivery never loads SQLAlchemy
+        text, params = made
+    else:
+        from digest.segments import tree_from_data
 
-    tree = tree_from_data(json.loads(stored)["tree"])
-    text, params = segment_sql(tree, "postgresql" if postgres else "sqlite")
+        text, params = segment_sql(tree_from_data(data["tree"]), dialect)
     return f" AND ({text})", params
 
 
 def segment_json(text: str, tree: Node) -> str:
-    """What an issue keeps of its segment: the expression as written, and its tree."""
+    """What an issue keeps of its segment: the expression as written, its tree, and the
+    clause SQLAlchemy made of the tree for each database (with its bound values), so
+    that forming batches never loads SQLAlchemy. The clause is only ever our own
+    compilation of the parsed tree: nothing a user typed is in its SQL text."""
     import json
 
     from digest.segments import tree_to_data
 
-    return json.dumps({"text": text, "tree": tree_to_data(tree)}, ensure_ascii=False)
+    sql = {dialect: segment_sql(tree, dialect) for dialect in ("sqlite", "postgresql")}
+    return json.dumps({"text": text, "tree": tree_to_data(tree), "sql": sql}, ensure_ascii=False)
