@@ -671,3 +671,36 @@ def test_newsletters_imports_and_choices_alike(store: SQLiteStore) -> None:
     assert store.get_subscriber("ann@example.org").name == "Ann Lee"  # type: ignore[union-attr]
     assert store.rename_newsletter("alerts", "news") == 1
     assert store.newsletter_counts() == {"main": 0, "news": 1}
+
+
+def test_api_tokens_and_additions_alike(store: SQLiteStore) -> None:
+    """What the HTTP API asks of the store: tokens by hash, additions sharing a commit
+    (a forgotten address not added back), attributes merged, events after a cursor."""
+    from digest.store.api_reads import Addition
+
+    token = store.add_api_token("cms", "write")
+    assert store.api_token(token).scope == "write"  # type: ignore[union-attr]
+    assert store.api_token("dgt_" + "x" * 43) is None
+    store.upsert_subscribers([("gone@example.org", None, {})], resubscribe=False)
+    store.forget("gone@example.org")
+    store.api_add([
+        Addition("ann@example.org", "Ann", {"region": "Asia"}, ("main", "alerts"), "api:cms"),
+        Addition("gone@example.org", None, {}, ("main",), "api:cms"),
+        Addition("ann@example.org", None, {"team": "blue"}, ("main",), "api:cms"),
+    ])  # fmt: skip
+    ann = store.get_subscriber("ann@example.org")
+    assert ann is not None and ann.name == "Ann"
+    assert ann.attributes == {"region": "Asia", "team": "blue"}
+    assert store.subscribed_to([ann.id])[ann.id] == ["alerts", "main"]
+    assert store.get_subscriber("gone@example.org") is None
+    assert store.merge_attributes("ann@example.org", {"team": None})
+    assert store.get_subscriber("ann@example.org").attributes == {"region": "Asia"}  # type: ignore[union-attr]
+    assert [e.actor for e in store.audit_entries()].count("api:cms") == 3
+    store.request_unsubscribe(ann.uid, "api", "alerts")
+    store.apply_inbox()
+    [event] = store.events_after(0, 10)
+    assert (event["kind"], event["email"], event["provider"]) == (
+        "unsubscribe", "ann@example.org", "api",
+    )  # fmt: skip
+    assert store.events_after(event["id"], 10) == []
+    assert store.revoke_api_token("cms") and store.api_token(token) is None

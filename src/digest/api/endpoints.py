@@ -8,6 +8,7 @@ the list, and read nothing back: only a read token learns who is subscribed."""
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,9 @@ from starlette.responses import JSONResponse, Response
 
 from digest.addresses import normalise_email
 from digest.api.auth import problem
+from digest.api.commits import SharedCommits
 from digest.config import Settings
+from digest.store.api_reads import Addition
 from digest.store.api_tokens import ApiToken
 from digest.web.pages import read_body
 from digest.web.state import WebState
@@ -138,6 +141,17 @@ def _cursor(request: Request) -> int:
 
 # --- subscribers -----------------------------------------------------------------------
 
+_ADDITIONS: weakref.WeakKeyDictionary[WebState, SharedCommits[Addition]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def additions(state: WebState) -> SharedCommits[Addition]:
+    """The app's one queue of subscribers to add (one per app, gone with it)."""
+    if state not in _ADDITIONS:
+        _ADDITIONS[state] = SharedCommits(state.requests.api_add)
+    return _ADDITIONS[state]
+
 
 async def create_subscriber(request: Request, state: WebState, token: ApiToken) -> Response:
     new = await _body(request, state, NewSubscriber)
@@ -147,9 +161,9 @@ async def create_subscriber(request: Request, state: WebState, token: ApiToken) 
     attributes = _attributes(settings, new.attributes)
     if new.double_opt_in:
         await state.request_signup(email, new.name, chosen)
-    else:  # added and audited in one transaction: the call this API is most asked
-        audit = (f"api:{token.name}", "POST /api/v1/subscribers")
-        await run_in_threadpool(state.requests.api_add, email, new.name, attributes, chosen, audit)
+    else:  # added and audited in a commit shared with the calls that came with it
+        addition = Addition(email, new.name, attributes, chosen, f"api:{token.name}")
+        await additions(state).add(addition)
         request.state.audited = True
     return JSONResponse({"accepted": True, "double_opt_in": new.double_opt_in}, 202)
 

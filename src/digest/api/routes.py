@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +15,7 @@ from digest.api.auth import Buckets, allowed, bearer, problem
 from digest.api.endpoints import ENDPOINTS, BadInput, Endpoint
 from digest.api.openapi import document
 from digest.errors import DigestError
+from digest.store.api_tokens import ApiToken
 from digest.web.state import WebState
 
 log = logging.getLogger("digest.api")
@@ -22,12 +24,19 @@ PREFIX = "/api/v1"
 
 def routes(state: WebState) -> list[Route]:
     buckets = Buckets(state.settings.api.burst, state.settings.api.per_second)
+    reader = state.requests.token_reader()  # on SQLite: no worker thread per check
+
+    async def token_of(given: str) -> ApiToken | None:
+        if reader is not None:
+            with contextlib.suppress(DigestError):
+                return reader(given)
+        return await run_in_threadpool(state.requests.api_token, given)
 
     def wrap(endpoint: Endpoint) -> object:
         async def call(request: Request) -> Response:
             store = state.requests
             given = bearer(request)
-            token = await run_in_threadpool(store.api_token, given) if given else None
+            token = await token_of(given) if given else None
             if token is None and not await run_in_threadpool(store.has_api_tokens):
                 return problem(404, "not_found", "no API here: no API token exists")
             refused = allowed(token, endpoint.scope)

@@ -4,10 +4,33 @@ time after a cursor, a subscriber's choices applied at once, their attributes me
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from digest.store.common import now_utc, stamp
 from digest.store.reports import Reports
+
+
+@dataclass(frozen=True)
+class Addition:
+    """A subscriber an API call adds, and who asked (the audit log's actor)."""
+
+    email: str
+    name: str | None
+    attributes: dict[str, object]
+    newsletters: tuple[str, ...]
+    actor: str
+
+
+def _json(values: dict[str, object]) -> str:
+    return json.dumps(values, sort_keys=True, ensure_ascii=False)
+
+
+def _loaded(stored: Any) -> dict[str, object]:
+    """A subscriber's attributes as read: JSON text (SQLite) or a mapping (PostgreSQL)."""
+    if isinstance(stored, str):
+        return dict(json.loads(stored or "{}"))
+    return dict(stored or {})
 
 
 class ApiReads(Reports):
@@ -27,44 +50,51 @@ class ApiReads(Reports):
             for r in rows
         ]  # fmt: skip
 
-    def api_add(
-        self,
-        email: str,
-        name: str | None,
-        attributes: dict[str, object],
-        newsletters: tuple[str, ...],
-        audit: tuple[str, str],
-    ) -> None:
-        """One subscriber added by an API call, subscribed to ``newsletters``, and the
-        call's audit entry (actor, action), in one short transaction. Someone already on
-        the list keeps their status (one who left stays so, and on no newsletter they
-        left); a name given replaces theirs, attributes given are added to theirs."""
+    def api_add(self, additions: list[Addition]) -> None:
+        """Subscribers added by API calls, each subscribed to its newsletters and with its
+        call's audit entry, all in one transaction: calls that arrive together share one
+        commit (one fsync), and each is answered only once it is on disk. Someone already
+        on the list keeps their status (one who left stays so, and off any newsletter they
+        left); a name given replaces theirs, attributes given are added to theirs; a
+        forgotten address is not added back."""
         from digest.store.common import new_uid, suppression_hash
-        from digest.store.joining import subscribe
+        from digest.store.joining import subscribe_one
 
         now = stamp(now_utc())
-        attrs = json.dumps(attributes, sort_keys=True, ensure_ascii=False)
         with self.transaction() as db:
-            forgotten = db.execute(
-                "SELECT 1 FROM suppressions WHERE hash = :hash", {"hash": suppression_hash(email)}
-            ).fetchone()
-            if forgotten is None:
+            for item in additions:
+                forgotten = db.execute(
+                    "SELECT 1 FROM suppressions WHERE hash = :hash",
+                    {"hash": suppression_hash(item.email)},
+                ).fetchone()
+                if forgotten is None:
+                    found = db.execute(
+                        "SELECT id, name, attributes FROM subscribers WHERE email = :email",
+                        {"email": item.email},
+                    ).fetchone()
+                    if found is None:
+                        db.execute(
+                            "INSERT INTO subscribers (uid, email, name, status, attributes,"
+                            " created_at, updated_at) VALUES (:uid, :email, :name, 'active',"
+                            " :attrs, :now, :now)",
+                            {"uid": new_uid(), "email": item.email, "name": item.name,
+                             "attrs": _json(item.attributes), "now": now},
+                        )  # fmt: skip
+                    elif item.name or item.attributes:
+                        merged = _loaded(found["attributes"]) | item.attributes
+                        db.execute(
+                            "UPDATE subscribers SET name = :name, attributes = :attrs,"
+                            " updated_at = :now WHERE id = :id",
+                            {"name": item.name or found["name"], "now": now, "id": found["id"],
+                             "attrs": _json({k: v for k, v in merged.items() if v is not None})},
+                        )  # fmt: skip
+                    subscribe_one(db, item.email, item.newsletters, now)
                 db.execute(
-                    "INSERT INTO subscribers (uid, email, name, status, attributes, created_at,"
-                    " updated_at) VALUES (:uid, :email, :name, 'active', :attrs, :now, :now)"
-                    " ON CONFLICT (email) DO UPDATE SET"
-                    " name = coalesce(excluded.name, subscribers.name), updated_at = :now",
-                    {"uid": new_uid(), "email": email, "name": name, "attrs": attrs, "now": now},
-                )
-                subscribe(db, "SELECT :email", newsletters, now, email=email)
-            db.execute(
-                "INSERT INTO audit_log (at, actor, action, subject, detail)"
-                " VALUES (:at, :actor, :action, :subject, :detail)",
-                {"at": now, "actor": audit[0], "action": audit[1], "subject": email,
-                 "detail": '{"status": 202}'},
-            )  # fmt: skip
-        if attributes and forgotten is None:
-            self.merge_attributes(email, attributes)
+                    "INSERT INTO audit_log (at, actor, action, subject, detail)"
+                    " VALUES (:at, :actor, 'POST /api/v1/subscribers', :subject, :detail)",
+                    {"at": now, "actor": item.actor, "subject": item.email,
+                     "detail": '{"status": 202}'},
+                )  # fmt: skip
 
     def apply_choice(self, uid: str, choice: dict[str, object]) -> int:
         """A choice (name, newsletters, offered, leave_all) applied now, not through the
@@ -81,9 +111,7 @@ class ApiReads(Reports):
             ).fetchone()
             if found is None:
                 return False
-            merged = json.loads(found["attributes"] or "{}") if isinstance(
-                found["attributes"], str) else dict(found["attributes"] or {})  # fmt: skip
-            merged.update(attributes)
+            merged = _loaded(found["attributes"]) | attributes
             merged = {k: v for k, v in merged.items() if v is not None}
             db.execute(
                 "UPDATE subscribers SET attributes = :attrs, updated_at = :now WHERE id = :id",

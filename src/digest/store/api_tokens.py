@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +65,37 @@ class ApiTokens:
             {"hash": token_hash(token)},
         ).fetchone()
         return _token(row) if row is not None else None
+
+    def token_reader(self) -> Callable[[str], ApiToken | None] | None:
+        """A lookup of live tokens on a read-only connection of its own, for the thread
+        that calls it (the web app's event loop): an indexed read of a WAL database
+        never waits for a writer, so checking each API call's token needs no worker
+        thread. None where the database is not a local SQLite file."""
+        path = getattr(self, "path", None)
+        if path is None:
+            return None
+        opened: list[sqlite3.Connection] = []  # on first use, in the thread that uses it
+
+        def lookup(token: str) -> ApiToken | None:
+            if not opened:
+                # one event loop uses it, one call at a time: no lock needed
+                made = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+                made.row_factory = sqlite3.Row
+                opened.append(made)
+            query = (
+                "SELECT name, scope, created_at, revoked_at FROM api_tokens"
+                " WHERE token_hash = ? AND revoked_at IS NULL"
+            )
+            try:
+                row = opened[0].execute(query, (token_hash(token),)).fetchone()
+            except sqlite3.Error as err:  # the caller asks the store the usual way
+                opened.pop().close()
+                from digest.errors import StoreError
+
+                raise StoreError(f"API tokens cannot be read just now ({err})") from None
+            return _token(row) if row is not None else None
+
+        return lookup
 
     def api_tokens(self) -> list[ApiToken]:
         rows = self.db.execute(

@@ -21,14 +21,22 @@ def subscribe(
     ``params``) gives to each newsletter. Someone who left one stays off it unless
     ``again`` (a confirmed signup, an import with --resubscribe)."""
     conflict = "DO UPDATE SET status = 'subscribed', changed_at = excluded.changed_at"
+    which = f"IN ({emails})" if emails else "= :email"  # one address: its index, no scan
     for newsletter in newsletters:
         db.execute(
             "INSERT INTO subscriptions (subscriber_id, newsletter, status, changed_at)"
             " SELECT s.id, :newsletter, 'subscribed', :now FROM subscribers s"
-            f" WHERE s.status = 'active' AND s.email IN ({emails})"
+            f" WHERE s.status = 'active' AND s.email {which}"
             f" ON CONFLICT (subscriber_id, newsletter) {conflict if again else 'DO NOTHING'}",
             {"newsletter": newsletter, "now": now, **params},
         )
+
+
+def subscribe_one(
+    db: Database, email: str, newsletters: Iterable[str], now: str, again: bool = False
+) -> None:
+    """:func:`subscribe` for one address, by the address's own index."""
+    subscribe(db, "", newsletters, now, again, email=email)
 
 
 def mark_joined(db: Database, joined: dict[str, str], now: str) -> None:

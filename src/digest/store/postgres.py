@@ -151,6 +151,10 @@ class PostgresStore(SQLiteStore):
     def _inbox_db(self) -> Any:
         return self._inbox
 
+    def token_reader(self) -> None:
+        """No read-only side connection here: API tokens are looked up as usual."""
+        return None
+
     def _outcomes_transaction(self, suppressing: bool) -> contextlib.AbstractContextManager[Any]:
         """A batch's outcomes change only its own ledger rows (a recipient is in one batch
         at a time, and each update names the row's batch and requires it in flight), its

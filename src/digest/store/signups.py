@@ -18,7 +18,7 @@ from digest.store.common import (
     stamp,
     suppression_hash,
 )
-from digest.store.joining import subscribe
+from digest.store.joining import subscribe_one
 from digest.store.records import (
     ACTIVE,
     Signup,
@@ -110,7 +110,7 @@ class Signups(Unsubscribes):
                 "DELETE FROM suppressions WHERE hash = :hash", {"hash": suppression_hash(email)}
             )
             chosen = (signup["newsletters"] or DEFAULT_KEY).split(",")
-            subscribe(db, "SELECT :email", chosen, now, again=True, email=email)
+            subscribe_one(db, email, chosen, now, again=True)
             changed += 1
         return changed
 

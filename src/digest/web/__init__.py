@@ -26,7 +26,6 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from digest.api import routes as api
 from digest.config import Settings
 from digest.errors import StoreError
 from digest.web import archive, signup, unsubscribe, webhooks
@@ -67,6 +66,8 @@ class BasePath:
 
 
 def create_app(settings: Settings, keys: tuple[bytes, ...]) -> ASGIApp:
+    from digest.api.routes import routes as api_routes  # the API builds on this package
+
     state = WebState(settings, keys)
 
     async def health(request: Request) -> Response:
@@ -78,7 +79,7 @@ def create_app(settings: Settings, keys: tuple[bytes, ...]) -> ASGIApp:
             *signup.routes(state),
             *unsubscribe.routes(state),
             *webhooks.routes(state),
-            *api.routes(state),
+            *api_routes(state),
             Route("/healthz", health),
         ],
         lifespan=state.lifespan,
