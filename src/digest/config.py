@@ -18,6 +18,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from digest.api.settings import Api
@@ -370,6 +371,20 @@ class Settings(_Section):
                 message = str(problem["msg"]).removeprefix("Value error, ")
                 raise ValueError(f"{key}.{where}: {message}") from None
         return value
+
+    @model_validator(mode="after")
+    def _greeting_fields(self) -> Settings:
+        """A greeting by a field greets by a declared text or choice field."""
+        for key in self.newsletter_keys:
+            field = self.newsletter_for(key).greeting_field
+            spec = self.audience.fields.get(field)
+            if field != "name" and (spec is None or spec.type not in {"text", "choice"}):
+                where = "newsletter" if key == self.newsletter.key else f"newsletters.{key}"
+                raise ValueError(
+                    f"{where}.greeting: {{{field}}} is not a text field of audience.fields "
+                    "(declare it there, or greet by {name})"
+                )
+        return self
 
     @property
     def newsletter_keys(self) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ otherwise (``digest newsletters rename`` moves them to another key).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -17,12 +18,11 @@ from digest.defaultkey import DEFAULT_KEY
 from digest.headerchars import has_line_break
 
 KEY_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
+GREETING_FIELD = re.compile(r"(?<!\{)\{([a-z][a-z0-9_]*)\}(?!\})")
 
 
 def newsletter_key(key: str) -> str:
     """``key`` if it can name a newsletter (lower-case letters, digits, - and _)."""
-    import re
-
     if not re.match(KEY_PATTERN, key):
         raise ValueError(
             f"{key!r} cannot name a newsletter: use lower-case letters, digits, - and _, "
@@ -75,16 +75,27 @@ class Newsletter(BaseModel):
     @field_validator("greeting")
     @classmethod
     def _greeting(cls, value: str | None) -> str | None:
-        if value is not None and "{name}" not in value:
-            raise ValueError("must contain {name}")
-        if value is not None:
-            try:
-                value.format(name="Reader")
-            except (IndexError, KeyError, ValueError, AttributeError):
-                raise ValueError(
-                    "may hold {name} and nothing else in braces (write {{ and }} for a brace)"
-                ) from None
+        if value is None:
+            return value
+        names = GREETING_FIELD.findall(value)
+        if len(names) != 1:
+            raise ValueError(
+                "must contain one {name}, or one subscriber field such as {first_name}"
+            )
+        try:
+            value.format(**{names[0]: "Reader"})
+        except (IndexError, KeyError, ValueError, AttributeError):
+            raise ValueError(
+                f"may hold {{{names[0]}}} and nothing else in braces (write {{{{ and }}}} "
+                "for a brace)"
+            ) from None
         return value
+
+    @property
+    def greeting_field(self) -> str:
+        """What the greeting greets by: ``name``, or a subscriber field's name."""
+        found = GREETING_FIELD.findall(self.greeting or "")
+        return found[0] if found else "name"
 
 
 class NewsletterOverride(BaseModel):

@@ -137,13 +137,18 @@ def render(issue: Path, out_dir: str | None, config_path: str | None) -> None:
 @reports_errors
 def check(issue: Path, config_path: str | None) -> None:
     """Check ISSUE before sending: exit 1 when any error is found."""
-    from digest.build import build
+    from digest.build import build, greeting_without_field
     from digest.checks import has_errors
 
     settings = settings_from(config_path)
     result = build(issue, settings, for_subscribers=True)
     for finding in result.findings:
         click.echo(str(finding))
+    without = greeting_without_field(result, settings.for_newsletter(result.issue.newsletter))
+    if without is not None:  # what a subscriber without the greeting's field sees
+        field = result.rendered.greeting_field
+        said = f"the greeting {without!r}" if without else "no greeting line"
+        click.echo(f"note: a subscriber without {field} gets {said}")
     signing_key_note(settings)
     errors = sum(f.level == "error" for f in result.findings)
     warnings = len(result.findings) - errors

@@ -57,6 +57,14 @@ class IssueDelivery:
         self.limiter = RateLimiter(settings.delivery.rate_limit)
 
     def recipients(self, batch: ClaimedBatch) -> tuple[Recipient, ...]:
+        field = self.rendered.greeting_field
+        if self.rendered.greeting is not None and field != "name":  # greets by a field
+            values = self.store.field_values([m.subscriber_id for m in batch.recipients], field)
+            return tuple(
+                Recipient(m.email, m.name, make_token(self.key, self.list_id, m.uid),
+                          values.get(m.subscriber_id))
+                for m in batch.recipients
+            )  # fmt: skip
         return tuple(
             Recipient(m.email, m.name, make_token(self.key, self.list_id, m.uid))
             for m in batch.recipients

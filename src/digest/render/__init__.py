@@ -40,6 +40,11 @@ class RenderedIssue:
     unsubscribe_url: str  # pattern with {token}
     unsubscribe_mailto: str
     greeting_fallback: str
+    # the greeting line, "Hi {first_name},": with it, the per-recipient value is the whole
+    # line (none when the value is missing and greeting_fallback is empty); without it (a
+    # render frozen before greetings by field), the value is the name in the line
+    greeting: str | None = None
+    greeting_field: str = "name"
     headers: dict[str, str] = field(default_factory=dict)  # List-Id, Feedback-ID
     # a message to one person about their own request (a signup confirmation), not list
     # mail: no List-Unsubscribe, and the provider's transactional stream
@@ -108,7 +113,7 @@ def render_issue(
 
     newsletter = settings.newsletter
     env = environment_for(settings.render.templates)
-    greeting = newsletter.greeting.format(name=NAME_MARKER) if newsletter.greeting else None
+    greeting = NAME_MARKER if newsletter.greeting else None  # the whole line, per recipient
     utm = utm_params(settings.compose.utm, slug)
     context: dict[str, object] = {
         "issue": issue,
@@ -137,7 +142,7 @@ def render_issue(
     text = "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
     if web_version:  # a template of one's own may not know web_version: nothing personal
         html = html.replace(UNSUBSCRIBE_MARKER, context["subscribe_url"])  # type: ignore[arg-type]
-        html = html.replace(NAME_MARKER, newsletter.greeting_fallback)
+        html = html.replace(NAME_MARKER, "")
         html = html.replace(ADDRESS_MARKER, "")
     return RenderedIssue(
         slug=slug,
@@ -150,5 +155,7 @@ def render_issue(
         unsubscribe_url=newsletter_unsubscribe_url(settings),
         unsubscribe_mailto=settings.unsubscribe.mailto,
         greeting_fallback=newsletter.greeting_fallback,
+        greeting=newsletter.greeting,
+        greeting_field=newsletter.greeting_field,
         headers=identity_headers(newsletter, slug),
     )

@@ -31,6 +31,7 @@ class Recipient:
     email: str
     name: str | None = None
     token: str = "preview"  # identifies the recipient in their unsubscribe URL
+    greets: str | None = None  # the greeting's field, where it greets by one (first_name)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,17 @@ VALUE_KEYS = (
 is_plain_token = re.compile(r"[A-Za-z0-9._~-]+\Z").match
 
 
+def greeting_for(rendered: RenderedIssue, value: str | None) -> str:
+    """What stands in the greeting's place for a recipient whose name (or greeting
+    field) is ``value``: the whole greeting line, with the fallback where the value is
+    missing, or nothing at all when the fallback is empty ("greet by first name, else
+    nothing"). A render frozen before greetings by field takes just the name."""
+    shown = value or rendered.greeting_fallback
+    if rendered.greeting is None:
+        return shown
+    return rendered.greeting.format(**{rendered.greeting_field: shown}) if shown else ""
+
+
 def recipient_values(rendered: RenderedIssue, recipient: Recipient) -> dict[str, str]:
     token = recipient.token
     pieces = rendered.unsubscribe_pieces
@@ -81,7 +93,8 @@ def recipient_values(rendered: RenderedIssue, recipient: Recipient) -> dict[str,
         url = unsubscribe_url(rendered, recipient)
         url_html = html.escape(url)
         subject = quote("unsubscribe " + token)
-    name = recipient.name or rendered.greeting_fallback
+    greets = recipient.name if rendered.greeting_field == "name" else recipient.greets
+    name = greeting_for(rendered, greets)
     return {
         "unsubscribe_html": url_html,
         "unsubscribe_text": url,

@@ -217,6 +217,21 @@ class Subscribers(StoreCore):
             report.unchanged -= 1
             report.updated += 1
 
+    def field_values(self, ids: list[int], field: str) -> dict[int, str | None]:
+        """One attribute of each of the subscribers ``ids`` (None where they have none):
+        what a greeting by that field reads, a batch at a time."""
+        rows = self.db.execute(
+            f"SELECT id, attributes FROM subscribers WHERE id {self.db.dialect.in_list('ids')}",
+            {"ids": self.db.dialect.values(ids)},
+        ).fetchall()
+        found: dict[int, str | None] = dict.fromkeys(ids)
+        for row in rows:
+            stored = row["attributes"]
+            values = json.loads(stored or "{}") if isinstance(stored, str) else (stored or {})
+            value = values.get(field)
+            found[row["id"]] = str(value).strip() or None if value is not None else None
+        return found
+
     def get_subscriber(self, email: str) -> Subscriber | None:
         row = self.db.execute(
             "SELECT * FROM subscribers WHERE email = :email", {"email": email}
