@@ -227,3 +227,26 @@ def test_an_issues_report_counts_unsubscribes_from_its_newsletter_not_another(
     report = make_report(store, slug, slug)
     assert report.unsubscribes == {"one-click": 2}  # from the alerts, and from everything
     assert "sent to: newsletter alerts" in as_text(report)
+
+
+def test_a_newsletter_can_have_templates_of_its_own(tmp_path: Path) -> None:
+    from digest.build import build
+    from digest.errors import ConfigError
+    from digest.render.templates import bundled_templates
+
+    own = tmp_path / "alert-templates"
+    own.mkdir()
+    for name in ("email.mjml.j2", "email.txt.j2"):
+        text = (bundled_templates() / name).read_text(encoding="utf-8")
+        if name.endswith(".txt.j2"):
+            text = "BREAKING: a new conversation\n" + text
+        (own / name).write_text(text, encoding="utf-8")
+    values = Settings(newsletters={"alerts": {"name": "Alerts", "templates": str(own)}})
+    alert = build(issue_for(tmp_path, "alerts", "a"), values)
+    weekly = build(issue_for(tmp_path, None, "w"), values)
+    assert alert.sample.text.startswith("BREAKING: a new conversation")
+    assert "BREAKING" not in weekly.sample.text
+    broken = Settings(newsletters={"alerts": {"templates": str(tmp_path / "nowhere")}})
+    with pytest.raises(ConfigError) as refused:
+        build(issue_for(tmp_path, "alerts", "b"), broken)
+    assert "the alerts newsletter's templates" in str(refused.value)

@@ -39,6 +39,9 @@ class Newsletter(BaseModel):
 
     key: str = Field(DEFAULT_KEY, pattern=KEY_PATTERN)  # how issues, links and the store name it
     description: str | None = None  # one line on the signup form and the subscription page
+    # a folder with this newsletter's own email.mjml.j2 and email.txt.j2 (an alert can
+    # look unlike the weekly); None: render.templates, or the bundled ones
+    templates: str | None = None
     name: str = "The Conversation Digest"
     language: str = Field("en", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     sender: str = Field("The Conversation Digest <digest@example.org>", alias="from")
@@ -104,6 +107,7 @@ class NewsletterOverride(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     description: str | None = None
+    templates: str | None = None
     name: str | None = None
     language: str | None = None
     sender: str | None = Field(None, alias="from")

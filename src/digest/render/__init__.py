@@ -112,7 +112,11 @@ def render_issue(
     )
 
     newsletter = settings.newsletter
-    env = environment_for(settings.render.templates)
+    env = (
+        environment_for(newsletter.templates, f"the {newsletter.key} newsletter's templates")
+        if newsletter.templates
+        else environment_for(settings.render.templates)
+    )
     greeting = NAME_MARKER if newsletter.greeting else None  # the whole line, per recipient
     utm = utm_params(settings.compose.utm, slug)
     context: dict[str, object] = {

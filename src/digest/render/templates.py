@@ -32,15 +32,16 @@ def bundled_templates() -> Path:
     raise ConfigError("the bundled templates are missing; reinstall digest")
 
 
-def template_folder(configured: str | None) -> Path:
+def template_folder(configured: str | None, setting: str = "render.templates") -> Path:
+    """The folder of email templates ``setting`` names (the bundled one for None)."""
     if configured is None:
         return bundled_templates()
     folder = Path(configured)
     if not folder.is_dir():
-        raise ConfigError(f"render.templates: {folder} is not a folder")
+        raise ConfigError(f"{setting}: {folder} is not a folder")
     for name in (HTML_TEMPLATE, TEXT_TEMPLATE):
         if not (folder / name).is_file():
-            raise ConfigError(f"render.templates: {folder} has no {name}")
+            raise ConfigError(f"{setting}: {folder} has no {name}")
     return folder
 
 
@@ -95,10 +96,12 @@ def _cached_environment(folder: Path) -> jinja2.Environment:
     return make_environment(folder)
 
 
-def environment_for(configured: str | None) -> jinja2.Environment:
+def environment_for(
+    configured: str | None, setting: str = "render.templates"
+) -> jinja2.Environment:
     """The Jinja2 environment for the configured template folder, made once per folder:
     its compiled templates are kept, and reloaded when a template file changes."""
-    return _cached_environment(template_folder(configured).resolve())
+    return _cached_environment(template_folder(configured, setting).resolve())
 
 
 def make_environment(folder: Path) -> jinja2.Environment:
