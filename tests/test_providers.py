@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -678,3 +679,42 @@ def test_each_message_says_in_its_footer_which_address_it_was_sent_to(
         assert f"Sent to {delivery.email}" in delivery.text
         assert other not in delivery.html + delivery.text.replace(delivery.email, "")
         assert "__DIGEST_" not in delivery.html + delivery.text
+
+
+@pytest.mark.parametrize("name", ["postmark", "sendgrid", "mailgun", "resend"])
+@pytest.mark.parametrize("by_field", [False, True])
+def test_every_provider_greets_each_reader_with_the_whole_greeting_line(
+    client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    name: str,
+    by_field: bool,
+) -> None:
+    """ "Dear {name}," reaches each reader whole, with their own name; a greeting by a
+    field with an empty fallback leaves the line out for a reader without the field."""
+    greeting = {"greeting": "Hi {first_name},", "greeting_fallback": ""} if by_field else {
+        "greeting": "Dear {name},"}  # fmt: skip
+    values = Settings.model_validate(
+        {"newsletter": greeting, "audience": {"fields": {"first_name": {"type": "text"}}}}
+    )
+    issue, path = compose([str(SAMPLE)], values, url=SAMPLE_URL, out_dir=tmp_path)
+    write_issue(dump_issue(issue), path, force=False)
+    greeted = build(path, values).rendered
+    fake = request.getfixturevalue(name)
+    extra = {"domain": "mg.example.org"} if name == "mailgun" else {}
+    provider = create_provider(settings_for(name, fake, monkeypatch, **extra), client)
+    readers = (
+        Recipient("ann@example.org", "Ann Lee", "tok-0", "Ann"),
+        Recipient("bo@example.org", "Bo Berg", "tok-1", None),
+    )
+    provider.send(Batch(greeted, readers, key="k"))
+    got = {d.email: d for d in fake.deliveries}
+    ann, bo = got["ann@example.org"], got["bo@example.org"]
+    if by_field:
+        assert "Hi Ann," in ann.html and "Hi Ann," in ann.text
+        assert "Hi " not in bo.html + bo.text
+    else:
+        assert "Dear Ann Lee," in ann.html and "Dear Ann Lee," in ann.text
+        assert "Dear Bo Berg," in bo.html and "Dear Bo Berg," in bo.text
+    assert "__DIGEST_" not in ann.html + ann.text + bo.html + bo.text

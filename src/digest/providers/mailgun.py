@@ -29,6 +29,7 @@ from digest.render import ADDRESS_MARKER, NAME_MARKER
 from digest.render.message import (
     VALUE_KEYS,
     address_of,
+    greeting_of,
     is_plain_token,
     recipient_values,
     shared_bodies,
@@ -140,15 +141,15 @@ class Mailgun(HttpProvider):
         )
         named = NAME_MARKER in rendered.html or NAME_MARKER in rendered.text
         addressed = ADDRESS_MARKER in rendered.html or ADDRESS_MARKER in rendered.text
-        fallback = rendered.greeting_fallback
         variables: dict[str, dict[str, str]] = {}
         for r in batch.recipients:
             values = {"t": r.token}
             if addressed:
                 values["a"] = r.email
-            if named:
-                values["name_html"] = escape(r.name or fallback)
-                values["name_text"] = r.name or fallback
+            if named:  # the whole greeting line, as every provider sends it
+                greeting = greeting_of(rendered, r)
+                values["name_html"] = escape(greeting)
+                values["name_text"] = greeting
             variables[r.email] = values
         return html, text, list_unsubscribe, json.dumps(variables)
 

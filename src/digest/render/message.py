@@ -82,6 +82,13 @@ def greeting_for(rendered: RenderedIssue, value: str | None) -> str:
     return rendered.greeting.format(**{rendered.greeting_field: shown}) if shown else ""
 
 
+def greeting_of(rendered: RenderedIssue, recipient: Recipient) -> str:
+    """What stands in the greeting's place for ``recipient`` (see greeting_for): the
+    one rule every provider follows, those that fill values on their side too."""
+    greets = recipient.name if rendered.greeting_field == "name" else recipient.greets
+    return greeting_for(rendered, greets)
+
+
 def recipient_values(rendered: RenderedIssue, recipient: Recipient) -> dict[str, str]:
     token = recipient.token
     pieces = rendered.unsubscribe_pieces
@@ -93,8 +100,7 @@ def recipient_values(rendered: RenderedIssue, recipient: Recipient) -> dict[str,
         url = unsubscribe_url(rendered, recipient)
         url_html = html.escape(url)
         subject = quote("unsubscribe " + token)
-    greets = recipient.name if rendered.greeting_field == "name" else recipient.greets
-    name = greeting_for(rendered, greets)
+    name = greeting_of(rendered, recipient)
     return {
         "unsubscribe_html": url_html,
         "unsubscribe_text": url,
