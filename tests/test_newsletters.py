@@ -250,3 +250,15 @@ def test_a_newsletter_can_have_templates_of_its_own(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as refused:
         build(issue_for(tmp_path, "alerts", "b"), broken)
     assert "the alerts newsletter's templates" in str(refused.value)
+
+
+def test_settings_for_one_newsletter_still_know_every_newsletter() -> None:
+    """Rendering an alert works on settings with the alerts in place of the default; they
+    must still count and find every declared newsletter (the unsubscribe link names the
+    newsletter only where there are several)."""
+    values = Settings(newsletters=ALERTS)
+    alert = values.for_newsletter("alerts")
+    assert alert.newsletter.name == "Harbor Alerts"
+    assert alert.newsletter_keys == ("main", "alerts")
+    assert alert.newsletter_for("main").name == "The Conversation Digest"
+    assert alert.newsletter_for("alerts").name == "Harbor Alerts"

@@ -39,16 +39,16 @@ def settings_for(issue: Issue, path: Path, settings: Settings) -> Settings:
         raise IssueFileError(f"{path}: {err}") from None
 
 
-def sample_recipient(settings: Settings, *, with_field: bool = True) -> Recipient:
+def sample_recipient(settings: Settings) -> Recipient:
     """The sample reader the preview and checks show. Where the greeting greets by a
-    field, the sample has it (the first word of sample_name) unless ``with_field`` is
-    False: how a subscriber without it is greeted."""
+    field, the sample has it: the first word of sample_name (greeting_without_field
+    says how a subscriber without it is greeted)."""
     name = settings.render.sample_name
-    greets = (name or "").split()[0] if name and with_field else None
+    greets = next(iter((name or "").split()), None)
     return Recipient(settings.render.sample_recipient, name, "sample", greets)
 
 
-def greeting_without_field(result: Build, settings: Settings) -> str | None:
+def greeting_without_field(result: Build) -> str | None:
     """Where the greeting greets by a field: the greeting a subscriber without that
     field gets (an empty string: none at all); None for a greeting by name."""
     from digest.render.message import greeting_for

@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -333,6 +334,8 @@ class Delivery(_Section):
 class Settings(_Section):
     newsletter: Newsletter = Newsletter()  # the default newsletter
     newsletters: dict[str, NewsletterOverride] = {}  # more, by key: what differs from it
+    # in settings made for another newsletter (for_newsletter): the configured default
+    _default: Newsletter | None = PrivateAttr(None)
     audience: Audience = Audience()  # subscriber fields, import columns, saved segments
     unsubscribe: Unsubscribe = Unsubscribe()
     render: Render = Render()
@@ -387,26 +390,39 @@ class Settings(_Section):
         return self
 
     @property
+    def default_newsletter(self) -> Newsletter:
+        """The configured default newsletter, also in settings made for another one."""
+        return self._default or self.newsletter
+
+    @property
     def newsletter_keys(self) -> tuple[str, ...]:
         """Every newsletter's key, the default first."""
-        return (self.newsletter.key, *self.newsletters)
+        return (self.default_newsletter.key, *self.newsletters)
 
     def newsletter_for(self, key: str | None) -> Newsletter:
         """The newsletter ``key`` (None: the default), or a ConfigError naming the keys."""
-        if key is None or key == self.newsletter.key:
+        default = self.default_newsletter
+        if key is None or key == default.key:
+            return default
+        if key == self.newsletter.key:
             return self.newsletter
         if key not in self.newsletters:
             raise ConfigError(
                 f"newsletter {key!r} is not declared in config.yaml "
                 f"(declared: {', '.join(self.newsletter_keys)})"
             )
-        return merged(self.newsletter, key, self.newsletters[key])
+        return merged(default, key, self.newsletters[key])
 
     def for_newsletter(self, key: str | None) -> Settings:
         """These settings with the newsletter ``key`` in place of the default: what
-        rendering, checks and headers of an issue for that newsletter read."""
+        rendering, checks and headers of an issue for that newsletter read. They still
+        know the default and every declared newsletter."""
         chosen = self.newsletter_for(key)
-        return self if chosen is self.newsletter else self.model_copy(update={"newsletter": chosen})
+        if chosen is self.newsletter:
+            return self
+        made = self.model_copy(update={"newsletter": chosen})
+        made._default = self.default_newsletter
+        return made
 
     @property
     def unsubscribe_url(self) -> str:

@@ -144,7 +144,7 @@ def check(issue: Path, config_path: str | None) -> None:
     result = build(issue, settings, for_subscribers=True)
     for finding in result.findings:
         click.echo(str(finding))
-    without = greeting_without_field(result, settings.for_newsletter(result.issue.newsletter))
+    without = greeting_without_field(result)
     if without is not None:  # what a subscriber without the greeting's field sees
         field = result.rendered.greeting_field
         said = f"the greeting {without!r}" if without else "no greeting line"

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from digest.store.common import now_utc, stamp
+from digest.store.common import loaded_attributes, now_utc, stamp
 from digest.store.reports import Reports
 
 
@@ -24,13 +24,6 @@ class Addition:
 
 def _json(values: dict[str, object]) -> str:
     return json.dumps(values, sort_keys=True, ensure_ascii=False)
-
-
-def _loaded(stored: Any) -> dict[str, object]:
-    """A subscriber's attributes as read: JSON text (SQLite) or a mapping (PostgreSQL)."""
-    if isinstance(stored, str):
-        return dict(json.loads(stored or "{}"))
-    return dict(stored or {})
 
 
 class ApiReads(Reports):
@@ -81,7 +74,7 @@ class ApiReads(Reports):
                              "attrs": _json(item.attributes), "now": now},
                         )  # fmt: skip
                     elif item.name or item.attributes:
-                        merged = _loaded(found["attributes"]) | item.attributes
+                        merged = loaded_attributes(found["attributes"]) | item.attributes
                         db.execute(
                             "UPDATE subscribers SET name = :name, attributes = :attrs,"
                             " updated_at = :now WHERE id = :id",
@@ -111,7 +104,7 @@ class ApiReads(Reports):
             ).fetchone()
             if found is None:
                 return False
-            merged = _loaded(found["attributes"]) | attributes
+            merged = loaded_attributes(found["attributes"]) | attributes
             merged = {k: v for k, v in merged.items() if v is not None}
             db.execute(
                 "UPDATE subscribers SET attributes = :attrs, updated_at = :now WHERE id = :id",

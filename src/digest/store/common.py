@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import json
 import os
 import secrets
 import sqlite3
@@ -169,6 +170,13 @@ def parse_stamp(text: str) -> dt.datetime:
 
 def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def loaded_attributes(stored: Any) -> dict[str, object]:
+    """A subscriber's attributes as read: JSON text (SQLite) or a mapping (PostgreSQL)."""
+    if isinstance(stored, str):
+        return dict(json.loads(stored or "{}"))
+    return dict(stored or {})
 
 
 def suppression_hash(email: str) -> str:

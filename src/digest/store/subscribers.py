@@ -13,6 +13,7 @@ from digest.store.common import (
     UPSERT_CHUNK,
     Database,
     _chunks,
+    loaded_attributes,
     new_uid,
     now_utc,
     stamp,
@@ -226,9 +227,7 @@ class Subscribers(StoreCore):
         ).fetchall()
         found: dict[int, str | None] = dict.fromkeys(ids)
         for row in rows:
-            stored = row["attributes"]
-            values = json.loads(stored or "{}") if isinstance(stored, str) else (stored or {})
-            value = values.get(field)
+            value = loaded_attributes(row["attributes"]).get(field)
             found[row["id"]] = str(value).strip() or None if value is not None else None
         return found
 
