@@ -701,3 +701,38 @@ def test_send_times_show_in_the_zone_each_editor_last_scheduled_in(desk: Desk_) 
     assert 'name="zone" value="Europe/Berlin"' in page  # offered again next time
     admin = desk.signed_in("admin")  # has scheduled nothing: the list's own zone
     assert "2099-01-05 08:30 UTC" in admin.get("/").text
+
+
+def test_the_preview_shows_a_reader_without_fields_where_the_templates_use_them(
+    desk: Desk_,
+) -> None:
+    """The editor sees the sample reader with audience.sample's fields, a view as a
+    reader without any (each fallback in place), and what each use gives them."""
+    from tests.test_subscriber_fields import templates_with
+
+    folder = templates_with(
+        desk.folder / "custom",
+        html_uses="Hello {{ subscriber.get('city', 'friend') }}.",
+        text_uses="",
+    )
+    extra = Settings.model_validate(
+        {
+            "audience": {"fields": {"city": {"type": "text"}}, "sample": {"city": "Quito"}},
+            "render": {"templates": str(folder)},
+        }
+    )
+    desk.settings = desk.settings.model_copy(
+        update={"audience": extra.audience, "render": extra.render}
+    )
+    client = desk.signed_in("contributor")
+    page = client.get(f"/issues/{desk.name}").text
+    assert 'id="view-bare"' in page
+    assert "a subscriber without city gets &#39;friend&#39; in place of subscriber.city" in page
+    assert "Hello Quito." in client.get(f"/issues/{desk.name}/preview").text
+    bare = client.get(f"/issues/{desk.name}/preview?part=bare")
+    assert "Hello friend." in bare.text and "sandbox" in bare.headers["content-security-policy"]
+
+
+def test_an_issue_whose_templates_use_no_field_offers_no_such_view(desk: Desk_) -> None:
+    page = desk.signed_in("contributor").get(f"/issues/{desk.name}").text
+    assert 'id="view-bare"' not in page and "Subscriber fields" not in page

@@ -157,3 +157,36 @@ def test_an_issue_that_never_rendered_reports_503_with_the_reason(tmp_path: Path
         assert state["ready"] is False and "broken.yaml" in state["error"]
         response = client.get("/html")
         assert response.status_code == 503 and "broken.yaml" in response.text
+
+
+def test_the_preview_shows_a_reader_without_fields_beside_the_sample(issue_path: Path) -> None:
+    """Where the templates use subscriber fields, the preview offers the email as a
+    subscriber without any gets it, and says what each use gives them."""
+    from tests.test_subscriber_fields import templates_with
+
+    folder = templates_with(
+        issue_path.parent / "custom",
+        html_uses="Hello {{ subscriber.get('city', 'friend') }}.",
+        text_uses="",
+    )
+    config = issue_path.parent / "config.yaml"
+    config.write_text(
+        PUBLIC_CONFIG + f"render:\n  templates: {folder}\n"
+        "audience:\n  fields:\n    city: {type: text}\n  sample: {city: Quito}\n"
+    )
+    app = create_app(issue_path, config, watch_interval=0.05)
+    with TestClient(app, base_url="http://127.0.0.1:8025") as client:
+        state = client.get("/state").json()
+        assert state["ready"], state["error"]
+        assert state["without_fields"] is True
+        assert state["field_notes"] == [
+            "a subscriber without city gets 'friend' in place of subscriber.city"
+        ]
+        assert "Hello Quito." in client.get("/html").text
+        assert "Hello friend." in client.get("/html?reader=bare").text
+
+
+def test_an_issue_without_fields_has_no_bare_view(client: TestClient) -> None:
+    state = client.get("/state").json()
+    assert state["without_fields"] is False and state["field_notes"] == []
+    assert client.get("/html?reader=bare").text == client.get("/html").text

@@ -718,3 +718,52 @@ def test_every_provider_greets_each_reader_with_the_whole_greeting_line(
         assert "Dear Ann Lee," in ann.html and "Dear Ann Lee," in ann.text
         assert "Dear Bo Berg," in bo.html and "Dear Bo Berg," in bo.text
     assert "__DIGEST_" not in ann.html + ann.text + bo.html + bo.text
+
+
+@pytest.mark.parametrize("name", ["postmark", "sendgrid", "mailgun", "resend"])
+@pytest.mark.parametrize("plain", [True, False])
+def test_every_provider_fills_each_readers_fields_where_the_template_puts_them(
+    client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    name: str,
+    plain: bool,
+) -> None:
+    """``subscriber.get`` and ``subscriber.line`` reach each reader with their own
+    values, escaped in HTML, the fallback where they have none; a batch whose address
+    needs escaping takes Mailgun's other path, which must fill them alike."""
+    from tests.test_subscriber_fields import templates_with
+
+    folder = templates_with(
+        tmp_path,
+        html_uses="Hello {{ subscriber.get('city', 'friend') }}. "
+        "{{ subscriber.line('Desk: {region}.', fallback='') }}",
+        text_uses="Hello {{ subscriber.get('city', 'friend') }}.",
+    )
+    values = Settings.model_validate(
+        {
+            "audience": {"fields": {"city": {"type": "text"}, "region": {"type": "text"}}},
+            "render": {"templates": str(folder)},
+        }
+    )
+    issue, path = compose([str(SAMPLE)], values, url=SAMPLE_URL, out_dir=tmp_path)
+    write_issue(dump_issue(issue), path, force=False)
+    rendered = build(path, values).rendered
+    fake = request.getfixturevalue(name)
+    extra = {"domain": "mg.example.org"} if name == "mailgun" else {}
+    provider = create_provider(settings_for(name, fake, monkeypatch, **extra), client)
+    bo = "bo@example.org" if plain else "bo&co@example.org"
+    readers = (
+        Recipient("ann@example.org", "Ann", "tok-0", None, {"city": "Ōsaka <Umeda>",
+                                                             "region": "Asia"}),
+        Recipient(bo, "Bo", "tok-1", None, {}),
+    )  # fmt: skip
+    provider.send(Batch(rendered, readers, key="k"))
+    got = {d.email: d for d in fake.deliveries}
+    ann, bo_mail = got["ann@example.org"], got[bo]
+    assert "Hello Ōsaka &lt;Umeda&gt;. Desk: Asia." in ann.html
+    assert "Hello Ōsaka <Umeda>." in ann.text
+    assert "Hello friend." in bo_mail.html
+    assert "Desk:" not in bo_mail.html and "Hello friend." in bo_mail.text
+    assert "__DIGEST_" not in ann.html + ann.text + bo_mail.html + bo_mail.text

@@ -704,3 +704,23 @@ def test_api_tokens_and_additions_alike(store: SQLiteStore) -> None:
     )  # fmt: skip
     assert store.events_after(event["id"], 10) == []
     assert store.revoke_api_token("cms") and store.api_token(token) is None
+
+
+def test_the_fields_a_message_uses_are_read_typed_alike(store: SQLiteStore) -> None:
+    """What delivery reads for a template's subscriber fields: the asked fields as
+    stored (numbers, booleans, dates), a field someone lacks left out, on both stores."""
+    from digest.render.personal import shown
+
+    store.upsert_subscribers(
+        [("ann@example.org", "Ann", {"city": "Osaka", "read": 12, "member": True,
+                                     "joined_on": "2025-01-31", "team": "blue"}),
+         ("bo@example.org", "Bo", {})],
+        resubscribe=False,
+    )  # fmt: skip
+    ann, bo = (store.get_subscriber(e) for e in ("ann@example.org", "bo@example.org"))
+    assert ann is not None and bo is not None
+    found = store.field_values([ann.id, bo.id], ("city", "read", "member", "joined_on"))
+    assert {k: shown(v) for k, v in found[ann.id].items()} == {
+        "city": "Osaka", "read": "12", "member": "yes", "joined_on": "2025-01-31"
+    }  # fmt: skip
+    assert found[bo.id] == {}

@@ -24,6 +24,9 @@ class Build:
     eml: bytes
     findings: list[Finding]
     newsletter: str = ""  # the key of the newsletter it goes to
+    # where the templates use subscriber fields: the message as a reader without any
+    # field gets it (each fallback in place), for the preview and the checks
+    without_fields: Message | None = None
 
     @property
     def slug(self) -> str:
@@ -40,12 +43,38 @@ def settings_for(issue: Issue, path: Path, settings: Settings) -> Settings:
 
 
 def sample_recipient(settings: Settings) -> Recipient:
-    """The sample reader the preview and checks show. Where the greeting greets by a
-    field, the sample has it: the first word of sample_name (greeting_without_field
-    says how a subscriber without it is greeted)."""
+    """The sample reader the preview and checks show, with the fields audience.sample
+    gives. Where the greeting greets by a field that gives none, the sample has the
+    first word of sample_name (greeting_without_field says how a subscriber without it
+    is greeted)."""
+    from digest.render.personal import shown
+
     name = settings.render.sample_name
-    greets = next(iter((name or "").split()), None)
-    return Recipient(settings.render.sample_recipient, name, "sample", greets)
+    fields = {f: shown(v) for f, v in settings.audience.sample_values().items()}
+    greeting_field = settings.newsletter.greeting_field
+    greets = fields.get(greeting_field) or next(iter((name or "").split()), None)
+    return Recipient(settings.render.sample_recipient, name, "sample", greets, fields)
+
+
+def reader_without_fields(settings: Settings) -> Recipient:
+    """The sample reader with no subscriber field at all (a name and an address only)."""
+    name = settings.render.sample_name
+    return Recipient(settings.render.sample_recipient, name, "sample", None, {})
+
+
+def notes_without_fields(rendered: RenderedIssue) -> list[str]:
+    """What a subscriber lacking the fields of each use in the templates gets, e.g.
+    "a subscriber without city gets 'there' in place of subscriber.city"."""
+    notes = []
+    for (phrase, fallback), names in zip(rendered.pieces, rendered.piece_fields, strict=True):
+        lacking = [n for n in names if n != "email"]
+        if not lacking:
+            continue
+        alone = len(names) == 1 and phrase == "{" + names[0] + "}"
+        where = f"subscriber.{names[0]}" if alone else repr(phrase)
+        gets = f"{fallback!r} in place of {where}" if fallback else f"nothing for {where}"
+        notes.append(f"a subscriber without {' or '.join(lacking)} gets {gets}")
+    return notes
 
 
 def greeting_without_field(result: Build) -> str | None:
@@ -84,11 +113,16 @@ def build(
         issue, settings, issue_slug(path), staff_note=staff_note, for_staff=for_staff
     )
     sample = personalise(rendered, sample_recipient(settings))
+    without = (
+        personalise(rendered, reader_without_fields(settings))
+        if rendered.pieces or rendered.fields_used
+        else None
+    )
     eml = bytes(to_email(sample, date=sample_date(issue)))
     findings = check_all(issue, rendered, sample.html, settings)
     if for_subscribers:
         findings = sorted(findings + send_readiness(settings), key=lambda f: f.level != "error")
-    return Build(path, issue, rendered, sample, eml, findings, settings.newsletter.key)
+    return Build(path, issue, rendered, sample, eml, findings, settings.newsletter.key, without)
 
 
 def write_outputs(result: Build, out_dir: Path) -> list[Path]:

@@ -6,6 +6,7 @@ the columns it names, that segments select on, and saved segments by name.
         region: {type: choice, choices: [Asia, Europe, Americas], columns: [Region]}
         joined_on: {type: date, columns: [OPTIN_TIME, created_at]}
       unknown_columns: keep        # or refuse: a column no field names stops the import
+      sample: {region: Asia}       # the preview's sample reader's fields
       segments:
         asia: "region = 'Asia'"
 
@@ -73,6 +74,8 @@ class Audience(BaseModel):
     fields: dict[str, FieldSpec] = {}
     unknown_columns: Literal["keep", "refuse"] = "keep"  # keep: stored as text attributes
     segments: dict[str, str] = {}  # saved segments, by name
+    # the preview's sample reader's fields (what editors see filled in), typed as imported
+    sample: dict[str, str] = {}
 
     @field_validator("fields")
     @classmethod
@@ -97,6 +100,25 @@ class Audience(BaseModel):
             except SegmentError as err:
                 raise ValueError(f"segments.{name}: {err}") from None
         return self
+
+    @model_validator(mode="after")
+    def _sample_fields(self) -> Audience:
+        self.sample_values()
+        return self
+
+    def sample_values(self) -> dict[str, object]:
+        """The sample reader's fields, typed as an import would store them; a field
+        not declared, or a value its field cannot take, is refused by name."""
+        typed = {}
+        for name, raw in self.sample.items():
+            spec = self.fields.get(name)
+            if spec is None:
+                raise ValueError(f"sample.{name}: not a field of audience.fields")
+            try:
+                typed[name] = spec.convert(str(raw))
+            except ValueError as err:
+                raise ValueError(f"sample.{name}: {err}") from None
+        return typed
 
     def segment_fields(self) -> dict[str, tuple[str, tuple[str, ...]]]:
         """Each field's type and choices, as the segment parser wants them."""

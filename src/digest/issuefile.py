@@ -41,8 +41,22 @@ def _absolute_http(value: str | None) -> str | None:
     return value
 
 
+# What digest's per-reader markers begin with (digest.render): text from a page or an
+# issue file never carries one, or a reader's own link, address or fields would be put
+# in its place. A zero-width space after the underscores keeps the words as they read.
+RESERVED = "__DIGEST_"
+DEFANGED = "__\u200bDIGEST_"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_markers(cls, value: object) -> object:
+        if isinstance(value, str) and RESERVED in value:
+            return value.replace(RESERVED, DEFANGED)
+        return value
 
 
 class Expert(_Strict):

@@ -86,7 +86,10 @@ def rendered_to_json(rendered: RenderedIssue) -> str:
 
 
 def rendered_from_json(text: str) -> RenderedIssue:
-    return RenderedIssue(**json.loads(text))
+    data = json.loads(text)
+    if "pieces" in data:  # JSON keeps the (phrase, fallback) pairs as lists
+        data["pieces"] = tuple((str(p[0]), str(p[1])) for p in data["pieces"])
+    return RenderedIssue(**data)
 
 
 def segment_for(settings: Settings, segment: str | None) -> str | None:

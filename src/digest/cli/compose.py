@@ -137,7 +137,7 @@ def render(issue: Path, out_dir: str | None, config_path: str | None) -> None:
 @reports_errors
 def check(issue: Path, config_path: str | None) -> None:
     """Check ISSUE before sending: exit 1 when any error is found."""
-    from digest.build import build, greeting_without_field
+    from digest.build import build, greeting_without_field, notes_without_fields
     from digest.checks import has_errors
 
     settings = settings_from(config_path)
@@ -149,6 +149,8 @@ def check(issue: Path, config_path: str | None) -> None:
         field = result.rendered.greeting_field
         said = f"the greeting {without!r}" if without else "no greeting line"
         click.echo(f"note: a subscriber without {field} gets {said}")
+    for note in notes_without_fields(result.rendered):
+        click.echo(f"note: {note}")
     signing_key_note(settings)
     errors = sum(f.level == "error" for f in result.findings)
     warnings = len(result.findings) - errors

@@ -20,6 +20,7 @@ from digest.providers.base import FAILED
 from digest.rates import percent
 from digest.render import RenderedIssue
 from digest.render.message import Recipient
+from digest.render.personal import shown
 from digest.schedule import rendered_from_json
 from digest.store import ClaimedBatch, IssueChanged, Result, ScheduledIssue, Store
 from digest.tokens import make_token
@@ -57,14 +58,16 @@ class IssueDelivery:
         self.limiter = RateLimiter(settings.delivery.rate_limit)
 
     def recipients(self, batch: ClaimedBatch) -> tuple[Recipient, ...]:
-        field = self.rendered.greeting_field
-        if self.rendered.greeting is not None and field != "name":  # greets by a field
-            values = self.store.field_values([m.subscriber_id for m in batch.recipients], field)
-            return tuple(
-                Recipient(m.email, m.name, make_token(self.key, self.list_id, m.uid),
-                          values.get(m.subscriber_id))
-                for m in batch.recipients
-            )  # fmt: skip
+        used = self.rendered.fields_used  # a greeting's field, the templates' fields
+        if used:
+            stored = self.store.field_values([m.subscriber_id for m in batch.recipients], used)
+            greeting_field = self.rendered.greeting_field
+            people = []
+            for m in batch.recipients:
+                fields = {f: shown(v) for f, v in stored.get(m.subscriber_id, {}).items()}
+                token = make_token(self.key, self.list_id, m.uid)
+                people.append(Recipient(m.email, m.name, token, fields.get(greeting_field), fields))
+            return tuple(people)
         return tuple(
             Recipient(m.email, m.name, make_token(self.key, self.list_id, m.uid))
             for m in batch.recipients

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from digest.build import notes_without_fields
 from digest.desk.app import HEADERS, DeskState, locked_out, page, requires, see_other
 from digest.desk.editing import StaleSave, apply_edits, issue_path, version_of
 from digest.desk.sessions import Signed
@@ -112,6 +113,9 @@ def editor_view(state: DeskState, name: str) -> dict[str, Any]:
             for key in {finding_field(f.message, result.issue) for f in result.findings} - {""}
         },
         "scheduled": scheduled,
+        # where the templates use subscriber fields: a view as a reader without any
+        "field_notes": notes_without_fields(result.rendered) if result.without_fields else [],
+        "uses_fields": result.without_fields is not None,
     }
 
 
@@ -224,6 +228,9 @@ def routes(state: DeskState) -> list[Route]:
             " img-src https: data:; frame-ancestors 'self'; sandbox"
         }
         part = request.query_params.get("part")
+        if part == "bare" and result.without_fields is not None:
+            # as a subscriber without any field gets it: each fallback in its place
+            return HTMLResponse(result.without_fields.html, headers=framed)
         if part == "text":
             return PlainTextResponse(result.sample.text, headers=framed)
         if part == "headers":  # the sample message's, as a subscriber's mail carries them

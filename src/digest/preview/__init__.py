@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from digest.build import Build, build
+from digest.build import Build, build, notes_without_fields
 from digest.config import load_settings
 from digest.errors import DigestError
 from digest.render.templates import template_folder
@@ -161,6 +161,9 @@ def state_json(state: PreviewState) -> dict[str, Any]:
         "findings": [{"level": f.level, "message": f.message} for f in result.findings],
         "text": result.sample.text,
         "html_bytes": len(result.sample.html.encode()),
+        # where the templates use subscriber fields: what a reader without them gets
+        "without_fields": result.without_fields is not None,
+        "field_notes": notes_without_fields(result.rendered),
     }
 
 
@@ -194,6 +197,20 @@ def create_app(
 
         return endpoint
 
+    def html(request: Request) -> Response:
+        """The email's HTML as the sample reader gets it, or (``?reader=bare``) as a
+        subscriber without any field does."""
+        try:
+            result = current(request)
+        except _NotReady as err:
+            return PlainTextResponse(str(err), status_code=503)
+        shown = result.sample
+        if request.query_params.get("reader") == "bare" and result.without_fields:
+            shown = result.without_fields
+        return Response(
+            shown.html, media_type="text/html", headers={"Content-Security-Policy": EMAIL_CSP}
+        )
+
     def page(request: Request) -> Response:
         text = resources.files(__package__).joinpath("static/index.html").read_text("utf-8")
         return Response(text, media_type="text/html", headers={"Content-Security-Policy": APP_CSP})
@@ -207,16 +224,7 @@ def create_app(
 
     routes = [
         Route("/", page),
-        Route(
-            "/html",
-            artefact(
-                lambda b: Response(
-                    b.sample.html,
-                    media_type="text/html",
-                    headers={"Content-Security-Policy": EMAIL_CSP},
-                )
-            ),
-        ),
+        Route("/html", html),
         Route("/text", artefact(lambda b: PlainTextResponse(b.sample.text))),
         Route(
             "/eml",

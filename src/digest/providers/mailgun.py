@@ -27,13 +27,15 @@ from digest.providers.base import (
 )
 from digest.render import ADDRESS_MARKER, NAME_MARKER
 from digest.render.message import (
-    VALUE_KEYS,
     address_of,
+    field_texts,
     greeting_of,
     is_plain_token,
     recipient_values,
     shared_bodies,
+    value_keys,
 )
+from digest.render.personal import piece_keys
 
 HTML_SPECIAL = frozenset("&<>\"'")  # what HTML escaping changes in an address
 
@@ -111,15 +113,17 @@ class Mailgun(HttpProvider):
         """The shared HTML, text and List-Unsubscribe with Mailgun's placeholders, and the
         recipient variables as JSON. When every token and address is plain (the usual
         case) the variables are the token itself, ``%recipient.t%``, inside the URL
-        written once, the address (``%recipient.a%``, for the footer's "Sent to") and the
-        name if the template greets by name; otherwise every value is sent."""
+        written once, the address (``%recipient.a%``, for the footer's "Sent to"), the
+        greeting if the template has one and the subscriber fields it uses; otherwise
+        every value is sent."""
         rendered = batch.rendered
         pieces = rendered.unsubscribe_pieces
         if pieces is None or not all(
             is_plain_token(r.token) and not HTML_SPECIAL.intersection(r.email)
             for r in batch.recipients
         ):
-            html, text = shared_bodies(rendered, {key: placeholder(key) for key in VALUE_KEYS})
+            keys = value_keys(rendered)
+            html, text = shared_bodies(rendered, {key: placeholder(key) for key in keys})
             every = {r.email: recipient_values(rendered, r) for r in batch.recipients}
             return html, text, placeholder("list_unsubscribe"), json.dumps(every)
         token = placeholder("t")
@@ -133,6 +137,7 @@ class Mailgun(HttpProvider):
                 # an address HTML escaping leaves as it is: one variable for both parts
                 "address_html": placeholder("a"),
                 "address_text": placeholder("a"),
+                **{key: placeholder(key) for key in piece_keys(len(rendered.pieces))},
             },
         )
         list_unsubscribe = (
@@ -150,6 +155,8 @@ class Mailgun(HttpProvider):
                 greeting = greeting_of(rendered, r)
                 values["name_html"] = escape(greeting)
                 values["name_text"] = greeting
+            if rendered.pieces:  # the subscriber fields the templates use
+                values.update(field_texts(rendered, r))
             variables[r.email] = values
         return html, text, list_unsubscribe, json.dumps(variables)
 

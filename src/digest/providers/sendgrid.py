@@ -23,7 +23,7 @@ from digest.providers.base import (
     all_failed,
     short,
 )
-from digest.render.message import VALUE_KEYS, list_headers, recipient_values, shared_bodies
+from digest.render.message import list_headers, recipient_values, shared_bodies, value_keys
 
 _FIELD = re.compile(r"^personalizations\.(\d+)\.to")
 
@@ -45,7 +45,8 @@ class SendGrid(HttpProvider):
 
     def request(self, batch: Batch) -> dict[str, Any]:
         rendered = batch.rendered
-        html, text = shared_bodies(rendered, {key: placeholder(key) for key in VALUE_KEYS})
+        keys = value_keys(rendered)
+        html, text = shared_bodies(rendered, {key: placeholder(key) for key in keys})
         personalizations = []
         for recipient in batch.recipients:
             values = recipient_values(rendered, recipient)
@@ -53,7 +54,7 @@ class SendGrid(HttpProvider):
             personalizations.append(
                 {
                     "to": [to],
-                    "substitutions": {placeholder(k): values[k] for k in VALUE_KEYS},
+                    "substitutions": {placeholder(k): values[k] for k in keys},
                     "headers": list_headers(rendered, values["list_unsubscribe"]),
                 }
             )

@@ -12,9 +12,11 @@ from html import escape
 from urllib.parse import quote
 
 from digest.config import Settings
+from digest.errors import RenderError
 from digest.issuefile import Issue
 from digest.links import tracked, utm_params
 from digest.render.headers import ascii_id, direction, identity_headers
+from digest.render.personal import Piece, fields_of
 
 # Per-recipient markers: plain ASCII that survives MJML, premailer and URL encoding.
 UNSUBSCRIBE_MARKER = "__DIGEST_UNSUBSCRIBE_URL__"
@@ -45,6 +47,8 @@ class RenderedIssue:
     # render frozen before greetings by field), the value is the name in the line
     greeting: str | None = None
     greeting_field: str = "name"
+    # the templates' uses of subscriber fields: marker __DIGEST_F<n>__ is pieces[n]
+    pieces: tuple[Piece, ...] = ()
     headers: dict[str, str] = field(default_factory=dict)  # List-Id, Feedback-ID
     # a message to one person about their own request (a signup confirmation), not list
     # mail: no List-Unsubscribe, and the provider's transactional stream
@@ -59,6 +63,19 @@ class RenderedIssue:
         if not found or any(c in head + tail for c in "{}"):
             return None
         return head, tail, escape(head), escape(tail)
+
+    @functools.cached_property
+    def piece_fields(self) -> tuple[tuple[str, ...], ...]:
+        """The fields each piece names, in piece order."""
+        return tuple(fields_of(phrase) for phrase, _ in self.pieces)
+
+    @functools.cached_property
+    def fields_used(self) -> tuple[str, ...]:
+        """Every subscriber field a reader's message needs beyond name and address: the
+        greeting's, and those the pieces name."""
+        used = [self.greeting_field] if self.greeting is not None else []
+        used.extend(name for names in self.piece_fields for name in names)
+        return tuple(n for n in dict.fromkeys(used) if n not in ("name", "email"))
 
     @functools.cached_property
     def issue_id(self) -> str:
@@ -104,6 +121,7 @@ def render_issue(
     # Jinja2, MJML and premailer load here, when something is rendered: commands that
     # only send a frozen render (deliver) never import them.
     from digest.render.html import compile_mjml, inline_css
+    from digest.render.personal import IN_URL, Subscriber, pieces_of, replace_markers
     from digest.render.templates import (
         HTML_TEMPLATE,
         TEXT_TEMPLATE,
@@ -119,6 +137,7 @@ def render_issue(
     )
     greeting = NAME_MARKER if newsletter.greeting else None  # the whole line, per recipient
     utm = utm_params(settings.compose.utm, slug)
+    subscriber = Subscriber(settings.audience.fields)
     context: dict[str, object] = {
         "issue": issue,
         "newsletter": newsletter,
@@ -127,6 +146,7 @@ def render_issue(
         "manage_url": UNSUBSCRIBE_MARKER + manage_suffix(settings),
         "recipient_address": ADDRESS_MARKER,
         "greeting": greeting,
+        "subscriber": subscriber,
         "preheader_padding": PREHEADER_PADDING if issue.preheader else "",
         "font_family": settings.render.font_family,
         "brand": settings.brand,
@@ -144,10 +164,20 @@ def render_issue(
     html = inline_css(compile_mjml(mjml_source, dict(settings.render.fonts)))
     text = render_template(env, TEXT_TEMPLATE, context)
     text = "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
+    pieces = pieces_of(subscriber)
+    if IN_URL.search(html):
+        raise RenderError(
+            "a template puts a subscriber field into a link or an image address: fields "
+            "are text, and a reader's value could make the link point anywhere"
+        )
     if web_version:  # a template of one's own may not know web_version: nothing personal
         html = html.replace(UNSUBSCRIBE_MARKER, context["subscribe_url"])  # type: ignore[arg-type]
         html = html.replace(NAME_MARKER, "")
         html = html.replace(ADDRESS_MARKER, "")
+        # the page everyone sees: each field's fallback, as for a reader without fields
+        html = replace_markers(
+            html, "html", {f"f{i}_html": escape(p[1]) for i, p in enumerate(pieces)}
+        )
     return RenderedIssue(
         slug=slug,
         subject=issue.subject,
@@ -161,5 +191,6 @@ def render_issue(
         greeting_fallback=newsletter.greeting_fallback,
         greeting=newsletter.greeting,
         greeting_field=newsletter.greeting_field,
+        pieces=pieces,
         headers=identity_headers(newsletter, slug),
     )

@@ -22,6 +22,13 @@ from urllib.parse import quote
 
 from digest.render import ADDRESS_MARKER, NAME_MARKER, UNSUBSCRIBE_MARKER, RenderedIssue
 from digest.render.headers import sender_domain
+from digest.render.personal import (
+    FIELD_MARKER,
+    FIELD_MARKER_PATTERN,
+    piece_keys,
+    piece_values,
+    replace_markers,
+)
 
 ONE_LINE_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post", "feedback-id"})
 
@@ -32,6 +39,8 @@ class Recipient:
     name: str | None = None
     token: str = "preview"  # identifies the recipient in their unsubscribe URL
     greets: str | None = None  # the greeting's field, where it greets by one (first_name)
+    # the subscriber fields the issue's templates use (RenderedIssue.fields_used), as text
+    fields: dict[str, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,20 @@ VALUE_KEYS = (
     "address_text",
     "list_unsubscribe",
 )
+
+
+def value_keys(rendered: RenderedIssue) -> tuple[str, ...]:
+    """Every per-recipient value of ``rendered``: VALUE_KEYS and its field pieces'."""
+    return VALUE_KEYS + piece_keys(len(rendered.pieces)) if rendered.pieces else VALUE_KEYS
+
+
+def field_texts(rendered: RenderedIssue, recipient: Recipient) -> dict[str, str]:
+    """The templates' uses of subscriber fields, as ``recipient`` reads them, by value
+    key (``f0_html``, ``f0_text``…): their fields, name and address filled in."""
+    if not rendered.pieces:
+        return {}
+    fields = {**(recipient.fields or {}), "name": recipient.name, "email": recipient.email}
+    return piece_values(rendered.pieces, rendered.piece_fields, fields)
 
 
 # what quote() and html.escape() leave as it is: such a token needs neither per recipient
@@ -101,7 +124,7 @@ def recipient_values(rendered: RenderedIssue, recipient: Recipient) -> dict[str,
         url_html = html.escape(url)
         subject = quote("unsubscribe " + token)
     name = greeting_of(rendered, recipient)
-    return {
+    values = {
         "unsubscribe_html": url_html,
         "unsubscribe_text": url,
         "name_html": html.escape(name),
@@ -110,6 +133,9 @@ def recipient_values(rendered: RenderedIssue, recipient: Recipient) -> dict[str,
         "address_text": recipient.email,
         "list_unsubscribe": f"<{url}>, <mailto:{rendered.unsubscribe_mailto}?subject={subject}>",
     }
+    if rendered.pieces:
+        values.update(field_texts(rendered, recipient))
+    return values
 
 
 def shared_bodies(rendered: RenderedIssue, placeholders: dict[str, str]) -> tuple[str, str]:
@@ -120,6 +146,9 @@ def shared_bodies(rendered: RenderedIssue, placeholders: dict[str, str]) -> tupl
     text_body = rendered.text.replace(UNSUBSCRIBE_MARKER, placeholders["unsubscribe_text"])
     text_body = text_body.replace(NAME_MARKER, placeholders["name_text"])
     text_body = text_body.replace(ADDRESS_MARKER, placeholders["address_text"])
+    if rendered.pieces:
+        html_body = replace_markers(html_body, "html", placeholders)
+        text_body = replace_markers(text_body, "text", placeholders)
     return html_body, text_body
 
 
@@ -225,7 +254,11 @@ def _json_bytes(value: str) -> bytes:
 
 
 _MARKER_SPLIT = re.compile(
-    b"(" + b"|".join(m.encode() for m in (UNSUBSCRIBE_MARKER, NAME_MARKER, ADDRESS_MARKER)) + b")"
+    b"("
+    + b"|".join(m.encode() for m in (UNSUBSCRIBE_MARKER, NAME_MARKER, ADDRESS_MARKER))
+    + b"|"
+    + FIELD_MARKER_PATTERN
+    + b")"
 )
 _KEYS = {
     part: {
@@ -248,6 +281,16 @@ class JsonBodies:
 
     def __init__(self, rendered: RenderedIssue) -> None:
         self.rendered = rendered
+        self.keys = _KEYS
+        if rendered.pieces:  # each field marker, to its piece's value
+            self.keys = {
+                part: keys
+                | {
+                    FIELD_MARKER.format(i).encode(): f"f{i}_{part}"
+                    for i in range(len(rendered.pieces))
+                }
+                for part, keys in _KEYS.items()
+            }
         self.html = _MARKER_SPLIT.split(
             json.dumps(rendered.html, ensure_ascii=False).encode("utf-8")
         )
@@ -261,8 +304,8 @@ class JsonBodies:
         return [p if i % 2 == 0 else _json_bytes(values[keys[p]]) for i, p in enumerate(pieces)]
 
     def for_recipient(self, values: dict[str, str]) -> tuple[list[bytes], list[bytes]]:
-        return self._fill(self.html, _KEYS["html"], values), self._fill(
-            self.text, _KEYS["text"], values
+        return self._fill(self.html, self.keys["html"], values), self._fill(
+            self.text, self.keys["text"], values
         )
 
 

@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from digest.errors import ConfigError, RenderError
 from digest.render.markdown import curly, inline_html, inline_text, is_safe_link
+from digest.render.personal import FieldUseError
 
 HTML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
@@ -136,6 +137,8 @@ def render_template(env: jinja2.Environment, name: str, context: dict[str, objec
         raise RenderError(f"{_template_path(env, name)}: {err.message}") from None
     except jinja2.TemplateNotFound as err:
         raise RenderError(f"template not found: {err.name}") from None
+    except FieldUseError as err:  # subscriber.<field> used in a way that cannot work
+        raise RenderError(f"{_template_path(env, name)}{_failing_line(err, name)}: {err}") from None
     except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as err:
         # a template of one's own that fails as it runs ({{ 1 / 0 }}, a bad filter call)
         line = _failing_line(err, name)

@@ -4,7 +4,7 @@ forgetting, and reading the list a page at a time."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from digest.defaultkey import DEFAULT_KEY
@@ -218,17 +218,18 @@ class Subscribers(StoreCore):
             report.unchanged -= 1
             report.updated += 1
 
-    def field_values(self, ids: list[int], field: str) -> dict[int, str | None]:
-        """One attribute of each of the subscribers ``ids`` (None where they have none):
-        what a greeting by that field reads, a batch at a time."""
+    def field_values(self, ids: list[int], fields: Sequence[str]) -> dict[int, dict[str, Any]]:
+        """The attributes ``fields`` of each of the subscribers ``ids``, as stored (a
+        field someone lacks is left out): what a message's greeting and fields read, a
+        batch at a time."""
         rows = self.db.execute(
             f"SELECT id, attributes FROM subscribers WHERE id {self.db.dialect.in_list('ids')}",
             {"ids": self.db.dialect.values(ids)},
         ).fetchall()
-        found: dict[int, str | None] = dict.fromkeys(ids)
+        found: dict[int, dict[str, Any]] = {i: {} for i in ids}
         for row in rows:
-            value = loaded_attributes(row["attributes"]).get(field)
-            found[row["id"]] = str(value).strip() or None if value is not None else None
+            attributes = loaded_attributes(row["attributes"])
+            found[row["id"]] = {f: attributes[f] for f in fields if attributes.get(f) is not None}
         return found
 
     def get_subscriber(self, email: str) -> Subscriber | None:

@@ -51,12 +51,24 @@ function show(state) {
     li.textContent = "No problems found.";
     checks.append(li);
   }
+  $("field-notes").replaceChildren(
+    ...state.field_notes.map((note) => {
+      const li = document.createElement("li");
+      li.className = "note";
+      li.textContent = `note: ${note}`;
+      return li;
+    })
+  );
+  $("bare").hidden = !state.without_fields;
   const errors = state.findings.filter((f) => f.level === "error").length;
   $("checks-count").textContent = `(${errors} errors, ${state.findings.length - errors} warnings)`;
   if (state.good_version !== shownGood) {
     shownGood = state.good_version;
     for (const id of ["frame-desktop", "frame-phone"]) {
       $(id).src = `/html?v=${state.good_version}`;
+    }
+    if (state.without_fields) {
+      $("frame-bare").src = `/html?reader=bare&v=${state.good_version}`;
     }
   }
   $("status").textContent = state.error ? "showing the last good render" : `rendered (v${state.version})`;
