@@ -97,6 +97,32 @@ def fill_store(path: Path, count: int) -> None:
     store.close()
 
 
+# --fields: two uses of a subscriber field in the email, each filled per reader
+FIELD_USES = (
+    "{{ subscriber.line('Our desk in {region} writes every Friday.', fallback='') }} "
+    "Regional news: {{ subscriber.get('region', 'your region') }}."
+)
+
+
+def field_templates(folder: Path) -> Path:
+    """The bundled templates with FIELD_USES after the greeting, in both parts."""
+    import shutil
+
+    from digest.render.templates import bundled_templates
+
+    target = folder / "templates"
+    shutil.copytree(bundled_templates(), target)
+    for name, before, use in (
+        ("email.mjml.j2", "{%- if staff_note %}",
+         '<mj-section background-color="#ffffff"><mj-column><mj-text>'
+         + FIELD_USES + "</mj-text></mj-column></mj-section>\n"),
+        ("email.txt.j2", "{%- if staff_note %}", FIELD_USES + "\n"),
+    ):  # fmt: skip
+        text = (target / name).read_text(encoding="utf-8")
+        (target / name).write_text(text.replace(before, use + before, 1), encoding="utf-8")
+    return target
+
+
 def bytes_per_delivery_row(path: Path, count: int) -> float:
     """The ledger's pages (the table and its indexes, as SQLite's dbstat counts them)
     per recipient."""
@@ -135,7 +161,9 @@ def run_child(mode: str, folder: Path, fake: FakeProcess, settings: Settings) ->
     return result
 
 
-def bench(provider: str, count: int, segment: str | None = None) -> dict[str, object]:
+def bench(
+    provider: str, count: int, segment: str | None = None, fields: bool = False
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
         folder = Path(tmp)
         fake = FakeProcess(provider)
@@ -162,6 +190,7 @@ def bench(provider: str, count: int, segment: str | None = None) -> dict[str, ob
                     concurrency=int(os.environ.get("BENCH_CONCURRENCY", "2")),
                 ),
                 audience={"fields": {"region": {"type": "text"}}},
+                render={"templates": str(field_templates(folder))} if fields else {},
             )
             fill_store(folder / "bench.sqlite3", count)
             os.environ[SIGNING_ENV] = "benchmark-signing-key-0123456789"
@@ -185,6 +214,7 @@ def bench(provider: str, count: int, segment: str | None = None) -> dict[str, ob
     return {
         "provider": provider,
         "segment": segment,
+        "fields": fields,
         "subscribers": count,
         "digest_seconds": round(digest["seconds"], 2),
         "digest_messages_per_second": round(count / digest["seconds"]),
@@ -214,11 +244,16 @@ def main() -> None:
     parser.add_argument(
         "--segment", help="schedule with this segment, e.g. \"region = 'Asia'\" (everyone)"
     )
+    parser.add_argument(
+        "--fields",
+        action="store_true",
+        help="templates that use a subscriber field twice (each filled per reader)",
+    )
     args = parser.parse_args()
     for count in args.subscribers:
         for provider in args.provider:
             started = time.monotonic()
-            result = bench(provider, count, args.segment)
+            result = bench(provider, count, args.segment, args.fields)
             result["total_run_seconds"] = round(time.monotonic() - started, 1)
             print(json.dumps(result), flush=True)
 

@@ -180,7 +180,11 @@ def test_the_preview_shows_a_sample_with_fields_and_one_without(tmp_path: Path) 
         ("{{ subscriber.line('{region.__class__}') }}", "write each field as {field} alone"),
         ("{{ subscriber.line('{region!r}') }}", "write each field as {field} alone"),
         ("{{ subscriber.line('no field here') }}", "names no field"),
-        ('<a href="https://example.org/{{ subscriber.city }}">x</a>', "into a link"),
+        ('<a href="https://example.org/{{ subscriber.city }}">x</a>', "in a link"),
+        ("{{ subscriber.city | upper }}", "the filter upper cannot change a subscriber field"),
+        ("{{ subscriber.city | truncate(3) }}", "the filter truncate cannot change"),
+        ("{{ subscriber.city.lower() }}", "was changed as the template ran"),
+        ("{{ subscriber }}", "write one field, subscriber.FIELD"),
     ],
 )
 def test_a_use_of_a_field_that_cannot_work_is_refused_in_one_line(
@@ -196,8 +200,24 @@ def test_a_use_of_a_field_that_cannot_work_is_refused_in_one_line(
     lines = checked.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in checked.stderr, checked.stderr
     assert said in lines[0]
-    if "link" not in said:
-        assert "email.mjml.j2:" in lines[0]  # the template and its line
+    assert "email.mjml.j2" in lines[0]  # the template (and its line, where Jinja knows it)
+
+
+def test_jinjas_default_filter_gives_a_field_its_fallback(tmp_path: Path) -> None:
+    """``{{ subscriber.city | default('friend') }}`` means what a template author
+    expects: the fallback for a reader without the field (not the marker, never
+    silently nothing), and only that use is reported."""
+    folder = templates_with(
+        tmp_path, html_uses="Hi {{ subscriber.city | default('friend') }}!", text_uses=""
+    )
+    values = Settings.model_validate(
+        {"audience": {"fields": FIELDS}, "render": {"templates": str(folder)}}
+    )
+    result = build(sample_issue(tmp_path), values)
+    assert result.rendered.pieces == (("{city}", "friend"),)
+    assert result.without_fields is not None and "Hi friend!" in result.without_fields.html
+    reader = Recipient("a@example.org", "A", "t", None, {"city": "Oslo"})
+    assert "Hi Oslo!" in personalise(result.rendered, reader).html
 
 
 def test_check_says_what_a_reader_without_each_field_gets(in_tmp: Path) -> None:
@@ -214,7 +234,9 @@ def test_an_issue_cannot_smuggle_a_readers_values_into_its_text(tmp_path: Path) 
     field marker breaks nothing."""
     path = sample_issue(tmp_path)
     text = path.read_text()
-    hostile = "__DIGEST_UNSUBSCRIBE_URL__ __DIGEST_ADDRESS__ __DIGEST_F0__ __DIGEST_F9__"
+    hostile = (
+        "__DIGEST_UNSUBSCRIBE_URL__ __DIGEST_ADDRESS__ __DIGEST_F0__ __DIGEST_F9__ __digest_f0__"
+    )
     path.write_text(text.replace("- name: ", f"- name: {hostile} ", 1))
     values = field_settings(tmp_path)
     rendered = build(path, values).rendered

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,9 @@ def _absolute_http(value: str | None) -> str | None:
 # What digest's per-reader markers begin with (digest.render): text from a page or an
 # issue file never carries one, or a reader's own link, address or fields would be put
 # in its place. A zero-width space after the underscores keeps the words as they read.
-RESERVED = "__DIGEST_"
-DEFANGED = "__\u200bDIGEST_"
+# (in any case: a changed marker, "__digest_f0__", is what a template's | lower makes)
+RESERVED = re.compile(r"__(digest_)", re.IGNORECASE)
+DEFANGED = "__\u200b\\1"
 
 
 class _Strict(BaseModel):
@@ -54,8 +56,8 @@ class _Strict(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _no_markers(cls, value: object) -> object:
-        if isinstance(value, str) and RESERVED in value:
-            return value.replace(RESERVED, DEFANGED)
+        if isinstance(value, str) and "_" in value:
+            return RESERVED.sub(DEFANGED, value)
         return value
 
 

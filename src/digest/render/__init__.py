@@ -16,7 +16,7 @@ from digest.errors import RenderError
 from digest.issuefile import Issue
 from digest.links import tracked, utm_params
 from digest.render.headers import ascii_id, direction, identity_headers
-from digest.render.personal import Piece, fields_of
+from digest.render.personal import Piece, Plan, plans_for
 
 # Per-recipient markers: plain ASCII that survives MJML, premailer and URL encoding.
 UNSUBSCRIBE_MARKER = "__DIGEST_UNSUBSCRIBE_URL__"
@@ -65,9 +65,14 @@ class RenderedIssue:
         return head, tail, escape(head), escape(tail)
 
     @functools.cached_property
+    def piece_plans(self) -> tuple[Plan, ...]:
+        """How each piece is filled per reader, worked out once."""
+        return plans_for(self.pieces)
+
+    @functools.cached_property
     def piece_fields(self) -> tuple[tuple[str, ...], ...]:
         """The fields each piece names, in piece order."""
-        return tuple(fields_of(phrase) for phrase, _ in self.pieces)
+        return tuple(plan.names for plan in self.piece_plans)
 
     @functools.cached_property
     def fields_used(self) -> tuple[str, ...]:
@@ -121,12 +126,20 @@ def render_issue(
     # Jinja2, MJML and premailer load here, when something is rendered: commands that
     # only send a frozen render (deliver) never import them.
     from digest.render.html import compile_mjml, inline_css
-    from digest.render.personal import IN_URL, Subscriber, pieces_of, replace_markers
+    from digest.render.personal import (
+        FieldUseError,
+        Subscriber,
+        check_markers,
+        fallbacks_html,
+        replace_markers,
+        used_pieces,
+    )
     from digest.render.templates import (
         HTML_TEMPLATE,
         TEXT_TEMPLATE,
         environment_for,
         render_template,
+        template_path,
     )
 
     newsletter = settings.newsletter
@@ -164,20 +177,18 @@ def render_issue(
     html = inline_css(compile_mjml(mjml_source, dict(settings.render.fonts)))
     text = render_template(env, TEXT_TEMPLATE, context)
     text = "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
-    pieces = pieces_of(subscriber)
-    if IN_URL.search(html):
-        raise RenderError(
-            "a template puts a subscriber field into a link or an image address: fields "
-            "are text, and a reader's value could make the link point anywhere"
-        )
+    for name, body in ((HTML_TEMPLATE, html), (TEXT_TEMPLATE, text)):
+        try:
+            check_markers(body, html=name == HTML_TEMPLATE)
+        except FieldUseError as err:
+            raise RenderError(f"{template_path(env, name)}: {err}") from None
+    pieces, html, text = used_pieces(subscriber, html, text)
     if web_version:  # a template of one's own may not know web_version: nothing personal
         html = html.replace(UNSUBSCRIBE_MARKER, context["subscribe_url"])  # type: ignore[arg-type]
         html = html.replace(NAME_MARKER, "")
         html = html.replace(ADDRESS_MARKER, "")
         # the page everyone sees: each field's fallback, as for a reader without fields
-        html = replace_markers(
-            html, "html", {f"f{i}_html": escape(p[1]) for i, p in enumerate(pieces)}
-        )
+        html = replace_markers(html, "html", fallbacks_html(pieces))
     return RenderedIssue(
         slug=slug,
         subject=issue.subject,

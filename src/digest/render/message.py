@@ -7,6 +7,7 @@ Jinja2, MJML or premailer per recipient.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import html
 import json
@@ -86,8 +87,9 @@ def field_texts(rendered: RenderedIssue, recipient: Recipient) -> dict[str, str]
     key (``f0_html``, ``f0_text``…): their fields, name and address filled in."""
     if not rendered.pieces:
         return {}
-    fields = {**(recipient.fields or {}), "name": recipient.name, "email": recipient.email}
-    return piece_values(rendered.pieces, rendered.piece_fields, fields)
+    return piece_values(
+        rendered.piece_plans, recipient.fields or {}, recipient.name, recipient.email
+    )
 
 
 # what quote() and html.escape() leave as it is: such a token needs neither per recipient
@@ -253,6 +255,11 @@ def _json_bytes(value: str) -> bytes:
     return json.dumps(value, ensure_ascii=False)[1:-1].encode("utf-8")
 
 
+# a subscriber field's text repeats from reader to reader (a region, a first name):
+# encoded once each (a link with a reader's token never repeats, so it is not kept)
+_json_field_bytes = functools.lru_cache(maxsize=4096)(_json_bytes)
+
+
 _MARKER_SPLIT = re.compile(
     b"("
     + b"|".join(m.encode() for m in (UNSUBSCRIBE_MARKER, NAME_MARKER, ADDRESS_MARKER))
@@ -268,6 +275,9 @@ _KEYS = {
     }
     for part in ("html", "text")
 }
+
+
+_MARKER_BYTES = frozenset(m.encode() for m in (UNSUBSCRIBE_MARKER, NAME_MARKER, ADDRESS_MARKER))
 
 
 class JsonBodies:
@@ -303,8 +313,21 @@ class JsonBodies:
         # re.split with a group puts the markers at the odd positions
         return [p if i % 2 == 0 else _json_bytes(values[keys[p]]) for i, p in enumerate(pieces)]
 
+    @staticmethod
+    def _fill_fields(
+        pieces: list[bytes], keys: dict[bytes, str], values: dict[str, str]
+    ) -> list[bytes]:
+        """_fill, with subscriber fields' texts encoded once each for all readers."""
+        return [
+            p
+            if i % 2 == 0
+            else (_json_bytes if p in _MARKER_BYTES else _json_field_bytes)(values[keys[p]])
+            for i, p in enumerate(pieces)
+        ]
+
     def for_recipient(self, values: dict[str, str]) -> tuple[list[bytes], list[bytes]]:
-        return self._fill(self.html, self.keys["html"], values), self._fill(
+        fill = self._fill_fields if self.rendered.pieces else self._fill
+        return fill(self.html, self.keys["html"], values), fill(
             self.text, self.keys["text"], values
         )
 

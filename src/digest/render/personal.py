@@ -8,16 +8,20 @@ when any of those fields is missing (an empty fallback leaves nothing at all). E
 provider fills the markers per reader the way it fills the unsubscribe link.
 
 Because the value is not known when the template runs, a template cannot test a field
-(``{% if subscriber.region %}``, ``subscriber.region or 'x'``): that is refused with a
-message saying what to write instead, never silently always true.
+(``{% if subscriber.region %}``, ``subscriber.region or 'x'``) or change it with a filter
+(``| upper``): that is refused with a message saying what to write instead, never
+silently wrong. ``| default('x')`` is the one filter that means something here: it is
+the fallback.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import string
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from html import escape
 
 FIELD_MARKER = "__DIGEST_F{}__"
@@ -35,19 +39,70 @@ class FieldUseError(ValueError):
     """A template used a subscriber field in a way that cannot work."""
 
 
+# filters that leave the marker whole and mean the same for any value; default is the
+# fallback (see fallback_filter); any other filter on a field is refused
+HARMLESS_FILTERS = frozenset(
+    {"e", "escape", "string", "safe", "wrap", "nowrap", "no_widow", "with_last_word"}
+)
+# a marker a filter or a method has changed ("| lower", ".title()"): it would reach
+# readers as it is, so the render stops instead
+ALTERED = re.compile(r"__digest_f\d+__", re.IGNORECASE)
+
+
 def _refuse_test(self: object) -> bool:
     raise FieldUseError(
         "a subscriber field is filled per reader after rendering, so a template cannot "
-        "test it (if/or/default): write subscriber.get('FIELD', 'fallback') or "
+        "test it (if/or): write subscriber.get('FIELD', 'fallback') or "
         "subscriber.line('… {FIELD} …', fallback='') instead"
     )
 
 
 class Marker(str):
-    """What a use of a field writes: the marker, which refuses to be tested."""
+    """What a use of a field writes: the marker, which refuses to be tested, and knows
+    its phrase so that ``| default(...)`` can give it a fallback."""
 
-    __slots__ = ()
     __bool__ = _refuse_test
+    owner: Subscriber
+    phrase: str
+
+    def __new__(cls, text: str, owner: Subscriber, phrase: str) -> Marker:
+        made = super().__new__(cls, text)
+        made.owner, made.phrase = owner, phrase
+        return made
+
+    def with_fallback(self, fallback: str) -> Marker:
+        return self.owner.line(self.phrase, fallback)
+
+
+def fallback_filter(original: Callable[..., object]) -> Callable[..., object]:
+    """Jinja's ``default`` filter, which on a subscriber field sets its fallback."""
+
+    def default(value: object, fallback: object = "", boolean: bool = False) -> object:
+        if isinstance(value, Marker):
+            return value.with_fallback(str(fallback))
+        return original(value, fallback, boolean)
+
+    return default
+
+
+def refusing_fields(name: str, original: Callable[..., object]) -> Callable[..., object]:
+    """Filter ``name``, refusing a subscriber field: its value is not known yet."""
+
+    # a filter Jinja passes its environment or context first takes the value second
+    passed_first = getattr(original, "jinja_pass_arg", None) is not None
+
+    @functools.wraps(original)
+    def guarded(*args: object, **kwargs: object) -> object:
+        value = args[1] if passed_first and len(args) > 1 else args[0] if args else None
+        if isinstance(value, Marker):
+            raise FieldUseError(
+                f"the filter {name} cannot change a subscriber field: its value is filled "
+                "per reader after rendering (write the field as it is, with a fallback "
+                "by | default('…') or subscriber.get)"
+            )
+        return original(*args, **kwargs)
+
+    return guarded
 
 
 def fields_of(phrase: str) -> tuple[str, ...]:
@@ -94,7 +149,7 @@ class Subscriber:
         piece = (str(phrase), str(fallback))
         if piece not in self._pieces:
             self._pieces.append(piece)
-        return Marker(FIELD_MARKER.format(self._pieces.index(piece)))
+        return Marker(FIELD_MARKER.format(self._pieces.index(piece)), self, str(phrase))
 
     def get(self, field: str, fallback: str = "") -> Marker:
         """One field's value, or ``fallback`` where the reader has none."""
@@ -102,15 +157,46 @@ class Subscriber:
             raise FieldUseError(f"subscriber.get({field!r}): not a field name")
         return self.line("{" + str(field) + "}", fallback)
 
+    def __str__(self) -> str:
+        raise FieldUseError("write one field, subscriber.FIELD, not the whole subscriber")
+
     def __getattr__(self, name: str) -> Marker:
         if name.startswith("_"):
             raise AttributeError(name)
         return self.get(name)
 
 
-def pieces_of(subscriber: Subscriber) -> tuple[Piece, ...]:
-    """Every use of a field the templates made, in marker order."""
-    return tuple(subscriber._pieces)
+def check_markers(body: str, *, html: bool) -> None:
+    """Refuse a marker changed as a template ran (``| lower``, ``.title()``), which
+    would reach readers as it is, and (in HTML) a field in a link or an image address,
+    where a reader's value could make it point anywhere."""
+    if any(not FIELD_MARKERS.fullmatch(m) for m in ALTERED.findall(body)):
+        raise FieldUseError(
+            "a subscriber field was changed as the template ran (by a filter or a method "
+            "such as lower() or title()): its value is filled per reader afterwards, so "
+            "write the field as it is"
+        )
+    if html and IN_URL.search(body):
+        raise FieldUseError(
+            "a subscriber field is in a link or an image address: fields are text, and a "
+            "reader's value could make the link point anywhere"
+        )
+
+
+def used_pieces(subscriber: Subscriber, html: str, text: str) -> tuple[tuple[Piece, ...], str, str]:
+    """The uses of fields that reached the HTML or the text (a field given a fallback
+    by ``| default`` leaves its first use unused), numbered again from 0, with the two
+    bodies' markers renumbered to match."""
+    found = FIELD_MARKERS.findall(html) + FIELD_MARKERS.findall(text)
+    kept = sorted({int(index) for index in found})
+    if kept == list(range(len(subscriber._pieces))):
+        return tuple(subscriber._pieces), html, text
+    new = {old: index for index, old in enumerate(kept)}
+
+    def renumber(body: str) -> str:
+        return FIELD_MARKERS.sub(lambda m: FIELD_MARKER.format(new[int(m.group(1))]), body)
+
+    return tuple(subscriber._pieces[i] for i in kept), renumber(html), renumber(text)
 
 
 def shown(value: object) -> str | None:
@@ -127,28 +213,59 @@ def shown(value: object) -> str | None:
     return text or None
 
 
-def fill(piece: Piece, names: tuple[str, ...], values: Mapping[str, str | None]) -> str:
-    """One reader's text for ``piece``: the phrase with their values, or the fallback."""
-    phrase, fallback = piece
-    found = {}
-    for name in names:
-        value = values.get(name)
-        if not value:
-            return fallback
-        found[name] = value
-    return phrase.format_map(found)
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How one piece is filled, worked out once per issue: its value keys, its fields,
+    and whether it is one field alone (the value as it is, no formatting)."""
+
+    phrase: str
+    fallback: str
+    names: tuple[str, ...]
+    key_html: str
+    key_text: str
+    alone: bool
+    fallback_html: str
+
+
+def plans_for(pieces: tuple[Piece, ...]) -> tuple[Plan, ...]:
+    plans = []
+    for index, (phrase, fallback) in enumerate(pieces):
+        names = fields_of(phrase)
+        alone = len(names) == 1 and phrase == "{" + names[0] + "}"
+        plans.append(
+            Plan(phrase, fallback, names, f"f{index}_html", f"f{index}_text", alone,
+                 escape(fallback))
+        )  # fmt: skip
+    return tuple(plans)
 
 
 def piece_values(
-    pieces: tuple[Piece, ...], names: tuple[tuple[str, ...], ...], values: Mapping[str, str | None]
+    plans: tuple[Plan, ...], fields: Mapping[str, str | None], name: str | None, email: str
 ) -> dict[str, str]:
-    """Each piece's text for one reader, by value key: ``f0_html`` (escaped), ``f0_text``."""
+    """Each piece's text for one reader, by value key: ``f0_html`` (escaped) and
+    ``f0_text``; the phrase with their values, or the fallback where one is missing."""
     out = {}
-    for index, piece in enumerate(pieces):
-        text = fill(piece, names[index], values)
-        out[f"f{index}_html"] = escape(text)
-        out[f"f{index}_text"] = text
+    for plan in plans:
+        found = {}
+        for field in plan.names:
+            value = name if field == "name" else email if field == "email" else fields.get(field)
+            if not value:
+                break
+            found[field] = value
+        else:
+            text = found[plan.names[0]] if plan.alone else plan.phrase.format_map(found)
+            out[plan.key_html] = escape(text)
+            out[plan.key_text] = text
+            continue
+        out[plan.key_html] = plan.fallback_html
+        out[plan.key_text] = plan.fallback
     return out
+
+
+def fallbacks_html(pieces: tuple[Piece, ...]) -> dict[str, str]:
+    """Each piece's fallback, escaped, by HTML value key: what a page everyone sees
+    shows (the archive), as for a reader without fields."""
+    return {f"f{i}_html": escape(fallback) for i, (_, fallback) in enumerate(pieces)}
 
 
 def piece_keys(count: int) -> tuple[str, ...]:

@@ -16,7 +16,12 @@ from markupsafe import Markup
 
 from digest.errors import ConfigError, RenderError
 from digest.render.markdown import curly, inline_html, inline_text, is_safe_link
-from digest.render.personal import FieldUseError
+from digest.render.personal import (
+    HARMLESS_FILTERS,
+    FieldUseError,
+    fallback_filter,
+    refusing_fields,
+)
 
 HTML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
@@ -123,6 +128,13 @@ def make_environment(folder: Path) -> jinja2.Environment:
     env.filters["no_widow"] = no_widow
     env.filters["curly"] = curly
     env.filters["word_count"] = word_count
+    # a subscriber field (filled per reader later): | default sets its fallback, a filter
+    # that would change it is refused rather than silently not applied
+    for name, original in list(env.filters.items()):
+        if name in ("default", "d"):
+            env.filters[name] = fallback_filter(original)
+        elif name not in HARMLESS_FILTERS:
+            env.filters[name] = refusing_fields(name, original)
     return env
 
 
@@ -134,16 +146,16 @@ def render_template(env: jinja2.Environment, name: str, context: dict[str, objec
         where = f"{err.filename or name}:{err.lineno}"
         raise RenderError(f"{where}: template syntax error: {err.message}") from None
     except jinja2.UndefinedError as err:
-        raise RenderError(f"{_template_path(env, name)}: {err.message}") from None
+        raise RenderError(f"{template_path(env, name)}: {err.message}") from None
     except jinja2.TemplateNotFound as err:
         raise RenderError(f"template not found: {err.name}") from None
     except FieldUseError as err:  # subscriber.<field> used in a way that cannot work
-        raise RenderError(f"{_template_path(env, name)}{_failing_line(err, name)}: {err}") from None
+        raise RenderError(f"{template_path(env, name)}{_failing_line(err, name)}: {err}") from None
     except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as err:
         # a template of one's own that fails as it runs ({{ 1 / 0 }}, a bad filter call)
         line = _failing_line(err, name)
         raise RenderError(
-            f"{_template_path(env, name)}{line}: the template failed ({type(err).__name__}: {err})"
+            f"{template_path(env, name)}{line}: the template failed ({type(err).__name__}: {err})"
         ) from None
 
 
@@ -158,7 +170,7 @@ def _failing_line(err: BaseException, name: str) -> str:
     return line
 
 
-def _template_path(env: jinja2.Environment, name: str) -> str:
+def template_path(env: jinja2.Environment, name: str) -> str:
     loader = env.loader
     if isinstance(loader, jinja2.FileSystemLoader):
         return str(Path(loader.searchpath[0]) / name)
