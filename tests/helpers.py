@@ -114,3 +114,28 @@ def start_serve(
             server.stderr.read() if server.stderr else "digest serve did not start"
         )
     return server, base
+
+
+def deliver_to_outbox(
+    values: Settings, folder: Path, people: list[tuple[str, str | None, dict[str, Any]]]
+) -> dict[str, Any]:
+    """``people`` added to a real SQLite store, the sample issue scheduled now and
+    delivered to the outbox: each message as parsed, by its To address."""
+    import email
+    from email import policy
+
+    from digest.delivery import QuietProgress, deliver_due
+    from digest.providers import make_http_client
+    from digest.schedule import schedule
+
+    store = SQLiteStore(values.delivery.database)
+    store.upsert_subscribers(people, resubscribe=False)
+    schedule(store, sample_issue(folder), values, "now", "UTC", dt.datetime.now(dt.UTC))
+    with make_http_client(values) as client:
+        deliver_due(store, values, client=client, progress=QuietProgress())
+    store.close()
+    found = {}
+    for path in Path(values.provider.outbox_dir).glob("**/*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        found[str(message["To"]).rsplit("<", 1)[-1].rstrip(">")] = message
+    return found

@@ -5,27 +5,29 @@ a use that cannot work is refused with the template's file and line."""
 
 from __future__ import annotations
 
-import datetime as dt
 import email
 import shutil
-from email import policy
 from pathlib import Path
 
 import pytest
 
 from digest.build import build
 from digest.config import Settings
-from digest.delivery import QuietProgress, deliver_due
 from digest.errors import RenderError
 from digest.issuefile import load_issue
-from digest.providers import make_http_client
 from digest.render import render_issue
 from digest.render.message import Recipient, personalise
 from digest.render.templates import bundled_templates
-from digest.schedule import rendered_from_json, rendered_to_json, schedule
-from digest.store.sqlite import SQLiteStore
+from digest.schedule import rendered_from_json, rendered_to_json
 from tests.conftest import run
-from tests.helpers import SIGNING_ENV, SIGNING_KEY, sample_issue, settings, yaml_config
+from tests.helpers import (
+    SIGNING_ENV,
+    SIGNING_KEY,
+    deliver_to_outbox,
+    sample_issue,
+    settings,
+    yaml_config,
+)
 
 FIELDS = {
     "region": {"type": "choice", "choices": ["Asia", "Europe"], "columns": ["Region"]},
@@ -91,24 +93,13 @@ def test_each_reader_gets_their_own_fields_and_the_fallbacks_where_they_have_non
     """Through the real path: a store with typed attributes, a scheduled issue, delivery
     to the outbox. Ann has every field; Bo has none; Cy's city needs escaping."""
     values = field_settings(tmp_path)
-    store = SQLiteStore(values.delivery.database)
-    store.upsert_subscribers(
-        [
-            ("ann@example.org", "Ann Lee", {"region": "Asia", "city": "Osaka",
-                                            "issues_read": 12.0, "member": True,
-                                            "joined_on": "2025-01-31"}),
-            ("bo@example.org", "Bo Berg", {}),
-            ("cy@example.org", "Cy Diaz", {"region": "Europe", "city": "<b>Lyon</b> & Co"}),
-        ],
-        resubscribe=False,
-    )  # fmt: skip
-    schedule(store, sample_issue(tmp_path), values, "now", "UTC", dt.datetime.now(dt.UTC))
-    with make_http_client(values) as client:
-        deliver_due(store, values, client=client, progress=QuietProgress())
-    sent = {}
-    for path in Path(values.provider.outbox_dir).glob("**/*.eml"):
-        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-        sent[str(message["To"]).split("<")[1].rstrip(">")] = parts(message)  # type: ignore[arg-type]
+    people = [
+        ("ann@example.org", "Ann Lee", {"region": "Asia", "city": "Osaka", "issues_read": 12.0,
+                                        "member": True, "joined_on": "2025-01-31"}),
+        ("bo@example.org", "Bo Berg", {}),
+        ("cy@example.org", "Cy Diaz", {"region": "Europe", "city": "<b>Lyon</b> & Co"}),
+    ]  # fmt: skip
+    sent = {to: parts(m) for to, m in deliver_to_outbox(values, tmp_path, people).items()}
     ann_html, ann_text = sent["ann@example.org"]
     assert "Your region: Asia." in ann_html
     assert "Hello Osaka." in ann_html
