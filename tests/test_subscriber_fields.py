@@ -251,3 +251,23 @@ def test_a_field_no_config_declares_stops_the_render(tmp_path: Path) -> None:
             Settings.model_validate({"render": {"templates": str(folder)}}),
             "s",
         )
+
+
+def test_a_long_field_value_is_cut_so_no_reader_can_swell_a_providers_request(
+    tmp_path: Path,
+) -> None:
+    """A field is a short text (a city, a first name): a 10,000-character value from
+    an import or the API reaches the mail cut to 255 characters, ending in "…", so one
+    reader cannot push a SendGrid personalization or Mailgun's variables past a limit."""
+    rendered = build(sample_issue(tmp_path), field_settings(tmp_path)).rendered
+    huge = "Lyon " * 2000
+    reader = Recipient("a@example.org", "A", "t", None, {"city": huge, "region": "Europe"})
+    text = personalise(rendered, reader).text
+    line = next(x for x in text.splitlines() if x.startswith("Text: News for "))
+    city = line.removeprefix("Text: News for ").removesuffix(" in Europe.")
+    assert len(city) <= 255 and city.endswith("…") and city.startswith("Lyon Lyon")
+    dear = Settings.model_validate({"newsletter": {"greeting": "Dear {name},"}})
+    greeted = build(sample_issue(tmp_path), dear).rendered
+    text = personalise(greeted, Recipient("a@example.org", huge, "t")).text
+    line = next(x for x in text.splitlines() if x.startswith("Dear "))
+    assert line.startswith("Dear Lyon Lyon") and len(line) <= len("Dear ,") + 255

@@ -26,6 +26,8 @@ from digest.render.headers import sender_domain
 from digest.render.personal import (
     FIELD_MARKER,
     FIELD_MARKER_PATTERN,
+    MAX_FIELD_CHARS,
+    cut,
     piece_keys,
     piece_values,
     replace_markers,
@@ -102,6 +104,8 @@ def greeting_for(rendered: RenderedIssue, value: str | None) -> str:
     missing, or nothing at all when the fallback is empty ("greet by first name, else
     nothing"). A render frozen before greetings by field takes just the name."""
     shown = value or rendered.greeting_fallback
+    if len(shown) > MAX_FIELD_CHARS:  # a name or field a reader cannot swell a request by
+        shown = cut(shown)
     if rendered.greeting is None:
         return shown
     return rendered.greeting.format(**{rendered.greeting_field: shown}) if shown else ""

@@ -239,6 +239,16 @@ def plans_for(pieces: tuple[Piece, ...]) -> tuple[Plan, ...]:
     return tuple(plans)
 
 
+# a field is a short text (a city, a first name; Mailchimp allows 255): a longer value
+# is cut, so that no one reader can push a provider's per-recipient data past its limit
+MAX_FIELD_CHARS = 255
+
+
+def cut(value: str) -> str:
+    """``value`` in at most MAX_FIELD_CHARS characters, ending in "…" when cut."""
+    return value[: MAX_FIELD_CHARS - 1].rstrip() + "…"
+
+
 def piece_values(
     plans: tuple[Plan, ...], fields: Mapping[str, str | None], name: str | None, email: str
 ) -> dict[str, str]:
@@ -251,7 +261,7 @@ def piece_values(
             value = name if field == "name" else email if field == "email" else fields.get(field)
             if not value:
                 break
-            found[field] = value
+            found[field] = value if len(value) <= MAX_FIELD_CHARS else cut(value)
         else:
             text = found[plan.names[0]] if plan.alone else plan.phrase.format_map(found)
             out[plan.key_html] = escape(text)
