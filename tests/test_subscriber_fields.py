@@ -172,6 +172,10 @@ def test_the_preview_shows_a_sample_with_fields_and_one_without(tmp_path: Path) 
         ("{{ subscriber.line('{region!r}') }}", "write each field as {field} alone"),
         ("{{ subscriber.line('no field here') }}", "names no field"),
         ('<a href="https://example.org/{{ subscriber.city }}">x</a>', "in a link"),
+        (
+            '<span style="background:url(https://e.org/{{ subscriber.city }}.png)">x</span>',
+            "in a link",
+        ),
         ("{{ subscriber.city | upper }}", "the filter upper cannot change a subscriber field"),
         ("{{ subscriber.city | truncate(3) }}", "the filter truncate cannot change"),
         ("{{ subscriber.city.lower() }}", "was changed as the template ran"),

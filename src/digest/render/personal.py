@@ -30,7 +30,11 @@ FIELD_MARKERS = re.compile(r"__DIGEST_F(\d+)__")
 BUILT_IN = ("name", "email")  # every subscriber's own: no declaration needed
 # a marker inside a link or an image address: a subscriber's value there could make it
 # point anywhere, so fields never go into URLs
-IN_URL = re.compile(r"""(?:href|src|action)\s*=\s*["'][^"']*__DIGEST_F\d+__""", re.IGNORECASE)
+IN_URL = re.compile(
+    r"""(?:\b(?:href|src|srcset|action|formaction|background|poster|cite)\s*=\s*["'][^"']*"""
+    r"""|url\(\s*[^)]*)__DIGEST_F\d+__""",
+    re.IGNORECASE,
+)
 
 Piece = tuple[str, str]  # (the phrase, "Hi {first_name}", and its fallback)
 
