@@ -266,3 +266,40 @@ def test_a_postgres_database_of_an_older_schema_upgrades_in_place_to_native_type
     again = PostgresStore(postgres_url)  # and it opens as any current database does
     assert json.loads(again.get_schedule("old").rendered_json) == {"x": 1}  # type: ignore[union-attr]
     again.close()
+
+
+def test_an_inbox_from_before_never_reused_ids_is_rebuilt_with_its_rows(tmp_path: Path) -> None:
+    """An SQLite inbox made by an earlier digest (ids that could be used again, no
+    newsletter column) is rebuilt when opened: what waited in it is applied, and a row
+    cleared from it never gives its id to the next one."""
+    import sqlite3
+
+    from digest.store.sqlite import SQLiteStore
+
+    database = tmp_path / "digest.sqlite3"
+    store = SQLiteStore(database)
+    store.upsert_subscribers([("ann@example.org", None, {})], resubscribe=False)
+    ann = store.get_subscriber("ann@example.org")
+    assert ann is not None
+    store.close()
+    old = sqlite3.connect(tmp_path / "digest.sqlite3-inbox")
+    old.executescript(
+        "CREATE TABLE unsubscribes (id INTEGER PRIMARY KEY, uid TEXT NOT NULL,"
+        " received_at TEXT NOT NULL, channel TEXT NOT NULL DEFAULT 'link');"
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, event TEXT NOT NULL);"
+        f"INSERT INTO unsubscribes (id, uid, received_at) VALUES (7, '{ann.uid}',"
+        " '2026-11-29T06:00:00.000+00:00');"
+    )
+    old.commit()
+    old.close()
+    store = SQLiteStore(database)
+    try:
+        assert store.inbox_waiting() == 1
+        assert store.apply_inbox() == 1
+        assert store.get_subscriber("ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+        store.request_unsubscribe("nobody", "link")  # after id 7 was cleared: not 7 again
+        ids = [r[0] for r in sqlite3.connect(tmp_path / "digest.sqlite3-inbox").execute(
+            "SELECT id FROM unsubscribes")]  # fmt: skip
+        assert ids == [8]
+    finally:
+        store.close()

@@ -724,3 +724,58 @@ def test_the_fields_a_message_uses_are_read_typed_alike(store: SQLiteStore) -> N
         "city": "Osaka", "read": "12", "member": "yes", "joined_on": "2025-01-31"
     }  # fmt: skip
     assert found[bo.id] == {}
+
+
+@pytest.mark.parametrize("kind", ["unsubscribe", "event"])
+def test_what_arrives_while_another_applier_finishes_is_never_lost(
+    database: str, kind: str
+) -> None:
+    """Two appliers share one inbox (`digest serve --workers 2`: a background loop in
+    each). One of them has applied a request and is about to clear it from the inbox
+    when the other applies it too and clears it, and a new request arrives: the new one
+    must still be applied. (On SQLite it took the id the cleared row had, and the first
+    applier's late clear-up deleted it: an unsubscribe lost, the reader mailed on.)"""
+    import threading
+
+    first, second = open_database(database), open_database(database)
+    first.upsert_subscribers(
+        [("ann@example.org", None, {}), ("bo@example.org", None, {})], resubscribe=False
+    )
+    ann, bo = (first.get_subscriber(e) for e in ("ann@example.org", "bo@example.org"))
+    assert ann is not None and bo is not None
+
+    def arrive(subscriber: Any) -> None:
+        if kind == "unsubscribe":
+            first.request_unsubscribe(subscriber.uid, "one-click")
+        else:
+            first.receive_events(
+                [Event("postmark", "hard_bounce", subscriber.email, NOW).with_fingerprint()]
+            )
+
+    arrive(ann)
+    applied, go = threading.Event(), threading.Event()
+    clear_up = second._inbox_done  # type: ignore[attr-defined]
+
+    def late_clear_up(last: int) -> None:  # the second applier, slow to clear up
+        applied.set()
+        go.wait(10)
+        clear_up(last)
+
+    second._inbox_done = late_clear_up  # type: ignore[attr-defined]
+    try:
+        worker = threading.Thread(target=second.apply_inbox)
+        worker.start()
+        assert applied.wait(10)
+        first.apply_inbox()  # applies Ann's again (harmless) and clears the inbox
+        arrive(bo)  # arrives now
+        go.set()
+        worker.join(10)
+        first.apply_inbox()
+        left = {"unsubscribe": "unsubscribed", "event": "bounced"}[kind]
+        assert first.get_subscriber("bo@example.org").status == left  # type: ignore[union-attr]
+        assert first.get_subscriber("ann@example.org").status == left  # type: ignore[union-attr]
+        assert first.inbox_waiting() == 0
+    finally:
+        go.set()
+        first.close()
+        second.close()

@@ -17,7 +17,7 @@ from digest.store.common import (
     not_writable,
 )
 from digest.store.migrate import SCHEMA_VERSION, upgrade_sqlite
-from digest.store.schema import INBOX_SCHEMA
+from digest.store.schema import INBOX_QUEUES, INBOX_SCHEMA
 
 
 class StoreCore:
@@ -176,6 +176,7 @@ class StoreCore:
         if self._inbox is None:
             self._inbox = _connect(self.inbox_path, 5.0)
             self._inbox.executescript(INBOX_SCHEMA)
+            never_reuse_ids(self._inbox)
             for table, column in (  # an inbox from before channels, or before newsletters
                 ("unsubscribes", "channel TEXT NOT NULL DEFAULT 'link'"),
                 ("unsubscribes", "newsletter TEXT"),
@@ -184,3 +185,35 @@ class StoreCore:
                 with contextlib.suppress(sqlite3.OperationalError):
                     self._inbox.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
         return self._inbox
+
+
+def never_reuse_ids(inbox: Database) -> None:
+    """An inbox made before its ids were AUTOINCREMENT gets its queues rebuilt so, rows
+    and ids kept, in one transaction (another process doing it too finds it done)."""
+
+    def old_queues() -> list[str]:
+        rows = inbox.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+        return [
+            row["name"]
+            for row in rows.fetchall()
+            if row["name"] in INBOX_QUEUES and "AUTOINCREMENT" not in row["sql"].upper()
+        ]
+
+    if not old_queues():
+        return
+    inbox.execute(inbox.dialect.begin_write)
+    try:
+        for table in old_queues():
+            sql = inbox.execute(
+                "SELECT sql FROM sqlite_master WHERE name = :name", {"name": table}
+            ).fetchone()["sql"]
+            inbox.execute(f"ALTER TABLE {table} RENAME TO {table}_before")
+            inbox.execute(
+                sql.replace("INTEGER PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT", 1)
+            )
+            inbox.execute(f"INSERT INTO {table} SELECT * FROM {table}_before")
+            inbox.execute(f"DROP TABLE {table}_before")
+        inbox.execute("COMMIT")
+    except BaseException:
+        inbox.execute("ROLLBACK")
+        raise

@@ -204,15 +204,19 @@ MIGRATIONS: list[str] = [
 ]
 
 
+# The inbox's ids are never used twice (AUTOINCREMENT): an applier clears the rows up to
+# the last id it read, and a row that arrived meanwhile must never take a cleared row's id
+# (two appliers, `digest serve --workers 2`, would otherwise lose it).
+INBOX_QUEUES = ("unsubscribes", "events", "signups", "choices", "confirms")
 INBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS unsubscribes (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     uid TEXT NOT NULL,
     received_at TEXT NOT NULL,
     channel TEXT NOT NULL DEFAULT 'link'
 );
 CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     event TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS seen (
@@ -220,19 +224,19 @@ CREATE TABLE IF NOT EXISTS seen (
     seen_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS signups (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     email TEXT NOT NULL,
     name TEXT,
     received_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS choices (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     uid TEXT NOT NULL,
     choice TEXT NOT NULL,
     received_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS confirms (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     uid TEXT NOT NULL,
     received_at TEXT NOT NULL
 );
