@@ -275,3 +275,19 @@ def test_a_long_field_value_is_cut_so_no_reader_can_swell_a_providers_request(
     text = personalise(greeted, Recipient("a@example.org", huge, "t")).text
     line = next(x for x in text.splitlines() if x.startswith("Dear "))
     assert line.startswith("Dear Lyon Lyon") and len(line) <= len("Dear ,") + 255
+
+
+def test_a_render_frozen_before_fields_sends_marker_like_text_as_it_is(tmp_path: Path) -> None:
+    """An issue scheduled by an earlier digest (no uses of fields, its text not yet
+    guarded) may hold text that looks like a field marker: Postmark's and Resend's
+    spliced bodies send it as it is instead of stopping the delivery."""
+    import dataclasses
+
+    from digest.render.message import JsonBodies, recipient_values
+
+    rendered = build(sample_issue(tmp_path), settings(tmp_path)).rendered
+    older = dataclasses.replace(rendered, text=rendered.text + "__DIGEST_F0__\n", pieces=())
+    reader = Recipient("a@example.org", "A", "t")
+    _, text = JsonBodies(older).for_recipient(recipient_values(older, reader))
+    assert b"__DIGEST_F0__" in b"".join(text)
+    assert personalise(older, reader).text.endswith("__DIGEST_F0__\n")

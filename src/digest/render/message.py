@@ -264,13 +264,11 @@ def _json_bytes(value: str) -> bytes:
 _json_field_bytes = functools.lru_cache(maxsize=4096)(_json_bytes)
 
 
-_MARKER_SPLIT = re.compile(
-    b"("
-    + b"|".join(m.encode() for m in (UNSUBSCRIBE_MARKER, NAME_MARKER, ADDRESS_MARKER))
-    + b"|"
-    + FIELD_MARKER_PATTERN
-    + b")"
-)
+_MARKERS = b"|".join(m.encode() for m in (UNSUBSCRIBE_MARKER, NAME_MARKER, ADDRESS_MARKER))
+_MARKER_SPLIT = re.compile(b"(" + _MARKERS + b")")
+# a render with uses of fields is cut at those too (only then: in a render frozen before
+# fields existed, such text is the issue's own)
+_FIELD_MARKER_SPLIT = re.compile(b"(" + _MARKERS + b"|" + FIELD_MARKER_PATTERN + b")")
 _KEYS = {
     part: {
         UNSUBSCRIBE_MARKER.encode(): f"unsubscribe_{part}",
@@ -305,12 +303,9 @@ class JsonBodies:
                 }
                 for part, keys in _KEYS.items()
             }
-        self.html = _MARKER_SPLIT.split(
-            json.dumps(rendered.html, ensure_ascii=False).encode("utf-8")
-        )
-        self.text = _MARKER_SPLIT.split(
-            json.dumps(rendered.text, ensure_ascii=False).encode("utf-8")
-        )
+        split = _FIELD_MARKER_SPLIT.split if rendered.pieces else _MARKER_SPLIT.split
+        self.html = split(json.dumps(rendered.html, ensure_ascii=False).encode("utf-8"))
+        self.text = split(json.dumps(rendered.text, ensure_ascii=False).encode("utf-8"))
 
     @staticmethod
     def _fill(pieces: list[bytes], keys: dict[bytes, str], values: dict[str, str]) -> list[bytes]:
