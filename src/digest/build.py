@@ -66,12 +66,12 @@ def notes_without_fields(rendered: RenderedIssue) -> list[str]:
     """What a subscriber lacking the fields of each use in the templates gets, e.g.
     "a subscriber without city gets 'there' in place of subscriber.city"."""
     notes = []
-    for (phrase, fallback), names in zip(rendered.pieces, rendered.piece_fields, strict=True):
-        lacking = [n for n in names if n != "email"]
+    for plan in rendered.piece_plans:
+        lacking = [n for n in plan.names if n != "email"]
         if not lacking:
             continue
-        alone = len(names) == 1 and phrase == "{" + names[0] + "}"
-        where = f"subscriber.{names[0]}" if alone else repr(phrase)
+        where = f"subscriber.{plan.names[0]}" if plan.alone else repr(plan.phrase)
+        fallback = plan.fallback
         gets = f"{fallback!r} in place of {where}" if fallback else f"nothing for {where}"
         notes.append(f"a subscriber without {' or '.join(lacking)} gets {gets}")
     return notes

@@ -188,7 +188,7 @@ def render_issue(
         html = html.replace(NAME_MARKER, "")
         html = html.replace(ADDRESS_MARKER, "")
         # the page everyone sees: each field's fallback, as for a reader without fields
-        html = replace_markers(html, "html", fallbacks_html(pieces))
+        html = replace_markers(html, "html", fallbacks_html(plans_for(pieces)))
     return RenderedIssue(
         slug=slug,
         subject=issue.subject,

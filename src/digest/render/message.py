@@ -28,6 +28,7 @@ from digest.render.personal import (
     FIELD_MARKER_PATTERN,
     MAX_FIELD_CHARS,
     cut,
+    piece_key,
     piece_keys,
     piece_values,
     replace_markers,
@@ -298,7 +299,7 @@ class JsonBodies:
             self.keys = {
                 part: keys
                 | {
-                    FIELD_MARKER.format(i).encode(): f"f{i}_{part}"
+                    FIELD_MARKER.format(i).encode(): piece_key(i, part)
                     for i in range(len(rendered.pieces))
                 }
                 for part, keys in _KEYS.items()

@@ -217,6 +217,12 @@ def shown(value: object) -> str | None:
     return text or None
 
 
+def piece_key(index: int, part: str) -> str:
+    """The per-recipient value key of piece ``index`` in ``part`` (html or text):
+    ``f0_html``; what every provider's placeholders are named after."""
+    return f"f{index}_{part}"
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """How one piece is filled, worked out once per issue: its value keys, its fields,
@@ -237,7 +243,7 @@ def plans_for(pieces: tuple[Piece, ...]) -> tuple[Plan, ...]:
         names = fields_of(phrase)
         alone = len(names) == 1 and phrase == "{" + names[0] + "}"
         plans.append(
-            Plan(phrase, fallback, names, f"f{index}_html", f"f{index}_text", alone,
+            Plan(phrase, fallback, names, piece_key(index, "html"), piece_key(index, "text"), alone,
                  escape(fallback))
         )  # fmt: skip
     return tuple(plans)
@@ -276,18 +282,18 @@ def piece_values(
     return out
 
 
-def fallbacks_html(pieces: tuple[Piece, ...]) -> dict[str, str]:
+def fallbacks_html(plans: tuple[Plan, ...]) -> dict[str, str]:
     """Each piece's fallback, escaped, by HTML value key: what a page everyone sees
     shows (the archive), as for a reader without fields."""
-    return {f"f{i}_html": escape(fallback) for i, (_, fallback) in enumerate(pieces)}
+    return {plan.key_html: plan.fallback_html for plan in plans}
 
 
 def piece_keys(count: int) -> tuple[str, ...]:
-    return tuple(f"f{i}_{part}" for i in range(count) for part in ("html", "text"))
+    return tuple(piece_key(i, part) for i in range(count) for part in ("html", "text"))
 
 
 def replace_markers(body: str, part: str, values: Mapping[str, str]) -> str:
     """``body`` with each field marker replaced by its ``part`` value in ``values``."""
     if "__DIGEST_F" not in body:
         return body
-    return FIELD_MARKERS.sub(lambda m: values[f"f{m.group(1)}_{part}"], body)
+    return FIELD_MARKERS.sub(lambda m: values[piece_key(int(m.group(1)), part)], body)
